@@ -1,0 +1,1 @@
+"""tfsuite.export."""

@@ -1,0 +1,1 @@
+"""tfsuite.serving_configs."""

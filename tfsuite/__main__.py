@@ -1,0 +1,3 @@
+from tfsuite.cli import main
+
+main()

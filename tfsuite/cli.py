@@ -1,0 +1,132 @@
+"""The ``tfsuite`` command line: one click group whose subcommands live in their packages.
+
+Subcommands are imported lazily so that ``tfsuite --help`` and light commands do not pay
+for importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from tfsuite.errors import TFSuiteError
+
+# name -> "module:attribute" of a click.Command
+COMMANDS: dict[str, str] = {
+    "demo": "tfsuite.demo:demo",
+    "examples": "tfsuite.export.cli:examples",
+    "export": "tfsuite.export.cli:export",
+    "inspect": "tfsuite.export.cli:inspect",
+    "freeze": "tfsuite.export.cli:freeze",
+    "serve": "tfsuite.server.cli:serve",
+    "detect": "tfsuite.clients.cli:detect",
+    "classify": "tfsuite.clients.cli:classify",
+    "bench": "tfsuite.loadtest.bench_cli:bench",
+}
+
+HELP: dict[str, str] = {
+    "demo": "Run the whole job end to end on the embedded server with the bundled example model.",
+    "examples": "Write the bundled example models (detector, classifier).",
+    "export": "Turn one model into versioned, validated variants under a model base path.",
+    "inspect": "Show signatures, ops and size of a SavedModel or frozen graph.",
+    "freeze": "Freeze a SavedModel signature into a frozen GraphDef (.pb).",
+    "serve": "Serve models with the embedded TF-Serving-compatible server.",
+    "detect": "Send images to a detection model on TF Serving; print/draw/write COCO JSON.",
+    "classify": "Send images to a classification model on TF Serving; print top-k.",
+    "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
+}
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up chatter hides the suite's own output; keep errors only."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("tfsuite"):
+                return _unavailable(name, f"not built yet ({exc.name} is missing)")
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help text without importing every subcommand module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, HELP.get(name, "")) for name in self.list_commands(ctx)])
+
+
+def _unavailable(name: str, why: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        raise TFSuiteError(f"`tfsuite {name}` is {why}.")
+
+    return command
+
+
+def setup_logging(verbose: int) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING - 10 * verbose if verbose else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)],
+    )
+    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="tfsuite")
+def cli(verbose: int) -> None:
+    """tfsuite: export, serve, load-test and compare optimized variants of a TensorFlow model."""
+    setup_logging(verbose)
+
+
+def run(command: click.Command, args: list[str] | None = None, prog_name: str | None = None) -> Any:
+    """Run a click command; a ``TFSuiteError`` becomes one line on stderr and a non-zero exit."""
+    quiet_tensorflow()
+    try:
+        return command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except TFSuiteError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def main(args: list[str] | None = None) -> None:
+    result = run(cli, args, prog_name="tfsuite")
+    if isinstance(result, int):
+        sys.exit(result)
+
+
+def export_variants_main(args: list[str] | None = None) -> None:
+    """``export-variants``: the same as ``tfsuite export``."""
+    setup_logging(0)
+    run(LazyGroup().get_command(click.Context(cli), "export"), args, prog_name="export-variants")  # type: ignore[arg-type]

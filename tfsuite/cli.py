@@ -19,7 +19,7 @@ from tfsuite.errors import TFSuiteError
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
     "demo": "tfsuite.demo:demo",
-    "examples": "tfsuite.export.cli:examples",
+    "examples": "tfsuite.export.examples:examples",
     "export": "tfsuite.export.cli:export",
     "inspect": "tfsuite.export.cli:inspect",
     "freeze": "tfsuite.export.cli:freeze",
@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "detect": "tfsuite.clients.cli:detect",
     "classify": "tfsuite.clients.cli:classify",
     "bench": "tfsuite.loadtest.bench_cli:bench",
+    "configs": "tfsuite.serving_configs.cli:configs",
 }
 
 HELP: dict[str, str] = {
@@ -39,6 +40,7 @@ HELP: dict[str, str] = {
     "detect": "Send images to a detection model on TF Serving; print/draw/write COCO JSON.",
     "classify": "Send images to a classification model on TF Serving; print top-k.",
     "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
+    "configs": "Write TF Serving config files (models.config, batching, monitoring) for base paths.",
 }
 
 

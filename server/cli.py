@@ -1,0 +1,61 @@
+"""``tfsuite serve``: the embedded server with ``tensorflow_model_server``'s flags.
+
+The flags are parsed by ``tfsuite.server.flags`` (TF Serving's names and syntax), not by
+click options, so a script written for ``tensorflow_model_server`` runs unchanged.
+"""
+
+from __future__ import annotations
+
+import click
+
+from tfsuite.server.flags import flags_help, parse_flags
+
+__all__ = ["serve"]
+
+_EPILOG = """\b
+Examples:
+  tfsuite serve --port=8500 --rest_api_port=8501 --model_name=m --model_base_path=/models/m
+  tfsuite serve --port 8500 --model_config_file=models.config --enable_batching \\
+      --batching_parameters_file=batching_parameters.txt
+  tfsuite serve --port=-1 --rest_api_port=-1 --model_base_path=/models/m   # ephemeral ports
+
+\b
+Ports: --rest_api_port=0 turns REST off and --port=0 turns TCP gRPC off (then
+--grpc_socket_path is needed), as in TF Serving. -1 binds a free ephemeral port
+(tfsuite extension); the bound ports are printed in TF Serving's start-up lines
+"Running gRPC ModelServer at HOST:PORT ..." and "Exporting HTTP/REST API at:HOST:PORT ...".
+SIGTERM / SIGINT: stop accepting, finish in-flight requests, exit 0.
+"""
+
+
+class _FlagsCommand(click.Command):
+    """A click command whose help lists the TF Serving flags."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Flags (tensorflow_model_server names; --flag=value or --flag value)"):
+            formatter.write_dl(flags_help())
+        super().format_options(ctx, formatter)
+
+
+@click.command(
+    "serve",
+    cls=_FlagsCommand,
+    epilog=_EPILOG,
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": ["-h", "--help"],
+    },
+)
+@click.argument("flags", nargs=-1, type=click.UNPROCESSED)
+def serve(flags: tuple[str, ...]) -> None:
+    """Serve models with the embedded TF-Serving-compatible server (gRPC + REST).
+
+    Accepts tensorflow_model_server's flags by their exact names.
+    """
+    options = parse_flags(flags)
+    # Imported here: the app pulls in TensorFlow, the flag errors above should not wait for it.
+    from tfsuite.server.app import ModelServer
+
+    server = ModelServer(options)
+    server.run_forever()

@@ -1,0 +1,232 @@
+"""``--model_config_file``: TF Serving's ``ModelServerConfig`` text proto.
+
+Parsed with the real ``tensorflow_serving.config.model_server_config_pb2`` and validated the
+way ``tensorflow_model_server`` validates it (``ServerCore::ValidateModelConfigList``,
+``GetPlatform``, ``CreateStoragePathRoutes``), with TF Serving's wording. Checks that need the
+running server's state (a label on a version that is not loaded) belong to the server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import tfsuite.protos  # noqa: F401  - registers tensorflow.core protos without importing TF
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfsuite.export.manifest import VariantsManifest
+from tfsuite.serving_configs.errors import ConfigError
+from tfsuite.serving_configs.textproto import parse_text_proto, read_text_proto, write_text_proto
+
+__all__ = [
+    "ModelServerConfig",
+    "ModelConfig",
+    "Policy",
+    "TENSORFLOW_PLATFORM",
+    "parse_model_config",
+    "read_model_config",
+    "write_model_config",
+    "validate_model_config",
+    "model_config_for",
+    "model_server_config",
+    "version_dirs",
+]
+
+ModelServerConfig = model_server_config_pb2.ModelServerConfig
+ModelConfig = model_server_config_pb2.ModelConfig
+Policy = Literal["specific", "latest", "all"]
+
+#: The only platform the suite (and a stock tensorflow_model_server) serves.
+TENSORFLOW_PLATFORM = "tensorflow"
+
+# TF Serving's g3doc: a version label is "a sequence of Word characters".
+_LABEL = re.compile(r"[a-zA-Z0-9_]+")
+# tensorflow::io::ParseURI: scheme = [a-zA-Z][0-9a-zA-Z.]* followed by "://".
+_URI = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://")
+# A model name ends up in REST paths (/v1/models/NAME) and in log/metric labels.
+_BAD_NAME = re.compile(r"[/:\s]")
+
+
+def parse_model_config(text: str, *, source: str = "<text>") -> ModelServerConfig:
+    """Parse and validate a text-format ``ModelServerConfig``."""
+    config = parse_text_proto(text, ModelServerConfig(), source=source)
+    validate_model_config(config)
+    return config
+
+
+def read_model_config(path: str | os.PathLike[str]) -> ModelServerConfig:
+    """Read and validate a ``--model_config_file``; ``ConfigError`` on any problem."""
+    config = read_text_proto(path, ModelServerConfig())
+    try:
+        validate_model_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+def write_model_config(path: str | os.PathLike[str], config: ModelServerConfig) -> Path:
+    """Validate and write ``config`` atomically; returns the path."""
+    validate_model_config(config)
+    return write_text_proto(path, config)
+
+
+def validate_model_config(config: ModelServerConfig) -> None:
+    """Raise ``ConfigError`` where ``tensorflow_model_server`` would refuse the config."""
+    which = config.WhichOneof("config")
+    if which == "custom_model_config":
+        raise ConfigError(
+            "custom_model_config is not supported by the suite; use model_config_list"
+        )
+    names: set[str] = set()
+    for model in config.model_config_list.config:
+        if model.name in names:
+            raise ConfigError(f"Illegal to list model {model.name} multiple times in config list")
+        names.add(model.name)
+    for model in config.model_config_list.config:
+        _check_model(model)
+
+
+def _check_model(model: ModelConfig) -> None:
+    name = model.name
+    if not name:
+        raise ConfigError("A model in model_config_list has no name; set name: \"...\"")
+    if _BAD_NAME.search(name):
+        raise ConfigError(
+            f"Model name {name!r} contains '/', ':' or whitespace; REST paths "
+            "/v1/models/<name> cannot address it"
+        )
+    if _is_relative(model.base_path):
+        raise ConfigError(
+            f"Expected model {name} to have an absolute path or URI; got base_path()={model.base_path}"
+        )
+    platform = _platform(model)
+    if platform != TENSORFLOW_PLATFORM:
+        raise ConfigError(
+            f"Model {name} requests unsupported platform {platform}; "
+            f'only model_platform: "{TENSORFLOW_PLATFORM}" can be served'
+        )
+    policy = model.model_version_policy
+    if policy.WhichOneof("policy_choice") == "latest" and policy.latest.num_versions < 0:
+        raise ConfigError(
+            f"Model {name}: latest.num_versions must be >= 1; got {policy.latest.num_versions}"
+        )
+    for label, version in model.version_labels.items():
+        if not _LABEL.fullmatch(label):
+            raise ConfigError(
+                f"Model {name}: version label {label!r} is invalid; labels are restricted to "
+                "[a-zA-Z0-9_]+"
+            )
+        if version <= 0:
+            raise ConfigError(f"Model {name}: version label {label} points to version {version}; "
+                              "versions are positive integers")
+
+
+def _platform(model: ModelConfig) -> str:
+    # Mirrors ServerCore GetPlatform: the deprecated model_type is still honoured.
+    if model.model_type != model_server_config_pb2.MODEL_TYPE_UNSPECIFIED:
+        if model.model_platform:
+            raise ConfigError(
+                "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+                f"ModelServerConfig::model_platform, model name is {model.name}"
+            )
+        if model.model_type == model_server_config_pb2.TENSORFLOW:
+            return TENSORFLOW_PLATFORM
+        raise ConfigError(f"ModelServerConfig::model_type choice {model.model_type} not supported.")
+    if not model.model_platform:
+        raise ConfigError(
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+            f"ModelServerConfig::model_platform, model name is {model.name}"
+        )
+    return model.model_platform
+
+
+def _is_relative(base_path: str) -> bool:
+    return not (_URI.match(base_path) or base_path.startswith("/"))
+
+
+# -- building configs ------------------------------------------------------------------------
+def version_dirs(base_path: str | os.PathLike[str]) -> list[int]:
+    """Version numbers TF Serving would see under ``base_path`` (dirs named as a positive int64)."""
+    out = []
+    try:
+        entries = list(Path(base_path).iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.is_dir() and entry.name.isdigit():
+            number = int(entry.name)
+            if 0 < number < 2**63:
+                out.append(number)
+    return sorted(out)
+
+
+def model_config_for(
+    name: str,
+    base_path: str | os.PathLike[str],
+    manifest: VariantsManifest | None = None,
+    policy: Policy = "specific",
+    *,
+    local_path: str | os.PathLike[str] | None = None,
+) -> ModelConfig:
+    """One ``model_config_list`` entry for a tfsuite base path.
+
+    ``base_path`` is written into the config (a local path is made absolute; a URI or a path
+    as a container sees it is kept). ``manifest`` defaults to ``variants.json`` read from
+    ``local_path`` (default: ``base_path``). Policies:
+
+    - ``specific``: exactly the loadable versions (manifest ``status == "ok"``, else the
+      integer dirs found), each labelled with its variant name;
+    - ``latest``: TF Serving's default (newest version only), labelled if it is a variant;
+    - ``all``: every version dir, all variants labelled.
+    """
+    written = os.fspath(base_path)
+    if not _URI.match(written):
+        written = str(Path(written).expanduser().absolute())
+    local = Path(local_path) if local_path is not None else Path(os.fspath(base_path))
+    if manifest is None and not _URI.match(os.fspath(local)):
+        try:
+            manifest = VariantsManifest.load_if_exists(local)
+        except ValueError as exc:  # pydantic ValidationError / bad JSON
+            raise ConfigError(f"{VariantsManifest.path_in(local)}: not a valid variants.json: "
+                              f"{' '.join(str(exc).split())[:300]}") from None
+
+    if manifest is not None:
+        labels = manifest.version_labels()
+        versions = sorted(labels.values())
+    else:
+        labels = {}
+        versions = version_dirs(local)
+    if not versions and policy == "specific":
+        raise ConfigError(
+            f"{local}: no loadable versions (no variant with status ok in variants.json and no "
+            "integer version directories); export the model first"
+        )
+
+    model = ModelConfig(name=name, base_path=written, model_platform=TENSORFLOW_PLATFORM)
+    if policy == "specific":
+        model.model_version_policy.specific.versions.extend(versions)
+    elif policy == "latest":
+        model.model_version_policy.latest.num_versions = 1
+        # A label on a version that is not loaded makes TF Serving refuse the config.
+        newest = max(version_dirs(local) or versions, default=None)
+        labels = {k: v for k, v in labels.items() if v == newest}
+    elif policy == "all":
+        model.model_version_policy.all.SetInParent()
+    else:
+        raise ConfigError(f"unknown version policy {policy!r}; use specific, latest or all")
+    for label, version in sorted(labels.items(), key=lambda kv: kv[1]):
+        if _LABEL.fullmatch(label):
+            model.version_labels[label] = version
+    _check_model(model)
+    return model
+
+
+def model_server_config(models: Iterable[ModelConfig]) -> ModelServerConfig:
+    """Combine entries into one validated ``ModelServerConfig`` (names must be unique)."""
+    config = ModelServerConfig()
+    config.model_config_list.config.extend(models)
+    validate_model_config(config)
+    return config

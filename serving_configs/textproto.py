@@ -1,0 +1,92 @@
+"""Reading and writing text-format protos the way TF Serving's ``ParseProtoTextFile`` does.
+
+TF Serving reports an unparsable file as ``Invalid protobuf file: '<path>'``; we keep that
+prefix and add protobuf's own ``line:column : reason`` so the user can find the mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TypeVar
+
+from google.protobuf import text_format
+from google.protobuf.message import Message
+
+from tfsuite.serving_configs.errors import ConfigError
+
+__all__ = ["parse_text_proto", "read_text_proto", "write_text_proto", "atomic_write_bytes"]
+
+M = TypeVar("M", bound=Message)
+
+#: Config files are small; refuse to read anything absurd into memory.
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
+
+def parse_text_proto(text: str, message: M, source: str = "<text>") -> M:
+    """Parse ``text`` into ``message`` (cleared first); ``ConfigError`` names ``source`` and the line."""
+    message.Clear()
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as exc:
+        reason = _one_line(str(exc))
+        line, column = exc.GetLine(), exc.GetColumn()
+        if line is not None:
+            # protobuf prefixes "line:column : "; say it in words instead.
+            reason = reason.split(" : ", 1)[-1]
+            where = f"line {line}, column {column}: "
+        else:
+            where = ""
+        raise ConfigError(
+            f"Invalid protobuf file: '{source}': {where}{reason}"
+            f" (expected a text-format {message.DESCRIPTOR.full_name})"
+        ) from None
+    return message
+
+
+def read_text_proto(path: str | os.PathLike[str], message: M) -> M:
+    """Read a text-proto file; missing/unreadable files and parse errors become ``ConfigError``."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"Invalid protobuf file: '{p}': larger than {MAX_CONFIG_BYTES} bytes")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: No such file or directory") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, expected a text-format proto file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Invalid protobuf file: '{p}': not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    return parse_text_proto(text, message, source=str(p))
+
+
+def write_text_proto(path: str | os.PathLike[str], message: Message) -> Path:
+    """Write ``message`` in text format, atomically (temp file next to the target, then rename)."""
+    text = text_format.MessageToString(message)
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` so readers see either the old file or the whole new one."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp creates 0600; config files are read by a server that may run as another user.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,220 @@
+"""ModelServerConfig: parsing, TF Serving's validation messages, building from variants.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfsuite.export.manifest import VariantRecord, VariantsManifest
+from tfsuite.serving_configs.errors import ConfigError
+from tfsuite.serving_configs.model_config import (
+    model_config_for,
+    model_server_config,
+    parse_model_config,
+    read_model_config,
+    write_model_config,
+)
+
+# TF Serving's documented example (g3doc/serving_config.md style).
+EXAMPLE = """
+model_config_list {
+  config {
+    name: "ssd"
+    base_path: "/models/ssd"
+    model_platform: "tensorflow"
+    model_version_policy { specific { versions: 1 versions: 2 } }
+    version_labels { key: "original" value: 1 }
+    version_labels { key: "weight_quant" value: 2 }
+  }
+  config {
+    name: "cls"
+    base_path: "gs://bucket/cls"
+    model_platform: "tensorflow"
+  }
+}
+"""
+
+
+def _one(name: str = "m", base_path: str = "/models/m", extra: str = "") -> str:
+    return (
+        f'model_config_list {{ config {{ name: "{name}" base_path: "{base_path}" '
+        f'model_platform: "tensorflow" {extra} }} }}'
+    )
+
+
+def _manifest(statuses: dict[str, tuple[int, str]]) -> VariantsManifest:
+    return VariantsManifest(
+        model_name="ssd",
+        source="/src/model.pb",
+        source_format="frozen_graph",
+        source_sha256="0" * 64,
+        tf_version="2.21.0",
+        variants=[
+            VariantRecord(version=v, variant=name, precision="fp32", status=status)  # type: ignore[arg-type]
+            for name, (v, status) in statuses.items()
+        ],
+    )
+
+
+def test_parse_documented_example() -> None:
+    config = parse_model_config(EXAMPLE)
+    ssd, cls = config.model_config_list.config
+    assert list(ssd.model_version_policy.specific.versions) == [1, 2]
+    assert dict(ssd.version_labels) == {"original": 1, "weight_quant": 2}
+    assert cls.base_path == "gs://bucket/cls"
+    assert cls.model_version_policy.WhichOneof("policy_choice") is None  # TF Serving: latest 1
+
+
+def test_write_read_round_trip(tmp_path: Path) -> None:
+    config = parse_model_config(EXAMPLE)
+    path = write_model_config(tmp_path / "models.config", config)
+    assert read_model_config(path) == config
+    # The file is plain TF Serving text proto: the real message parses it without our code.
+    direct = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+    assert direct == config
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'model_config_list { config { name: "m" base_path: "/a" model_platform: "tensorflow" } '
+            'config { name: "m" base_path: "/b" model_platform: "tensorflow" } }',
+            "Illegal to list model m multiple times in config list",
+        ),
+        (_one(base_path="models/m"), "Expected model m to have an absolute path or URI; got base_path()=models/m"),
+        (_one(base_path=""), "Expected model m to have an absolute path or URI; got base_path()="),
+        (
+            _one(extra='version_labels { key: "canary-1" value: 1 }'),
+            "labels are restricted to [a-zA-Z0-9_]+",
+        ),
+        (
+            _one().replace('model_platform: "tensorflow"', 'model_platform: "onnx"'),
+            "Model m requests unsupported platform onnx",
+        ),
+        (
+            _one().replace('model_platform: "tensorflow"', ""),
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+            "ModelServerConfig::model_platform, model name is m",
+        ),
+        (
+            _one(extra="model_type: TENSORFLOW"),
+            "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+            "ModelServerConfig::model_platform, model name is m",
+        ),
+        (_one(name="a/b"), "contains '/', ':' or whitespace"),
+    ],
+)
+def test_validation_messages(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_model_config(text)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_two_model_config_list_blocks_are_a_parse_error() -> None:
+    # Text format does not merge a repeated singular field (TF Serving's C++ parser neither).
+    text = _one() + "\n" + _one()
+    with pytest.raises(ConfigError, match=r"line 2, column \d+: .*multiple \"model_config_list\""):
+        parse_model_config(text)
+
+
+def test_deprecated_model_type_alone_is_tensorflow() -> None:
+    text = _one().replace('model_platform: "tensorflow"', "model_type: TENSORFLOW")
+    assert parse_model_config(text).model_config_list.config[0].model_type == 1
+
+
+def test_parse_error_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "models.config"
+    path.write_text('model_config_list {\n  config {\n    nme: "x"\n  }\n}\n')
+    with pytest.raises(ConfigError) as err:
+        read_model_config(path)
+    msg = str(err.value)
+    assert msg.startswith(f"Invalid protobuf file: '{path}': line 3, column 5:")
+    assert 'no field named "nme"' in msg
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="No such file"):
+        read_model_config(tmp_path / "nope.config")
+
+
+def test_read_names_file_on_validation_error(tmp_path: Path) -> None:
+    path = tmp_path / "models.config"
+    path.write_text(_one(base_path="relative"))
+    with pytest.raises(ConfigError, match=f"^{path}: Expected model m"):
+        read_model_config(path)
+
+
+def test_write_refuses_invalid_and_leaves_nothing(tmp_path: Path) -> None:
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name="m", base_path="rel", model_platform="tensorflow")
+    with pytest.raises(ConfigError):
+        write_model_config(tmp_path / "models.config", config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_config_for_specific_uses_loadable_variants(tmp_path: Path) -> None:
+    base = tmp_path / "ssd"
+    for v in (1, 2):
+        (base / str(v)).mkdir(parents=True)
+    manifest = _manifest(
+        {"original": (1, "ok"), "weight_quant": (2, "ok"), "trt_fp16": (3, "skipped"), "trt_int8": (4, "failed")}
+    )
+    manifest.save(base)
+    entry = model_config_for("ssd", base)  # manifest read from base/variants.json
+    assert entry.base_path == str(base)
+    assert entry.model_platform == "tensorflow"
+    assert list(entry.model_version_policy.specific.versions) == [1, 2]
+    assert dict(entry.version_labels) == {"original": 1, "weight_quant": 2}
+
+
+def test_model_config_for_latest_and_all(tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    for v in (1, 2):
+        (base / str(v)).mkdir(parents=True)
+    manifest = _manifest({"original": (1, "ok"), "weight_quant": (2, "ok")})
+    latest = model_config_for("m", base, manifest, policy="latest")
+    assert latest.model_version_policy.latest.num_versions == 1
+    # Only the version that will be loaded may carry a label.
+    assert dict(latest.version_labels) == {"weight_quant": 2}
+    every = model_config_for("m", base, manifest, policy="all")
+    assert every.model_version_policy.WhichOneof("policy_choice") == "all"
+    assert dict(every.version_labels) == {"original": 1, "weight_quant": 2}
+
+
+def test_model_config_for_without_manifest_scans_version_dirs(tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    for name in ("3", "1", "tmp", "0"):
+        (base / name).mkdir(parents=True)
+    entry = model_config_for("m", base)
+    assert list(entry.model_version_policy.specific.versions) == [1, 3]
+    assert dict(entry.version_labels) == {}
+
+
+def test_model_config_for_nothing_loadable(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    with pytest.raises(ConfigError, match="no loadable versions"):
+        model_config_for("m", tmp_path / "m")
+
+
+def test_model_config_for_container_path(tmp_path: Path) -> None:
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    entry = model_config_for("m", "/models/m", local_path=tmp_path / "m")
+    assert entry.base_path == "/models/m"
+    assert list(entry.model_version_policy.specific.versions) == [1]
+
+
+def test_combine_models(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name / "1").mkdir(parents=True)
+    a = model_config_for("a", tmp_path / "a")
+    b = model_config_for("b", tmp_path / "b")
+    config = model_server_config([a, b])
+    assert [c.name for c in config.model_config_list.config] == ["a", "b"]
+    with pytest.raises(ConfigError, match="Illegal to list model a multiple times"):
+        model_server_config([a, a])

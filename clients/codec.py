@@ -1,13 +1,24 @@
 """numpy <-> ``TensorProto``, the one place where tensors are encoded and decoded.
 
-Fast path: numeric arrays travel as raw little-endian bytes in ``tensor_content`` (what
-``tf.make_tensor_proto`` also does, minus its per-call overhead); strings use
-``string_val``. Decoding accepts both encodings, including the typed ``*_val`` fields
-and their "one value fills the whole shape" shorthand. TensorFlow is not imported.
+Two encoders, one decoder:
+
+* :func:`make_tensor_proto` builds a ``TensorProto`` message. Numeric arrays travel as raw
+  little-endian bytes in ``tensor_content`` (what ``tf.make_tensor_proto`` does, minus its
+  per-call overhead); strings use ``string_val``; ``use_content=False`` writes the typed
+  ``*_val`` fields instead (for peers that want them, and to test the decoder).
+* :func:`tensor_wire` / :func:`predict_request_wire` write the *serialized* bytes directly.
+  A client that builds a message and then serializes it copies the pixels three times
+  (``tobytes``, into the message, out of it); the wire path copies them once. The bytes
+  parse as the very same ``TensorProto`` / ``PredictRequest`` (property-tested).
+
+:func:`make_ndarray` decodes both encodings, including the typed ``*_val`` fields and their
+"fewer values than elements: the last one repeats" shorthand. ``DT_BFLOAT16`` decodes to
+float32 (numpy has no bfloat16). TensorFlow is not imported.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,10 +31,14 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 __all__ = [
     "DTYPE_NAMES",
     "CodecError",
+    "TensorProto",
     "dtype_from_proto",
     "dtype_to_proto",
+    "dtype_name",
     "make_tensor_proto",
     "make_ndarray",
+    "tensor_wire",
+    "predict_request_wire",
     "encode_inputs",
     "decode_outputs",
 ]
@@ -62,12 +77,25 @@ _DT_TO_NP.update(
         types_pb2.DT_QINT32: np.dtype(np.int32),
     }
 )
+# tensor_content is little-endian on the wire whatever the host is.
+_DT_TO_WIRE_NP: dict[int, np.dtype[Any]] = {dt: npd.newbyteorder("<") for dt, npd in _DT_TO_NP.items()}
 _LITTLE = sys.byteorder == "little"
 
 #: DataType enum value -> short name used in manifests and metadata ('float32', 'string', ...)
 DTYPE_NAMES: dict[int, str] = {dt: npd.name for dt, npd in _DT_TO_NP.items()}
-DTYPE_NAMES[types_pb2.DT_STRING] = "string"
-DTYPE_NAMES[types_pb2.DT_BFLOAT16] = "bfloat16"
+DTYPE_NAMES.update(
+    {
+        types_pb2.DT_QINT8: "qint8",
+        types_pb2.DT_QUINT8: "quint8",
+        types_pb2.DT_QINT16: "qint16",
+        types_pb2.DT_QUINT16: "quint16",
+        types_pb2.DT_QINT32: "qint32",
+        types_pb2.DT_STRING: "string",
+        types_pb2.DT_BFLOAT16: "bfloat16",
+        types_pb2.DT_RESOURCE: "resource",
+        types_pb2.DT_VARIANT: "variant",
+    }
+)
 
 # Which typed repeated field holds values of each dtype when tensor_content is empty.
 _VAL_FIELD: dict[int, str] = {
@@ -88,17 +116,24 @@ _VAL_FIELD: dict[int, str] = {
     types_pb2.DT_UINT64: "uint64_val",
     types_pb2.DT_BOOL: "bool_val",
     types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_BFLOAT16: "half_val",
     types_pb2.DT_STRING: "string_val",
     types_pb2.DT_COMPLEX64: "scomplex_val",
     types_pb2.DT_COMPLEX128: "dcomplex_val",
 }
+_COMPLEX = (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128)
 
 
 def dtype_to_proto(dtype: Any) -> int:
     """numpy dtype (or anything np.dtype accepts; 'string'/bytes/str/object) -> DataType."""
     if isinstance(dtype, str) and dtype in ("string", "bytes", "str"):
         return types_pb2.DT_STRING
-    npd = np.dtype(dtype)
+    if isinstance(dtype, str) and dtype == "half":
+        return types_pb2.DT_HALF
+    try:
+        npd = np.dtype(dtype)
+    except TypeError:
+        raise CodecError(f"{dtype!r} is not a dtype") from None
     if npd.kind in "SUO":
         return types_pb2.DT_STRING
     try:
@@ -108,14 +143,26 @@ def dtype_to_proto(dtype: Any) -> int:
 
 
 def dtype_from_proto(dt: int) -> np.dtype[Any]:
-    """DataType -> numpy dtype (DT_STRING -> object)."""
+    """DataType -> numpy dtype (DT_STRING -> object, DT_BFLOAT16 -> float32)."""
     if dt == types_pb2.DT_STRING:
         return np.dtype(object)
+    if dt == types_pb2.DT_BFLOAT16:
+        return np.dtype(np.float32)
     try:
         return _DT_TO_NP[dt]
     except KeyError:
-        name = types_pb2.DataType.Name(dt) if dt in types_pb2.DataType.values() else str(dt)
-        raise CodecError(f"cannot decode a tensor of type {name}") from None
+        raise CodecError(f"cannot decode a tensor of type {dtype_name(dt)}") from None
+
+
+def dtype_name(dt: int) -> str:
+    """DataType -> 'float32', 'string', ... (falls back to the enum name, e.g. 'DT_VARIANT')."""
+    name = DTYPE_NAMES.get(dt)
+    if name is not None:
+        return name
+    try:
+        return types_pb2.DataType.Name(dt)
+    except ValueError:
+        return str(dt)
 
 
 def _as_array(value: Any, dtype: Any | None) -> np.ndarray:
@@ -133,26 +180,12 @@ def _as_array(value: Any, dtype: Any | None) -> np.ndarray:
             if arr.dtype.kind not in "SUO":
                 raise CodecError(f"cannot send {arr.dtype} values as strings")
         elif arr.dtype != _DT_TO_NP[want]:
+            if arr.dtype.kind in "SUO":
+                raise CodecError(f"cannot send string values as {_DT_TO_NP[want]}")
             arr = arr.astype(_DT_TO_NP[want])
+    elif arr.dtype.kind not in "SUO" and arr.dtype.newbyteorder("=") not in _NP_TO_DT:
+        raise CodecError(f"dtype {arr.dtype} has no TensorFlow equivalent")
     return arr
-
-
-def make_tensor_proto(value: Any, dtype: Any | None = None) -> TensorProto:
-    """Encode a numpy array (or nested lists / scalars / bytes) as a TensorProto."""
-    arr = _as_array(value, dtype)
-    proto = TensorProto()
-    dims = proto.tensor_shape.dim
-    for size in arr.shape:
-        dims.add().size = size
-    if arr.dtype.kind in "SUO":
-        proto.dtype = types_pb2.DT_STRING
-        proto.string_val.extend(_to_bytes(v) for v in arr.reshape(-1).tolist())
-        return proto
-    proto.dtype = dtype_to_proto(arr.dtype)
-    if not _LITTLE or arr.dtype.byteorder == ">":
-        arr = arr.astype(arr.dtype.newbyteorder("<"))
-    proto.tensor_content = arr.tobytes()  # C order, copies only if not contiguous
-    return proto
 
 
 def _to_bytes(v: Any) -> bytes:
@@ -160,46 +193,177 @@ def _to_bytes(v: Any) -> bytes:
         return v
     if isinstance(v, str):
         return v.encode("utf-8")
-    if isinstance(v, np.bytes_):
-        return bytes(v)
     raise CodecError(f"string tensors take bytes or str, not {type(v).__name__}")
 
 
+def _fill_vals(proto: TensorProto, arr: np.ndarray, dt: int) -> None:
+    flat = arr.reshape(-1)
+    if dt == types_pb2.DT_HALF:
+        proto.half_val.extend(flat.view(np.uint16).tolist())
+    elif dt in _COMPLEX:
+        parts = np.empty(flat.size * 2, dtype=flat.real.dtype)
+        parts[0::2] = flat.real
+        parts[1::2] = flat.imag
+        getattr(proto, _VAL_FIELD[dt]).extend(parts.tolist())
+    else:
+        getattr(proto, _VAL_FIELD[dt]).extend(flat.tolist())
+
+
+def make_tensor_proto(value: Any, dtype: Any | None = None, *, use_content: bool = True) -> TensorProto:
+    """Encode a numpy array (or nested lists / scalars / bytes / str) as a TensorProto.
+
+    ``use_content=False`` writes numeric values to the typed ``*_val`` fields instead of
+    ``tensor_content``. Strings always go to ``string_val`` (str is UTF-8 encoded).
+    """
+    arr = _as_array(value, dtype)
+    proto = TensorProto()
+    dims = proto.tensor_shape.dim
+    for size in arr.shape:
+        dims.add().size = size
+    if arr.dtype.kind in "SUO":
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend([_to_bytes(v) for v in arr.reshape(-1).tolist()])
+        return proto
+    dt = _NP_TO_DT[arr.dtype.newbyteorder("=")]
+    proto.dtype = dt
+    if not use_content:
+        _fill_vals(proto, arr, dt)
+        return proto
+    if not _LITTLE or arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    proto.tensor_content = arr.tobytes()  # C order
+    return proto
+
+
+# -- wire encoding ------------------------------------------------------------------------
+# Field numbers from tensorflow/core/framework/tensor.proto and
+# tensorflow_serving/apis/predict.proto (the message classes give the numbers; checked by the
+# round-trip tests against the generated parsers).
+_TENSOR_CONTENT_TAG = bytes([(TensorProto.TENSOR_CONTENT_FIELD_NUMBER << 3) | 2])
+_MAP_KEY_TAG = b"\x0a"  # map entry: key = 1 (length-delimited)
+_MAP_VALUE_TAG = b"\x12"  # map entry: value = 2 (length-delimited)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def tensor_wire(value: Any, dtype: Any | None = None) -> list[bytes | memoryview]:
+    """The serialized ``TensorProto`` of ``value``, as a list of buffers to concatenate.
+
+    Numeric arrays: a few header bytes (dtype, shape, content tag) then a view of the
+    array's own memory, so joining the parts is the only copy of the data.
+    """
+    arr = _as_array(value, dtype)
+    if arr.dtype.kind in "SUO":
+        return [make_tensor_proto(arr).SerializeToString()]
+    head = TensorProto()
+    dims = head.tensor_shape.dim
+    for size in arr.shape:
+        dims.add().size = size
+    head.dtype = _NP_TO_DT[arr.dtype.newbyteorder("=")]
+    if not _LITTLE or arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    nbytes = arr.nbytes
+    header = head.SerializeToString()
+    if nbytes == 0:
+        return [header]
+    return [header, _TENSOR_CONTENT_TAG, _varint(nbytes), memoryview(arr).cast("B")]
+
+
+def _length(parts: list[bytes | memoryview]) -> int:
+    return sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+
+
+def predict_request_wire(
+    head: bytes,
+    inputs: Mapping[str, Any],
+    dtypes: Mapping[str, Any] | None = None,
+    inputs_field: int = 2,
+) -> bytes:
+    """Serialized ``PredictRequest``: ``head`` (the serialized request without inputs, i.e.
+    model_spec and output_filter) followed by one ``inputs`` map entry per tensor.
+
+    Concatenated serialized messages parse as their merge, so ``head`` can be produced by
+    the generated class; only the map entries are written by hand. ``inputs_field`` is the
+    field number of the map (2 in PredictRequest).
+    """
+    tag = bytes([(inputs_field << 3) | 2])
+    parts: list[bytes | memoryview] = [head]
+    for alias, value in inputs.items():
+        tensor = tensor_wire(value, (dtypes or {}).get(alias))
+        key = alias.encode("utf-8")
+        tensor_len = _length(tensor)
+        entry_head = _MAP_KEY_TAG + _varint(len(key)) + key + _MAP_VALUE_TAG + _varint(tensor_len)
+        parts.append(tag + _varint(len(entry_head) + tensor_len) + entry_head)
+        parts.extend(tensor)
+    return b"".join(parts)
+
+
+# -- decoding -----------------------------------------------------------------------------
 def _shape(proto: TensorProto) -> tuple[int, ...]:
-    if proto.tensor_shape.unknown_rank:
+    shape = proto.tensor_shape
+    if shape.unknown_rank:
         raise CodecError("cannot decode a tensor of unknown rank")
-    return tuple(d.size for d in proto.tensor_shape.dim)
+    return tuple([d.size for d in shape.dim])
 
 
 def make_ndarray(proto: TensorProto) -> np.ndarray:
-    """Decode a TensorProto (``tensor_content`` or typed ``*_val`` fields) into numpy."""
+    """Decode a TensorProto (``tensor_content`` or typed ``*_val`` fields) into numpy.
+
+    ``tensor_content`` arrays are read-only views of the message's bytes (no copy); call
+    ``.copy()`` to write to them.
+    """
     shape = _shape(proto)
-    npd = dtype_from_proto(proto.dtype)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if proto.tensor_content:
-        arr = np.frombuffer(proto.tensor_content, dtype=npd.newbyteorder("<"))
-        if arr.size != count:
-            raise CodecError(
-                f"tensor_content holds {arr.size} values but the shape {list(shape)} needs {count}"
-            )
-        return arr.reshape(shape)
     dt = proto.dtype
+    content = proto.tensor_content
+    if content:
+        if dt == types_pb2.DT_BFLOAT16:
+            return _bfloat16(np.frombuffer(content, dtype="<u2"), shape)
+        npd = _DT_TO_WIRE_NP.get(dt)
+        if npd is None:
+            raise CodecError(f"cannot decode a tensor of type {dtype_name(dt)}")
+        try:
+            arr = np.frombuffer(content, dtype=npd).reshape(shape)
+        except ValueError:
+            raise CodecError(
+                f"tensor_content holds {len(content)} bytes, which does not fit the shape "
+                f"{list(shape)} of {dtype_name(dt)}"
+            ) from None
+        return arr if npd.isnative else arr.astype(npd.newbyteorder("="))
+    count = math.prod(shape)
     field = _VAL_FIELD.get(dt)
     if field is None:
-        raise CodecError(f"cannot decode a tensor of type {types_pb2.DataType.Name(dt)}")
+        raise CodecError(f"cannot decode a tensor of type {dtype_name(dt)}")
     values = getattr(proto, field)
+    npd = dtype_from_proto(dt)
     if dt == types_pb2.DT_STRING:
         flat = np.empty(len(values), dtype=object)
         flat[:] = list(values)
     elif dt == types_pb2.DT_HALF:
         flat = np.asarray(values, dtype=np.uint16).view(np.float16)
-    elif dt in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-        pairs = np.asarray(values, dtype=npd.type(0).real.dtype)
-        flat = pairs[0::2] + 1j * pairs[1::2]
-        flat = flat.astype(npd)
+    elif dt == types_pb2.DT_BFLOAT16:
+        return _fill(_bfloat16(np.asarray(values, dtype=np.uint16), (len(values),)), shape, count, npd)
+    elif dt in _COMPLEX:
+        parts = np.asarray(values, dtype=np.float32 if dt == types_pb2.DT_COMPLEX64 else np.float64)
+        if parts.size % 2:
+            raise CodecError(f"{field} holds an odd number of values ({parts.size})")
+        flat = parts.view(npd)  # (re, im) pairs are exactly numpy's complex layout
     else:
         flat = np.asarray(values, dtype=npd)
     return _fill(flat, shape, count, npd)
+
+
+def _bfloat16(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """bfloat16 is the top half of a float32."""
+    return (bits.astype(np.uint32) << 16).view(np.float32).reshape(shape)
 
 
 def _fill(flat: np.ndarray, shape: tuple[int, ...], count: int, npd: np.dtype[Any]) -> np.ndarray:
@@ -224,7 +388,14 @@ def encode_inputs(
         into[alias].CopyFrom(make_tensor_proto(value, (dtypes or {}).get(alias)))
 
 
-def decode_outputs(outputs: Mapping[str, TensorProto], only: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def decode_outputs(
+    outputs: Mapping[str, TensorProto], only: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
     """``{alias: TensorProto}`` (e.g. ``PredictResponse.outputs``) -> ``{alias: ndarray}``."""
-    keys = list(only) if only is not None else list(outputs.keys())
-    return {k: make_ndarray(outputs[k]) for k in keys}
+    if only is None:
+        return {k: make_ndarray(v) for k, v in outputs.items()}
+    return {k: make_ndarray(outputs[k]) for k in only}
+
+
+# Kept importable for callers that build shapes themselves.
+TensorShapeProto = tensor_shape_pb2.TensorShapeProto

@@ -55,7 +55,6 @@ def serve(flags: tuple[str, ...]) -> None:
     """
     options = parse_flags(flags)
     # Imported here: the app pulls in TensorFlow, the flag errors above should not wait for it.
-    from tfsuite.server.app import ModelServer
+    from tfsuite.server.app import ModelServer, print_announce
 
-    server = ModelServer(options)
-    server.run_forever()
+    ModelServer(options, announce=print_announce).run_forever()

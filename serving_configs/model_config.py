@@ -48,6 +48,7 @@ _LABEL = re.compile(r"[a-zA-Z0-9_]+")
 _URI = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://")
 # A model name ends up in REST paths (/v1/models/NAME) and in log/metric labels.
 _BAD_NAME = re.compile(r"[/:\s]")
+_VERSION_DIR = re.compile(r"0|[1-9][0-9]*")
 
 
 def parse_model_config(text: str, *, source: str = "<text>") -> ModelServerConfig:
@@ -119,9 +120,11 @@ def _check_model(model: ModelConfig) -> None:
                 f"Model {name}: version label {label!r} is invalid; labels are restricted to "
                 "[a-zA-Z0-9_]+"
             )
-        if version <= 0:
-            raise ConfigError(f"Model {name}: version label {label} points to version {version}; "
-                              "versions are positive integers")
+        if version < 0:
+            raise ConfigError(
+                f"Model {name}: version label {label} points to version {version}; "
+                "versions are non-negative integers"
+            )
 
 
 def _platform(model: ModelConfig) -> str:
@@ -149,17 +152,20 @@ def _is_relative(base_path: str) -> bool:
 
 # -- building configs ------------------------------------------------------------------------
 def version_dirs(base_path: str | os.PathLike[str]) -> list[int]:
-    """Version numbers TF Serving would see under ``base_path`` (dirs named as a positive int64)."""
+    """Version numbers under ``base_path``: sub-directories named by a non-negative int64.
+
+    TF Serving parses names with ``absl::SimpleAtoi`` (so it would also take "007" or "+7");
+    we list only canonical names, for which ``base_path / str(version)`` is the directory.
+    Other entries are ignored, as TF Serving ignores them.
+    """
     out = []
     try:
         entries = list(Path(base_path).iterdir())
     except OSError:
         return []
     for entry in entries:
-        if entry.is_dir() and entry.name.isdigit():
-            number = int(entry.name)
-            if 0 < number < 2**63:
-                out.append(number)
+        if _VERSION_DIR.fullmatch(entry.name) and int(entry.name) < 2**63 and entry.is_dir():
+            out.append(int(entry.name))
     return sorted(out)
 
 

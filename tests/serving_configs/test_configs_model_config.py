@@ -189,10 +189,11 @@ def test_model_config_for_latest_and_all(tmp_path: Path) -> None:
 
 def test_model_config_for_without_manifest_scans_version_dirs(tmp_path: Path) -> None:
     base = tmp_path / "m"
-    for name in ("3", "1", "tmp", "0"):
+    for name in ("3", "1", "tmp", "0", "007", "-2"):
         (base / name).mkdir(parents=True)
+    (base / "5").write_text("a file, not a version dir")
     entry = model_config_for("m", base)
-    assert list(entry.model_version_policy.specific.versions) == [1, 3]
+    assert list(entry.model_version_policy.specific.versions) == [0, 1, 3]
     assert dict(entry.version_labels) == {}
 
 

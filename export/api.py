@@ -1,0 +1,247 @@
+"""``export_variants``: one model in, versioned and validated variants out.
+
+Order of work, so that bad input writes nothing: check variant names, source, calibration
+dir and base path; load the source and pick its signature; plan version numbers and refuse
+overwrites; only then build each variant in a hidden temp dir, validate it against the
+source graph on fixed inputs, and rename it into place (or record why not).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import tensorflow as tf
+from pydantic import ValidationError
+from rich.console import Console
+
+from tfsuite.export.basepath import assign_versions, publish, remove_version, scan_base_path, staging_dir
+from tfsuite.export.errors import ExportUsageError
+from tfsuite.export.graphs import FrozenModel, op_histogram
+from tfsuite.export.loading import load_source, source_format, source_sha256
+from tfsuite.export.manifest import Validation, VariantRecord, VariantsManifest
+from tfsuite.export.report import StepProgress, variants_table
+from tfsuite.export.saving import dir_size
+from tfsuite.export.signatures import parse_input_specs, parse_shape
+from tfsuite.export.trt import TrtOptions, calibration_images
+from tfsuite.export.validate import DEFAULT_TOLERANCES, compare_outputs, fixed_inputs, run_reference, run_saved_model
+from tfsuite.export.variants import DEFAULT_VARIANTS, VARIANTS, BuildContext, VariantSkipped, VariantSpec
+
+__all__ = ["export_variants", "parse_variant_names"]
+
+log = logging.getLogger(__name__)
+
+Shape = Sequence[int | None]
+
+
+def parse_variant_names(variants: str | Sequence[str] | None, registry: Mapping[str, VariantSpec] = VARIANTS) -> list[str]:
+    """``"original,weight_quant"`` -> list; unknown names -> usage error listing the valid ones."""
+    if variants is None:
+        return list(DEFAULT_VARIANTS)
+    items = variants.split(",") if isinstance(variants, str) else [p for v in variants for p in v.split(",")]
+    names = list(dict.fromkeys(n.strip() for n in items if n.strip()))
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise ExportUsageError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(registry)}")
+    if not names:
+        raise ExportUsageError(f"no variant requested; valid: {', '.join(registry)}")
+    return names
+
+
+def _input_shapes(value: Mapping[str, Shape | str] | Sequence[str] | None) -> dict[str, list[int | None]]:
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        return {k: parse_shape(v) if isinstance(v, str) else list(v) for k, v in value.items()}
+    shapes: dict[str, list[int | None]] = {}
+    for item in value:
+        name, sep, shape = item.partition(":")
+        if not sep or not shape:
+            raise ExportUsageError(f"--input-shape {item!r}: use name:1x224x224x3")
+        shapes[name] = parse_shape(shape)
+    return shapes
+
+
+def _inputs(value: Mapping[str, Shape | None] | Sequence[str] | None) -> dict[str, list[int | None] | None]:
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        return {k: None if v is None else list(v) for k, v in value.items()}
+    return parse_input_specs(value)
+
+
+def _outputs(value: str | Sequence[str] | None) -> list[str]:
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else [p for v in value for p in v.split(",")]
+    return [i.strip() for i in items if i.strip()]
+
+
+def _load_manifest(base: Path) -> VariantsManifest | None:
+    try:
+        return VariantsManifest.load_if_exists(base)
+    except (ValidationError, ValueError) as exc:
+        raise ExportUsageError(f"{base / 'variants.json'} is not a valid variants manifest ({type(exc).__name__}); move it away or choose another --base-path") from None
+
+
+def _check_overwrites(
+    base: Path, plan: dict[str, int], existing: dict[int, Path], manifest: VariantsManifest | None, sha: str, overwrite: bool
+) -> set[str]:
+    """Variants that are already up to date; a usage error for anything that would be overwritten."""
+    if overwrite:
+        return set()
+    if manifest is not None and manifest.source_sha256 != sha and manifest.variants:
+        raise ExportUsageError(
+            f"base path {str(base)!r} holds variants of a different source (sha256 {manifest.source_sha256[:12]}...); "
+            "pass --overwrite to replace them or choose another --base-path"
+        )
+    current: set[str] = set()
+    for name, version in plan.items():
+        record = manifest.by_variant(name) if manifest else None
+        if record and record.status == "ok" and record.source_sha256 == sha and version in existing:
+            current.add(name)
+        elif version in existing:
+            raise ExportUsageError(f"version {version} already exists in {str(base)!r}; pass --overwrite to replace it")
+    return current
+
+
+def export_variants(
+    source: str | os.PathLike[str],
+    base_path: str | os.PathLike[str],
+    *,
+    variants: str | Sequence[str] | None = None,
+    model_name: str | None = None,
+    overwrite: bool = False,
+    inputs: Mapping[str, Shape | None] | Sequence[str] | None = None,
+    outputs: str | Sequence[str] | None = None,
+    input_shapes: Mapping[str, Shape | str] | Sequence[str] | None = None,
+    batch_sizes: Sequence[int] = (1,),
+    calibration_data: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    signature: str | None = None,
+    tolerances: Mapping[str, Mapping[str, float]] | None = None,
+    trt_options: TrtOptions | None = None,
+    registry: Mapping[str, VariantSpec] | None = None,
+    console: Console | None = None,
+) -> VariantsManifest:
+    """Build, validate and publish the requested variants of ``source`` under ``base_path``.
+
+    Returns the manifest written to ``<base_path>/variants.json``. ``tolerances`` overrides
+    :data:`~tfsuite.export.validate.DEFAULT_TOLERANCES` per variant; ``registry`` replaces the
+    builder table (tests use it to inject a deliberately broken variant).
+    """
+    registry = dict(registry or VARIANTS)
+    names = parse_variant_names(variants, registry)
+    src = Path(source)
+    source_format(src)  # missing path / not a model: fail before anything else
+    base = Path(base_path)
+    trt = trt_options or TrtOptions()
+    trt.batch_sizes = tuple(int(b) for b in (batch_sizes or trt.batch_sizes))
+    if any(b < 1 for b in trt.batch_sizes):
+        raise ExportUsageError(f"--batch-sizes must be positive integers, got {list(trt.batch_sizes)}")
+    if calibration_data is not None:
+        trt.calibration_data = Path(calibration_data)
+        calibration_images(trt.calibration_data)
+    existing = scan_base_path(base)
+    manifest = _load_manifest(base)
+
+    steps = StepProgress(progress, console)
+    with steps.running():
+        with steps.step(f"load {src.name}"):
+            model = load_source(src, inputs=_inputs(inputs), outputs=_outputs(outputs), input_shapes=_input_shapes(input_shapes), signature=signature)
+            sha = source_sha256(src)
+        for note in model.notes:
+            steps.note(note) if progress else log.info("%s", note)
+        plan = assign_versions(names, manifest, set(existing))
+        up_to_date = _check_overwrites(base, plan, existing, manifest, sha, overwrite)
+
+        if manifest is None or (overwrite and manifest.source_sha256 != sha):
+            previous = manifest
+            manifest = VariantsManifest(
+                model_name=model_name or base.resolve().name,
+                source=str(src), source_format=model.source_format, source_sha256=sha, tf_version=tf.__version__,
+                kind=model.kind, inputs=[e.info() for e in model.inputs], outputs=[e.info() for e in model.outputs],
+                variants=list(previous.variants) if previous else [],
+            )
+        elif model_name:
+            manifest.model_name = model_name
+        base.mkdir(parents=True, exist_ok=True)
+
+        reference = None
+        feeds = None
+        for name in names:
+            version = plan[name]
+            if name in up_to_date:
+                message = f"version {version} ({name}): up to date"
+                steps.note(message) if progress else log.info("%s", message)
+                continue
+            if feeds is None:
+                with steps.step("run the source graph on the fixed validation inputs"):
+                    feeds = fixed_inputs(model.inputs)
+                    reference = run_reference(model, feeds)
+            with steps.step(f"version {version}: {name}"):
+                record = _build_one(registry[name], version, model, base, BuildContext(model=model, trt=trt), feeds, reference, sha, tolerances, overwrite)
+            manifest.upsert(record)
+            manifest.save(base)
+        manifest.save(base)
+    if progress:
+        (console or Console()).print(variants_table(manifest))
+    return manifest
+
+
+def _build_one(
+    spec: VariantSpec,
+    version: int,
+    model: FrozenModel,
+    base: Path,
+    ctx: BuildContext,
+    feeds: dict,
+    reference: dict,
+    sha: str,
+    tolerances: Mapping[str, Mapping[str, float]] | None,
+    overwrite: bool,
+) -> VariantRecord:
+    record = VariantRecord(version=version, variant=spec.name, precision=spec.precision, status="ok", source_sha256=sha, tf_version=tf.__version__)
+    target = base / str(version)
+    staged = staging_dir(base, spec.name)
+    out = staged / "saved_model"
+    started = time.perf_counter()
+    try:
+        try:
+            result = spec.build(ctx, out)
+        except VariantSkipped as exc:
+            record.status, record.reason = "skipped", str(exc)
+            log.warning("%s skipped: %s", spec.name, exc)
+            return record
+        except Exception as exc:  # noqa: BLE001 - a builder bug must not lose the other variants
+            log.debug("building %s failed", spec.name, exc_info=True)
+            record.status, record.reason = "failed", f"build failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            return record
+        finally:
+            record.conversion_seconds = round(time.perf_counter() - started, 3)
+        record.options = result.options
+        record.size_bytes = dir_size(out)
+        record.node_count = op_histogram(result.graph_def) if result.graph_def is not None else {}
+        tolerance = dict(DEFAULT_TOLERANCES.get(spec.name, DEFAULT_TOLERANCES["weight_quant"]))
+        tolerance.update((tolerances or {}).get(spec.name, {}))
+        try:
+            produced = run_saved_model(out, feeds)
+            record.validation = compare_outputs(reference, produced, model.kind, tolerance)
+        except Exception as exc:  # noqa: BLE001 - a variant that cannot run is a failed variant
+            log.debug("running %s failed", spec.name, exc_info=True)
+            record.validation = Validation(passed=False, detail=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}", tolerance=tolerance)
+        if not record.validation.passed:
+            record.status = "failed"
+            record.reason = f"validation failed: {record.validation.detail}"
+            log.warning("%s failed validation: %s", spec.name, record.validation.detail)
+            # A failed variant must not leave a loadable version behind (e.g. an older build).
+            remove_version(target)
+            return record
+        publish(out, target, overwrite=True)  # overwrites were refused during planning
+        return record
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)

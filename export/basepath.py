@@ -1,0 +1,96 @@
+"""The model base path: version numbering, the no-overwrite rule and atomic publishing.
+
+``<base>/<N>/`` are TF Serving's version dirs, ``<base>/variants.json`` the manifest. Our own
+temp dirs are hidden (``.tfsuite-*``) so a server polling the base path never sees them; every
+other non-numeric dir is refused, because TF Serving would silently ignore it and a typo'd
+version would go unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from tfsuite.export.errors import ExportUsageError
+from tfsuite.export.manifest import DEFAULT_VERSIONS, MANIFEST_NAME, VariantsManifest
+
+__all__ = [
+    "TEMP_PREFIX",
+    "assign_versions",
+    "publish",
+    "remove_version",
+    "scan_base_path",
+    "staging_dir",
+]
+
+TEMP_PREFIX = ".tfsuite-"
+
+
+def scan_base_path(base: Path) -> dict[int, Path]:
+    """Existing version dirs; a usage error for anything TF Serving would misread."""
+    if not base.exists():
+        return {}
+    if not base.is_dir():
+        raise ExportUsageError(f"base path {str(base)!r} is a file; give a directory for the versions")
+    versions: dict[int, Path] = {}
+    for entry in base.iterdir():
+        if entry.name == MANIFEST_NAME or entry.name.startswith(TEMP_PREFIX) or entry.name.startswith(".variants."):
+            continue
+        if entry.is_dir():
+            if not entry.name.isdigit():
+                raise ExportUsageError(
+                    f"base path {str(base)!r} holds the non-numeric directory {entry.name!r}; "
+                    "version dirs must be integers: move it out or choose another --base-path"
+                )
+            versions[int(entry.name)] = entry
+    return versions
+
+
+def assign_versions(requested: Sequence[str], manifest: VariantsManifest | None, existing: set[int]) -> dict[str, int]:
+    """Variant -> version. Numbers already in the manifest never change; the card's defaults
+    keep theirs; other variants take the next numbers above every number in use."""
+    assigned: dict[str, int] = {}
+    known = {v.variant: v.version for v in (manifest.variants if manifest else [])}
+    taken = set(existing) | set(known.values())
+    for name in requested:
+        if name in known:
+            assigned[name] = known[name]
+        elif name in DEFAULT_VERSIONS and DEFAULT_VERSIONS[name] not in taken:
+            assigned[name] = DEFAULT_VERSIONS[name]
+    floor = max([*DEFAULT_VERSIONS.values(), *taken, *assigned.values()])
+    for name in requested:
+        if name not in assigned:
+            floor += 1
+            assigned[name] = floor
+        taken.add(assigned[name])
+    return assigned
+
+
+def staging_dir(base: Path, variant: str) -> Path:
+    """An empty hidden dir next to the target (same filesystem, so the rename is atomic)."""
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{variant}-", dir=base))
+
+
+def publish(staged: Path, target: Path, overwrite: bool) -> None:
+    """Move a finished SavedModel into place; an existing target only with ``overwrite``."""
+    if target.exists():
+        if not overwrite:
+            raise ExportUsageError(f"version {target.name} already exists in {str(target.parent)!r}; pass --overwrite to replace it")
+        old = target.with_name(f"{TEMP_PREFIX}old-{target.name}-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(staged, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staged, target)
+
+
+def remove_version(target: Path) -> None:
+    """Take a version dir away atomically (rename, then delete), so no half-deleted dir is loaded."""
+    if target.exists():
+        old = target.with_name(f"{TEMP_PREFIX}old-{target.name}-{os.getpid()}")
+        os.rename(target, old)
+        shutil.rmtree(old, ignore_errors=True)

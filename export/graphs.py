@@ -1,0 +1,80 @@
+"""Small GraphDef facts the other export modules share: endpoints, tensor names, op histograms.
+
+An :class:`Endpoint` ties a signature key (``image_tensor``) to a tensor in a frozen graph
+(``image_tensor:0``) with its dtype and (possibly partly dynamic) shape.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+
+from tfsuite.export.manifest import TensorSpecInfo
+
+__all__ = [
+    "Endpoint",
+    "FrozenModel",
+    "node_name",
+    "op_histogram",
+    "tensor_name",
+]
+
+
+def node_name(tensor: str) -> str:
+    """``"scope/x:0"`` -> ``"scope/x"``; ``"^x"`` -> ``"x"``."""
+    return tensor.lstrip("^").split(":")[0]
+
+
+def tensor_name(name: str) -> str:
+    """A node or tensor name as a tensor name (``x`` -> ``x:0``)."""
+    return name if ":" in name else f"{name}:0"
+
+
+@dataclass
+class Endpoint:
+    """One signature input or output of a frozen graph."""
+
+    key: str
+    """Signature key: a clean name, never with ``:0``."""
+    tensor: str
+    """Tensor name in the frozen graph, e.g. ``image_tensor:0``."""
+    dtype: str
+    """numpy-style dtype name (``uint8``, ``float32``)."""
+    shape: list[int | None] | None
+    """Static shape, ``None`` entries dynamic; ``None`` when even the rank is unknown."""
+
+    @property
+    def node(self) -> str:
+        return node_name(self.tensor)
+
+    def info(self) -> TensorSpecInfo:
+        return TensorSpecInfo(name=self.key, dtype=self.dtype, shape=list(self.shape or []))
+
+    def describe(self) -> str:
+        dims = "?" if self.shape is None else "x".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.key} ({self.tensor}, {self.dtype}[{dims}])"
+
+
+@dataclass
+class FrozenModel:
+    """A model reduced to what every variant builder needs: one frozen GraphDef + its signature."""
+
+    graph_def: tf.compat.v1.GraphDef
+    inputs: list[Endpoint]
+    outputs: list[Endpoint]
+    source_format: str
+    """``frozen_graph``, ``saved_model`` or ``keras``."""
+    kind: str = "generic"
+    """``detector``, ``classifier`` or ``generic``; chooses the validation metric."""
+    notes: list[str] = field(default_factory=list)
+    """What was detected or overridden, for the user."""
+
+
+def op_histogram(graph_def: tf.compat.v1.GraphDef) -> dict[str, int]:
+    """Node count by op type, including nodes inside function bodies."""
+    counts: Counter[str] = Counter(n.op for n in graph_def.node)
+    for fn in graph_def.library.function:
+        counts.update(n.op for n in fn.node_def)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

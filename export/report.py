@@ -1,0 +1,93 @@
+"""User-facing output of an export: a rich progress display and the final table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tfsuite.export.manifest import VariantRecord, VariantsManifest
+
+__all__ = ["StepProgress", "format_size", "validation_summary", "variants_table"]
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def validation_summary(record: VariantRecord) -> str:
+    """The column a user scans: the gating metric first, then the largest error."""
+    val = record.validation
+    if val is None:
+        return "-"
+    parts = []
+    if val.detection_agreement is not None:
+        parts.append(f"det {val.detection_agreement:.0%}")
+    if val.top1_agreement is not None:
+        parts.append(f"top1 {val.top1_agreement:.0%}")
+    if val.max_rel_error is not None:
+        parts.append(f"rel {val.max_rel_error:.2g}")
+    return ", ".join(parts) or ("ok" if val.passed else val.detail)
+
+
+def variants_table(manifest: VariantsManifest) -> Table:
+    """version, variant, status, size, size ratio, validation error, time (one row a variant)."""
+    base = manifest.by_variant("original")
+    base_size = base.size_bytes if base and base.size_bytes else None
+    table = Table(title=f"{manifest.model_name} ({manifest.kind}, {manifest.source_format})")
+    for column in ("version", "variant", "status", "size", "ratio", "validation", "time"):
+        table.add_column(column, justify="right" if column in {"version", "size", "ratio", "time"} else "left")
+    colour = {"ok": "green", "skipped": "yellow", "failed": "red"}
+    for rec in manifest.variants:
+        ratio = f"{rec.size_bytes / base_size:.2f}x" if rec.size_bytes and base_size else "-"
+        seconds = f"{rec.conversion_seconds:.1f}s" if rec.conversion_seconds is not None else "-"
+        status = f"[{colour[rec.status]}]{rec.status}[/]"
+        table.add_row(str(rec.version), rec.variant, status, format_size(rec.size_bytes), ratio, validation_summary(rec), seconds)
+    return table
+
+
+class StepProgress:
+    """A spinner line per step; silent when disabled (API callers, tests)."""
+
+    def __init__(self, enabled: bool, console: Console | None = None) -> None:
+        self.enabled = enabled
+        self.console = console or Console(stderr=True)
+        self._progress: Progress | None = None
+
+    @contextmanager
+    def running(self) -> Iterator[StepProgress]:
+        if not self.enabled:
+            yield self
+            return
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+            console=self.console, transient=False,
+        )
+        with self._progress:
+            yield self
+        self._progress = None
+
+    @contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        if self._progress is None:
+            yield
+            return
+        task = self._progress.add_task(description, total=1)
+        try:
+            yield
+        finally:
+            self._progress.update(task, completed=1)
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(text, markup=False, highlight=False)

@@ -24,7 +24,8 @@ from pathlib import Path
 from tfsuite.errors import TFSuiteError
 from tfsuite.export.manifest import VariantsManifest
 from tfsuite.loadtest.assignment import Assignment, parse_assignment
-from tfsuite.loadtest.offline_backends import check_backends
+from tfsuite.loadtest.offline_backends import check_backends, saved_model_inputs
+from tfsuite.loadtest.offline_inputs import resolve_shape
 from tfsuite.loadtest.offline_errors import BenchUsageError
 from tfsuite.loadtest.offline_measure import measure_overhead
 from tfsuite.loadtest.offline_report import BenchReport
@@ -36,6 +37,7 @@ __all__ = [
     "BenchReport",
     "BenchSettings",
     "CaseResult",
+    "check_input_shapes",
     "jobs_from_assignment",
     "run_bench",
     "targets_from_base_path",
@@ -99,6 +101,26 @@ def jobs_from_assignment(path: Path, defaults: BenchSettings) -> list[BenchJob]:
     return jobs
 
 
+def check_input_shapes(job: BenchJob) -> None:
+    """Fail before the matrix starts when an input's dynamic dims cannot be filled.
+
+    Variants of one base path share a signature, so the first loadable one is checked.
+    """
+    for target in job.targets:
+        if target.status != "ok":
+            continue
+        specs = target.inputs
+        if not specs:
+            try:
+                specs = saved_model_inputs(target.version_dir)
+            except Exception as exc:  # a broken variant is the matrix's business (a failed row)
+                log.debug("cannot read inputs of %s: %s", target.version_dir, exc)
+                continue
+        for spec in specs:
+            resolve_shape(spec, job.settings.batch_sizes[0], job.settings.input_shapes)
+        return
+
+
 def run_bench(
     jobs: Sequence[BenchJob],
     *,
@@ -114,6 +136,7 @@ def run_bench(
         raise BenchUsageError("nothing to benchmark")
     for job in jobs:
         check_backends(job.settings.backends)
+        check_input_shapes(job)
     report = BenchReport(jobs[0].settings, overhead_ns=measure_overhead())
     total = sum(j.total_cases for j in jobs)
     done = 0

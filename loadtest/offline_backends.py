@@ -37,6 +37,7 @@ __all__ = [
     "TFBackend",
     "TFTRTBackend",
     "check_backends",
+    "saved_model_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,12 @@ def _load_signature(model_dir: Path) -> tuple[Any, Any]:
             f"{model_dir} has no {SIGNATURE_KEY!r} signature (has: {', '.join(loaded.signatures) or 'none'})"
         )
     return loaded, loaded.signatures[SIGNATURE_KEY]
+
+
+def saved_model_inputs(model_dir: Path) -> list[InputSpec]:
+    """The ``serving_default`` inputs of a SavedModel version directory."""
+    _, fn = _load_signature(model_dir)
+    return _signature_inputs(fn)
 
 
 class TFBackend(Backend):

@@ -57,7 +57,7 @@ def row_of(result: CaseResult) -> dict[str, Any]:
         row.update(
             images_per_sec=_num(s.images_per_sec, 1), p50_ms=_num(s.p50_ms, 3), p90_ms=_num(s.p90_ms, 3),
             p99_ms=_num(s.p99_ms, 3), mean_ms=_num(s.mean_ms, 3), trimmed_mean_ms=_num(s.trimmed_mean_ms, 3),
-            min_ms=_num(s.min_ms, 3), total_time_s=_num(s.total_time_s, 3), iterations=s.iterations,
+            min_ms=_num(s.min_ms, 3), total_time_s=_num(s.total_time_s, 6), iterations=s.iterations,
         )  # fmt: skip
     u = result.utilisation
     row.update(

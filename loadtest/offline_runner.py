@@ -27,6 +27,7 @@ from tfsuite.loadtest.utilisation import UtilisationSampler, UtilisationSummary
 __all__ = ["BenchSettings", "CaseResult", "case_id", "run_matrix"]
 
 log = logging.getLogger(__name__)
+CASE_LOGGER = "tfsuite.loadtest.bench.case"
 
 
 @dataclass
@@ -93,10 +94,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 class _ToConsole(logging.Handler):
-    """Warnings and errors of a case still reach the user's console (the root handlers)."""
+    """Warnings and errors of a case still reach the user's console (the root handlers).
+
+    The case's own record of its failure (a full traceback) stays in the case log; the
+    console gets the one-line summary from the caller.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= logging.WARNING and record.name != CASE_LOGGER:
             logging.getLogger().handle(record)
 
 
@@ -119,7 +124,7 @@ def _case_log(path: Path) -> Iterator[logging.Logger]:
         lg.setLevel(logging.INFO)
         lg.propagate = False
     try:
-        yield logging.getLogger("tfsuite.loadtest.bench.case")
+        yield logging.getLogger(CASE_LOGGER)
     finally:
         for lg, level, propagate in saved:
             lg.removeHandler(handler)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tfsuite.export.manifest import VariantsManifest
 from tfsuite.loadtest.offline_errors import BenchUsageError
+from tfsuite.loadtest.offline_inputs import InputSpec
 
 __all__ = ["BenchTarget", "safe_name", "targets_from_base_path"]
 
@@ -43,6 +44,8 @@ class BenchTarget:
     """Total graph nodes (sum of variants.json's node_count by op type)."""
     conversion_seconds: float | None = None
     node_count: dict[str, int] = field(default_factory=dict)
+    inputs: list[InputSpec] = field(default_factory=list)
+    """Signature inputs from variants.json (empty when there is no manifest)."""
 
     @property
     def version_dir(self) -> Path:
@@ -83,6 +86,7 @@ def targets_from_base_path(
                 nodes=sum(rec.node_count.values()) if rec.node_count else None,
                 conversion_seconds=rec.conversion_seconds,
                 node_count=dict(rec.node_count),
+                inputs=[InputSpec(i.name, i.dtype, tuple(i.shape)) for i in manifest.inputs],
             )
             for rec in manifest.variants
         ]

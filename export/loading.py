@@ -20,7 +20,7 @@ from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, FrozenModel
 from tfsuite.export.signatures import detect_kind, pin_input_shapes, resolve_endpoints
 
-__all__ = ["KERAS_SUFFIXES", "load_source", "read_graph_def", "source_format", "source_sha256"]
+__all__ = ["KERAS_SUFFIXES", "freeze_signature", "load_source", "read_graph_def", "source_format", "source_sha256"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ def source_sha256(path: Path) -> str:
 def read_graph_def(path: Path) -> tf.compat.v1.GraphDef:
     """A frozen GraphDef from binary (``.pb``) or text (``.pbtxt``) protobuf."""
     graph_def = tf.compat.v1.GraphDef()
+    if not path.is_file():
+        raise ExportUsageError(f"{str(path)!r} does not exist or is not a file")
     data = path.read_bytes()
     try:
         if path.suffix.lower() == ".pbtxt":
@@ -88,7 +90,7 @@ def _endpoints_of_function(
     return [make(k, t) for k, t in zip(in_keys, ins)], [make(k, t) for k, t in zip(out_keys, frozen.outputs)]
 
 
-def _load_saved_model(path: Path, signature: str | None) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list[Endpoint]]:
+def freeze_signature(path: Path, signature: str | None = None) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list[Endpoint]]:
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # noqa: BLE001 - TF raises many types for a broken SavedModel
@@ -165,7 +167,7 @@ def load_source(
             pin_input_shapes(graph_def, input_shapes)
         ins, outs = resolve_endpoints(graph_def, inputs=inputs, outputs=outputs, notes=notes)
     else:
-        graph_def, ins, outs = _load_saved_model(src, signature) if fmt == "saved_model" else _load_keras(src)
+        graph_def, ins, outs = freeze_signature(src, signature) if fmt == "saved_model" else _load_keras(src)
         if outputs:
             outs = _select(outs, outputs, "output")
         shapes = dict(input_shapes or {})

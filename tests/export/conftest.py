@@ -108,3 +108,32 @@ def tiny_classifier_pb(tiny_models: dict[str, Path]) -> Path:
 @pytest.fixture(scope="session")
 def tiny_saved_model(tiny_models: dict[str, Path]) -> Path:
     return tiny_models["saved_model"]
+
+
+def build_tiny_keras(path: Path, seed: int = 3) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(48, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_keras(tmp_path_factory.mktemp("tiny_keras") / "model.keras")
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_export(tiny_detector_pb: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Every CPU variant plus the two TF-TRT ones (recorded skipped), exported once."""
+    from tfsuite.export.api import export_variants
+
+    base = tmp_path_factory.mktemp("detector_export") / "detector"
+    manifest = export_variants(
+        tiny_detector_pb, base, variants="original,weight_quant,trt_fp16,trt_int8,optimized,fp16_weights", progress=False
+    )
+    return base, manifest

@@ -77,7 +77,7 @@ def unreachable(address: str, protocol: str, reason: str) -> ServerUnreachableEr
         address=address,
         summary=(
             f"cannot reach TF Serving at {address} ({protocol}): {_first_line(reason)}; "
-            f"check that the server is running and listening there, and {what}"
+            f"check that the server is running and listening there ({what})"
         ),
     )
 

@@ -78,13 +78,14 @@ class BatchingOptions:
 
     def __post_init__(self) -> None:
         # Accept any sequence for convenience but store an immutable tuple.
-        object.__setattr__(self, "allowed_batch_sizes", tuple(int(s) for s in self.allowed_batch_sizes))
+        sizes = tuple(int(s) for s in self.allowed_batch_sizes)
+        object.__setattr__(self, "allowed_batch_sizes", sizes)
         self.validate()
 
     # -- derived ---------------------------------------------------------------------------
     @property
     def execution_batch_size(self) -> int:
-        """The largest batch that is run: max_execution_batch_size with splitting, else max_batch_size."""
+        """Largest batch run: max_execution_batch_size with splitting, else max_batch_size."""
         if self.enable_large_batch_splitting and self.max_execution_batch_size is not None:
             return self.max_execution_batch_size
         return self.max_batch_size
@@ -134,7 +135,9 @@ class BatchingOptions:
     def from_proto(cls, msg: Message) -> BatchingOptions:
         """Resolve a ``BatchingParameters``: unset wrapper fields take TF Serving's defaults."""
         if msg.DESCRIPTOR.full_name != BatchingParameters.DESCRIPTOR.full_name:
-            raise TypeError(f"expected tensorflow.serving.BatchingParameters, got {msg.DESCRIPTOR.full_name}")
+            raise TypeError(
+                f"expected tensorflow.serving.BatchingParameters, got {msg.DESCRIPTOR.full_name}"
+            )
         kwargs: dict[str, object] = {}
         for name in (
             "max_batch_size",
@@ -152,7 +155,7 @@ class BatchingOptions:
         return cls(**kwargs)  # type: ignore[arg-type]
 
     def to_proto(self) -> Message:
-        """A ``BatchingParameters`` with every value set explicitly (so the file is self-describing)."""
+        """A ``BatchingParameters`` with every value set explicitly (a self-describing file)."""
         msg = BatchingParameters()
         msg.max_batch_size.value = self.max_batch_size
         msg.batch_timeout_micros.value = self.batch_timeout_micros
@@ -170,7 +173,7 @@ class BatchingOptions:
 
 
 def parse_batching_parameters(text: str, *, source: str = "<text>") -> Message:
-    """Parse a text-format ``BatchingParameters``; checked like TF Serving does (``ConfigError``)."""
+    """Parse a text-format ``BatchingParameters``, checked like TF Serving (``ConfigError``)."""
     msg = parse_text_proto(text, BatchingParameters(), source=source)
     _check(msg, source)
     return msg
@@ -189,13 +192,18 @@ def write_batching_parameters(
     """Validate and write a batching parameters file atomically; returns the path."""
     msg = params.to_proto() if isinstance(params, BatchingOptions) else params
     if msg.DESCRIPTOR.full_name != BatchingParameters.DESCRIPTOR.full_name:
-        raise TypeError(f"expected BatchingParameters or BatchingOptions, got {type(params).__name__}")
+        raise TypeError(
+            f"expected BatchingParameters or BatchingOptions, got {type(params).__name__}"
+        )
     _check(msg, str(path))
     return write_text_proto(path, msg)
 
 
 def read_per_model_batching(version_dir: str | os.PathLike[str]) -> Message | None:
-    """``<version_dir>/batching_params.pbtxt`` if present (``--enable_per_model_batching_parameters``)."""
+    """``<version_dir>/batching_params.pbtxt`` if present.
+
+    What ``--enable_per_model_batching_parameters`` reads for each version; None when absent.
+    """
     path = Path(version_dir) / PER_MODEL_BATCHING_FILE
     if not path.is_file():
         return None

@@ -73,7 +73,8 @@ def container_path(base_path: Path, out_dir: Path, container_root: str) -> str:
     except ValueError:
         raise ConfigError(
             f"base path {base} is not inside the output directory {out}; the container only "
-            f"sees {out} (mounted at {container_root}): put the model under it or drop --container-root"
+            f"sees {out} (mounted at {container_root}): put the model under it or drop "
+            "--container-root"
         ) from None
     return posixpath.join(container_root, *rel.parts)
 
@@ -104,11 +105,15 @@ class ConfigBundle:
         for source in models:
             local = Path(source.base_path).expanduser()
             if not local.is_dir():
-                raise ConfigError(f"base path {local} is not a directory; export a model there first")
+                raise ConfigError(
+                    f"base path {local} is not a directory; export a model there first"
+                )
             manifest = _manifest(local)
             name = source.name or (manifest.model_name if manifest else local.resolve().name)
             written = (
-                container_path(local, out_dir, container_root) if container_root else str(local.resolve())
+                container_path(local, out_dir, container_root)
+                if container_root
+                else str(local.resolve())
             )
             entries.append(model_config_for(name, written, manifest, policy, local_path=local))
         if batching is None:

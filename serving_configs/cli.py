@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
     multiple=True,
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Model base path (holds <version>/ SavedModels and variants.json). Repeat for more models.",
+    help="Model base path (<version>/ SavedModels + variants.json). Repeat for more models.",
 )
 @click.option(
     "--name",
@@ -50,16 +50,21 @@ log = logging.getLogger(__name__)
     help="Version policy: specific = every loadable variant, labelled by variant name; "
     "latest = newest version only; all = every version dir.",
 )
-@click.option("--max-batch-size", type=int, help="BatchingParameters.max_batch_size (TF Serving default 1000).")
-@click.option("--batch-timeout-micros", type=int, help="BatchingParameters.batch_timeout_micros (default 0).")
-@click.option("--num-batch-threads", type=int, help="BatchingParameters.num_batch_threads (default: server's cores).")
-@click.option("--max-enqueued-batches", type=int, help="BatchingParameters.max_enqueued_batches (default 10).")
+@click.option("--max-batch-size", type=int, help="max_batch_size (TF Serving default 1000).")
+@click.option("--batch-timeout-micros", type=int, help="batch_timeout_micros (default 0).")
+@click.option("--num-batch-threads", type=int, help="num_batch_threads (default: server's cores).")
+@click.option("--max-enqueued-batches", type=int, help="max_enqueued_batches (default 10).")
 @click.option(
     "--allowed-batch-sizes",
     help="Comma-separated, increasing, e.g. 8,16,32; the last must equal --max-batch-size "
     "(which defaults to it when not given).",
 )
-@click.option("--pad-variable-length-inputs", is_flag=True, default=False, help="Pad ragged inputs in a batch.")
+@click.option(
+    "--pad-variable-length-inputs",
+    is_flag=True,
+    default=False,
+    help="Pad ragged inputs in a batch.",
+)
 @click.option(
     "--metrics-path",
     default=DEFAULT_METRICS_PATH,
@@ -167,7 +172,8 @@ def _report(bundle: ConfigBundle, written: dict[str, Path]) -> None:
             if kind == "specific"
             else (f"newest {policy.latest.num_versions or 1}" if kind == "latest" else "every dir")
         )
-        labels = ", ".join(f"{k}={v}" for k, v in sorted(cfg.version_labels.items(), key=lambda kv: kv[1]))
+        by_version = sorted(cfg.version_labels.items(), key=lambda kv: kv[1])
+        labels = ", ".join(f"{k}={v}" for k, v in by_version)
         models.add_row(cfg.name, cfg.base_path, kind, versions, labels or "-")
     console.print(models)
     opts = BatchingOptions.from_proto(bundle.batching)

@@ -101,7 +101,8 @@ def _check_model(model: ModelConfig) -> None:
         )
     if _is_relative(model.base_path):
         raise ConfigError(
-            f"Expected model {name} to have an absolute path or URI; got base_path()={model.base_path}"
+            f"Expected model {name} to have an absolute path or URI; "
+            f"got base_path()={model.base_path}"
         )
     platform = _platform(model)
     if platform != TENSORFLOW_PLATFORM:

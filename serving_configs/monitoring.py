@@ -72,7 +72,9 @@ def write_monitoring_config(path: str | os.PathLike[str], config: Message | None
     """Write ``config`` (default: Prometheus enabled on the default path) atomically."""
     msg = config if config is not None else monitoring_config()
     if msg.DESCRIPTOR.full_name != MonitoringConfig.DESCRIPTOR.full_name:
-        raise TypeError(f"expected tensorflow.serving.MonitoringConfig, got {msg.DESCRIPTOR.full_name}")
+        raise TypeError(
+            f"expected tensorflow.serving.MonitoringConfig, got {msg.DESCRIPTOR.full_name}"
+        )
     _check(msg, str(path))
     return write_text_proto(path, msg)
 

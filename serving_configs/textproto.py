@@ -25,7 +25,7 @@ MAX_CONFIG_BYTES = 64 * 1024 * 1024
 
 
 def parse_text_proto(text: str, message: M, source: str = "<text>") -> M:
-    """Parse ``text`` into ``message`` (cleared first); ``ConfigError`` names ``source`` and the line."""
+    """Parse ``text`` into ``message`` (cleared first); errors name ``source`` and the line."""
     message.Clear()
     try:
         text_format.Parse(text, message)

@@ -100,7 +100,9 @@ def write_warmup_requests(version_dir: str | os.PathLike[str], requests: Iterabl
         )
     vdir = Path(version_dir)
     if not vdir.is_dir():
-        raise ConfigError(f"{vdir}: not a directory; warmup data goes into a SavedModel version dir")
+        raise ConfigError(
+            f"{vdir}: not a directory; warmup data goes into a SavedModel version dir"
+        )
     target = warmup_path(vdir)
     target.parent.mkdir(exist_ok=True)
 

@@ -28,11 +28,12 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
+import grpc
 import uvicorn
 
 from tfsuite.errors import UsageError
 from tfsuite.server.flags import EPHEMERAL_PORT, validate_options
-from tfsuite.server.grpc_service import GrpcEndpoint, build_grpc_server
+from tfsuite.server.grpc_service import GrpcEndpoint, RequestObserver, build_grpc_server
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest import RestApi
 
@@ -98,6 +99,9 @@ class ModelServer:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._started = False
+        #: Called after every gRPC/REST request with (api, model_name, status code, seconds):
+        #: the extension point for benchmarks and request logging.
+        self.request_observers: list[RequestObserver] = []
         #: Actual bound ports (0 when that front end is off).
         self.grpc_port = 0
         self.rest_port = 0
@@ -125,12 +129,14 @@ class ModelServer:
 
     def _start(self) -> None:
         options = self.options
-        metrics_path, render, observer = self._monitoring()
+        metrics_path = self._metrics_path()  # config errors before the (slow) model loads
+        observer = self._observe
         if self._core is None:
             self._core = _make_core(options)
         start_core = getattr(self._core, "start", None)
         if callable(start_core):
             start_core()  # loads the models; returns once the initial versions are available
+        render = getattr(getattr(self._core, "metrics", None), "render", None)
         self._grpc = build_grpc_server(self._core, options, observer)
         self._grpc.server.start()
         self._grpc.set_serving(True)
@@ -144,8 +150,12 @@ class ModelServer:
             self._start_rest(metrics_path, render, observer)
             self._announce(f"Exporting HTTP/REST API at:{host}:{self.rest_port} ...")
 
-    def _monitoring(self) -> tuple[str | None, Callable[[], str | bytes] | None, Any]:
-        """(metrics path or None, renderer, request observer) from --monitoring_config_file."""
+    def _observe(self, api: str, model_name: str, code: grpc.StatusCode, seconds: float) -> None:
+        for observer in self.request_observers:
+            observer(api, model_name, code, seconds)
+
+    def _metrics_path(self) -> str | None:
+        """The Prometheus path from --monitoring_config_file (None: not enabled)."""
         path = None
         if self.options.monitoring_config_file:
             from tfsuite.serving_configs.monitoring import metrics_path, read_monitoring_config
@@ -153,10 +163,7 @@ class ModelServer:
             path = metrics_path(read_monitoring_config(self.options.monitoring_config_file))
             if path and self.options.rest_api_port == 0:
                 logger.warning("Prometheus metrics are enabled but REST is off (--rest_api_port=0)")
-        from tfsuite.server import metrics
-
-        observer = getattr(metrics, "observe_request", None)
-        return path, metrics.render, observer
+        return path
 
     def _start_rest(
         self, metrics_path: str | None, render: Callable[[], str | bytes] | None, observer: Any

@@ -1,0 +1,306 @@
+"""How much the embedded server adds on top of calling the SavedModel in-process.
+
+Measures, in one run, on a tiny model (y = 0.5x + 2 over 8 floats) and on the bundled
+mobilenet_v2 (224x224x3):
+
+1. gRPC Predict, batch 1, one client: p50 vs the same signature called in-process
+   (target ratio <= 1.05; added server time on the tiny model <= 0.3 ms, measured inside
+   the server: handler time minus the in-process call);
+2. mobilenet with --enable_batching (max_batch_size 32, batch_timeout_micros 2000) and 32
+   concurrent clients: throughput vs in-process batch-32 calls (>= 0.9x) and vs the same
+   server without batching (>= 1.3x);
+3. REST predict p50 vs gRPC p50 for the tiny model's small input (<= 1.5x);
+4. REST predict on the 224x224x3 input: the share of its latency spent decoding JSON.
+
+Servers run in this process on ephemeral ports (real gRPC/HTTP over loopback).
+Prints one rich table. ``python benchmarks/server_overhead.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import grpc  # noqa: E402
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import orjson  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import tfsuite.protos  # noqa: E402,F401
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+
+from tfsuite.clients.codec import make_tensor_proto  # noqa: E402
+from tfsuite.server.app import ModelServer  # noqa: E402
+from tfsuite.server.options import ServerOptions  # noqa: E402
+from tfsuite.server.rest_json import InputSpec, parse_predict_body  # noqa: E402
+
+
+@dataclass
+class Row:
+    metric: str
+    value: str
+    target: str
+    ok: bool | None
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def timed(fn: Callable[[], Any], n: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+def build_tiny(base: Path) -> Path:
+    import tensorflow as tf
+
+    class Tiny(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = tf.Variable(0.5)
+            self.b = tf.Variable(2.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": self.a * x + self.b}
+
+    m = Tiny()
+    tf.saved_model.save(m, str(base / "1"), signatures={"serving_default": m.serve})
+    return base
+
+
+def build_mobilenet(base: Path) -> Path:
+    try:
+        from tfsuite.export.examples import build_classifier
+
+        files = build_classifier(base.parent / "examples")
+        base.mkdir(parents=True, exist_ok=True)
+        os.rename(files.saved_model, base / "1")
+        return base
+    except ImportError:
+        import tensorflow as tf
+
+        model = tf.keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+
+        class Wrapped(tf.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            @tf.function(input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32, name="input")])
+            def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+                return {"probabilities": self.model(x, training=False)}
+
+        w = Wrapped()
+        tf.saved_model.save(w, str(base / "1"), signatures={"serving_default": w.serve})
+        return base
+
+
+def in_process(base: Path) -> tuple[Callable[[np.ndarray], Any], str, str]:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(base / "1"))
+    fn = loaded.signatures["serving_default"]
+    (in_name,) = fn.structured_input_signature[1].keys()
+    (out_name,) = fn.structured_outputs.keys()
+
+    def call(x: np.ndarray) -> Any:
+        return {k: v.numpy() for k, v in fn(**{in_name: tf.constant(x)}).items()}
+
+    call._keep = loaded  # type: ignore[attr-defined]
+    return call, in_name, out_name
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+
+def grpc_predict(port: int, name: str, in_name: str, x: np.ndarray) -> Callable[[], Any]:
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{port}",
+        options=[("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)],
+    )
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.inputs[in_name].CopyFrom(make_tensor_proto(x))
+
+    def call() -> Any:
+        return stub.Predict(request, timeout=120)
+
+    call._channel = channel  # type: ignore[attr-defined]
+    return call
+
+
+def throughput(call: Callable[[], Any], clients: int, seconds: float, per_call: int) -> float:
+    """Items per second with ``clients`` threads calling back to back for ``seconds``."""
+    stop = time.perf_counter() + seconds
+    counts = [0] * clients
+    start_gate = threading.Barrier(clients + 1)
+
+    def worker(i: int) -> None:
+        start_gate.wait()
+        while time.perf_counter() < stop:
+            call()
+            counts[i] += per_call
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    start_gate.wait()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+def server(base: Path, name: str, **extra: Any) -> ModelServer:
+    options = ServerOptions(
+        port=-1,
+        rest_api_port=-1,
+        model_name=name,
+        model_base_path=str(base),
+        file_system_poll_wait_seconds=0,
+        **extra,
+    )
+    return ModelServer(options).start()
+
+
+class HandlerTimer:
+    """Server-side handler time per request (the ModelServer observer hook)."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+
+    def __call__(self, api: str, model: str, code: grpc.StatusCode, seconds: float) -> None:
+        self.samples.setdefault(api, []).append(seconds)
+
+    def reset(self) -> None:
+        self.samples.clear()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
+    args = parser.parse_args()
+    n_tiny = 200 if args.quick else 1000
+    n_big = 15 if args.quick else 40
+    seconds = 3.0 if args.quick else args.seconds
+    console = Console()
+    rows: list[Row] = []
+
+    with tempfile.TemporaryDirectory(prefix="server_overhead_") as tmp:
+        root = Path(tmp)
+        console.log("building models")
+        tiny_base = build_tiny(root / "tiny")
+        mobile_base = build_mobilenet(root / "mobilenet")
+
+        # -- tiny model: batch 1 latency, gRPC vs in-process vs REST -----------------------------
+        call, in_name, _ = in_process(tiny_base)
+        x_tiny = np.arange(8, dtype=np.float32).reshape(1, 8)
+        inproc_tiny = p50(timed(lambda: call(x_tiny), n_tiny))
+        timer = HandlerTimer()
+        with server(tiny_base, "tiny") as srv:
+            srv.request_observers.append(timer)
+            g = grpc_predict(srv.grpc_port, "tiny", in_name, x_tiny)
+            grpc_tiny = p50(timed(g, n_tiny))
+            handler_tiny = p50(timer.samples.get("predict", [float("nan")]))
+            body = orjson.dumps({"instances": x_tiny.tolist()})
+            with httpx.Client(base_url=f"http://127.0.0.1:{srv.rest_port}") as http:
+                url = "/v1/models/tiny:predict"
+                rest_tiny = p50(timed(lambda: http.post(url, content=body).raise_for_status(), n_tiny))
+        console.log("tiny model done")
+        rows += [
+            Row("tiny: in-process signature call p50", f"{inproc_tiny * 1e3:.3f} ms", "", None),
+            Row("tiny: gRPC Predict p50 (client view)", f"{grpc_tiny * 1e3:.3f} ms", "", None),
+            Row("tiny: gRPC p50 / in-process p50", f"{grpc_tiny / inproc_tiny:.2f}x", "≤ 1.05x",
+                grpc_tiny / inproc_tiny <= 1.05),
+            Row("tiny: added server time (handler p50 − in-process p50)",
+                f"{(handler_tiny - inproc_tiny) * 1e3:.3f} ms", "≤ 0.3 ms", handler_tiny - inproc_tiny <= 3e-4),
+            Row("tiny: REST predict p50 (32 B body)", f"{rest_tiny * 1e3:.3f} ms", "", None),
+            Row("tiny: REST p50 / gRPC p50", f"{rest_tiny / grpc_tiny:.2f}x", "≤ 1.5x", rest_tiny / grpc_tiny <= 1.5),
+        ]
+
+        # -- mobilenet: batch 1 latency ---------------------------------------------------------
+        call, in_name, _ = in_process(mobile_base)
+        rng = np.random.default_rng(0)
+        x1 = rng.random((1, 224, 224, 3), dtype=np.float32)
+        x32 = rng.random((32, 224, 224, 3), dtype=np.float32)
+        inproc_mob = p50(timed(lambda: call(x1), n_big, warmup=3))
+        inproc32 = timed(lambda: call(x32), max(3, n_big // 8), warmup=1)
+        inproc_tput = 32 / p50(inproc32)
+        with server(mobile_base, "mobilenet") as srv:
+            g = grpc_predict(srv.grpc_port, "mobilenet", in_name, x1)
+            grpc_mob = p50(timed(g, n_big, warmup=3))
+            body = orjson.dumps({"instances": x1.tolist()})
+            with httpx.Client(base_url=f"http://127.0.0.1:{srv.rest_port}", timeout=120) as http:
+                url = "/v1/models/mobilenet:predict"
+                rest_mob = p50(timed(lambda: http.post(url, content=body).raise_for_status(), n_big, warmup=2))
+            spec = {in_name: InputSpec(np.dtype(np.float32))}
+            decode = p50(timed(lambda: parse_predict_body(orjson.loads(body), spec), n_big, warmup=2))
+            nobatch_tput = throughput(g, 32, seconds, 1)
+        console.log("mobilenet without batching done")
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as params:
+            params.write(
+                "max_batch_size { value: 32 } batch_timeout_micros { value: 2000 } "
+                "max_enqueued_batches { value: 100 } num_batch_threads { value: 2 }"
+            )
+        with server(
+            mobile_base, "mobilenet", enable_batching=True, batching_parameters_file=params.name
+        ) as srv:
+            g = grpc_predict(srv.grpc_port, "mobilenet", in_name, x1)
+            batch_tput = throughput(g, 32, seconds, 1)
+        os.unlink(params.name)
+        console.log("mobilenet with batching done")
+        rows += [
+            Row("mobilenet: in-process p50 (batch 1)", f"{inproc_mob * 1e3:.2f} ms", "", None),
+            Row("mobilenet: gRPC Predict p50 (batch 1)", f"{grpc_mob * 1e3:.2f} ms", "", None),
+            Row("mobilenet: gRPC p50 / in-process p50", f"{grpc_mob / inproc_mob:.3f}x", "≤ 1.05x",
+                grpc_mob / inproc_mob <= 1.05),
+            Row("mobilenet: in-process batch-32 throughput", f"{inproc_tput:.1f} img/s", "", None),
+            Row("mobilenet: server, no batching, 32 clients", f"{nobatch_tput:.1f} img/s", "", None),
+            Row("mobilenet: server, batching, 32 clients", f"{batch_tput:.1f} img/s", "", None),
+            Row("batching / in-process batch-32", f"{batch_tput / inproc_tput:.2f}x", "≥ 0.9x",
+                batch_tput / inproc_tput >= 0.9),
+            Row("batching / no batching", f"{batch_tput / nobatch_tput:.2f}x", "≥ 1.3x",
+                batch_tput / nobatch_tput >= 1.3),
+            Row("mobilenet: REST predict p50 (224x224x3 JSON, "
+                f"{len(body) / 1e6:.1f} MB)", f"{rest_mob * 1e3:.2f} ms", "", None),
+            Row("mobilenet: JSON decode (orjson + ndarray) p50", f"{decode * 1e3:.2f} ms", "", None),
+            Row("mobilenet: share of REST latency in JSON decode", f"{decode / rest_mob:.1%}", "low", None),
+        ]
+
+    table = Table(title="embedded server overhead (benchmarks/server_overhead.py)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_column("met", justify="center")
+    for row in rows:
+        table.add_row(row.metric, row.value, row.target, "" if row.ok is None else ("yes" if row.ok else "NO"))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -85,8 +85,10 @@ def test_wire_format_by_hand() -> None:
     for number, expected in ((1, 32), (2, 1000), (3, 100), (4, 4)):
         wire_type, payload = by_number[number]
         assert wire_type == 2
-        assert wrappers_pb2.Int64Value.FromString(payload).value == expected  # type: ignore[arg-type]
-    assert wrappers_pb2.StringValue.FromString(by_number[5][1]).value == "pool"  # type: ignore[arg-type]
+        assert isinstance(payload, bytes)
+        assert wrappers_pb2.Int64Value.FromString(payload).value == expected
+    name = by_number[5][1]
+    assert isinstance(name, bytes) and wrappers_pb2.StringValue.FromString(name).value == "pool"
     # proto3 packs repeated scalars: one length-delimited run of varints.
     wire_type, packed = by_number[6]
     assert wire_type == 2
@@ -107,7 +109,9 @@ def test_text_written_matches_documented_format(tmp_path: Path) -> None:
     )
     path = write_batching_parameters(tmp_path / "batching_parameters.txt", options)
     text = path.read_text()
-    assert text.startswith("max_batch_size {\n  value: 32\n}\nbatch_timeout_micros {\n  value: 1000\n}\n")
+    assert text.startswith(
+        "max_batch_size {\n  value: 32\n}\nbatch_timeout_micros {\n  value: 1000\n}\n"
+    )
     assert "allowed_batch_sizes: 8\nallowed_batch_sizes: 16\nallowed_batch_sizes: 32\n" in text
     # Same message as the documented example (text format parse of TF Serving's own sample).
     assert read_batching_parameters(path) == text_format.Parse(DOC_EXAMPLE, BatchingParameters())
@@ -149,14 +153,17 @@ def test_round_trip_options() -> None:
     [
         (
             "max_batch_size { value: 32 } allowed_batch_sizes: 8 allowed_batch_sizes: 16",
-            "Last entry in allowed_batch_sizes must match max_batch_size; last entry was 16; expected 32",
+            "Last entry in allowed_batch_sizes must match max_batch_size; "
+            "last entry was 16; expected 32",
         ),
         (
             "allowed_batch_sizes: 8",  # unset max_batch_size means 1000
-            "Last entry in allowed_batch_sizes must match max_batch_size; last entry was 8; expected 1000",
+            "Last entry in allowed_batch_sizes must match max_batch_size; "
+            "last entry was 8; expected 1000",
         ),
         (
-            "max_batch_size { value: 16 } allowed_batch_sizes: 16 allowed_batch_sizes: 8 allowed_batch_sizes: 16",
+            "max_batch_size { value: 16 } "
+            "allowed_batch_sizes: 16 allowed_batch_sizes: 8 allowed_batch_sizes: 16",
             "allowed_batch_sizes entries must be monotonically increasing",
         ),
         (
@@ -189,7 +196,7 @@ def test_parse_error_has_file_and_line(tmp_path: Path) -> None:
 
 
 def test_options_constructor_validates() -> None:
-    with pytest.raises(ConfigError, match="Last entry in allowed_batch_sizes must match max_batch_size"):
+    with pytest.raises(ConfigError, match="Last entry in allowed_batch_sizes must match"):
         BatchingOptions(max_batch_size=32, allowed_batch_sizes=[8, 16])
 
 

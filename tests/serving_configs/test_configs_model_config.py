@@ -53,7 +53,7 @@ def _manifest(statuses: dict[str, tuple[int, str]]) -> VariantsManifest:
         source_sha256="0" * 64,
         tf_version="2.21.0",
         variants=[
-            VariantRecord(version=v, variant=name, precision="fp32", status=status)  # type: ignore[arg-type]
+            VariantRecord(version=v, variant=name, precision="fp32", status=status)
             for name, (v, status) in statuses.items()
         ],
     )
@@ -86,7 +86,10 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
             'config { name: "m" base_path: "/b" model_platform: "tensorflow" } }',
             "Illegal to list model m multiple times in config list",
         ),
-        (_one(base_path="models/m"), "Expected model m to have an absolute path or URI; got base_path()=models/m"),
+        (
+            _one(base_path="models/m"),
+            "Expected model m to have an absolute path or URI; got base_path()=models/m",
+        ),
         (_one(base_path=""), "Expected model m to have an absolute path or URI; got base_path()="),
         (
             _one(extra='version_labels { key: "canary-1" value: 1 }'),
@@ -163,7 +166,12 @@ def test_model_config_for_specific_uses_loadable_variants(tmp_path: Path) -> Non
     for v in (1, 2):
         (base / str(v)).mkdir(parents=True)
     manifest = _manifest(
-        {"original": (1, "ok"), "weight_quant": (2, "ok"), "trt_fp16": (3, "skipped"), "trt_int8": (4, "failed")}
+        {
+            "original": (1, "ok"),
+            "weight_quant": (2, "ok"),
+            "trt_fp16": (3, "skipped"),
+            "trt_int8": (4, "failed"),
+        }
     )
     manifest.save(base)
     entry = model_config_for("ssd", base)  # manifest read from base/variants.json

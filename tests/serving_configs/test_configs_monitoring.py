@@ -32,13 +32,16 @@ def test_documented_example_and_default_path() -> None:
         'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }'
     )
     assert metrics_path(cfg) == "/monitoring/prometheus/metrics"
-    assert metrics_path(parse_monitoring_config("prometheus_config { enable: true }")) == DEFAULT_METRICS_PATH
+    enabled = parse_monitoring_config("prometheus_config { enable: true }")
+    assert metrics_path(enabled) == DEFAULT_METRICS_PATH
     assert metrics_path(parse_monitoring_config("")) is None
 
 
 def test_write_read_round_trip(tmp_path: Path) -> None:
     path = write_monitoring_config(tmp_path / "monitoring.config")
-    assert path.read_text() == 'prometheus_config {\n  enable: true\n  path: "/monitoring/prometheus/metrics"\n}\n'
+    assert path.read_text() == (
+        'prometheus_config {\n  enable: true\n  path: "/monitoring/prometheus/metrics"\n}\n'
+    )
     assert read_monitoring_config(path) == monitoring_config()
     custom = monitoring_config(path="/metrics")
     write_monitoring_config(path, custom)

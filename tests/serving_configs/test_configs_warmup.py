@@ -87,7 +87,8 @@ def test_too_many_on_read(version_dir: Path) -> None:
     with tf.io.TFRecordWriter(str(path)) as writer:
         for _ in range(MAX_WARMUP_RECORDS + 1):
             writer.write(record)
-    with pytest.raises(ConfigError, match=r"Number of warmup records exceeds the maximum \(1000\) at "):
+    expected = r"Number of warmup records exceeds the maximum \(1000\) at "
+    with pytest.raises(ConfigError, match=expected):
         read_warmup_requests(version_dir)
 
 
@@ -99,7 +100,8 @@ def test_corrupt_record(version_dir: Path) -> None:
     with pytest.raises(ConfigError) as err:
         read_warmup_requests(version_dir)
     msg = str(err.value)
-    assert "corrupted record" in msg and msg.endswith("Please verify your warmup data is in TFRecord format.")
+    assert "corrupted record" in msg
+    assert msg.endswith("Please verify your warmup data is in TFRecord format.")
     assert "function_node" not in msg and "\n" not in msg
 
 

@@ -7,6 +7,8 @@ adapters translate it once: gRPC aborts with ``code`` and ``message``; REST answ
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import grpc
 
 from tfsuite.errors import TFSuiteError
@@ -79,3 +81,75 @@ class ServingError(TFSuiteError):
     @classmethod
     def unavailable(cls, message: str) -> ServingError:
         return cls(grpc.StatusCode.UNAVAILABLE, message)
+
+    # -- signatures and inputs (TF Serving's predict_util / classifier / regressor wording) ---
+    @classmethod
+    def signature_not_found(cls, key: str) -> ServingError:
+        return cls(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{key}" not found.')
+
+    @classmethod
+    def input_alias_not_found(cls, alias: str, expected: Iterable[str]) -> ServingError:
+        return cls.invalid_argument(
+            f"input tensor alias not found in signature: {alias}. "
+            f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}."
+        )
+
+    @classmethod
+    def input_size_mismatch(cls, sent: Iterable[str], expected: Iterable[str]) -> ServingError:
+        sent_s, exp_s = sorted(set(sent)), sorted(set(expected))
+        extra = sorted(set(sent_s) - set(exp_s))
+        missing = sorted(set(exp_s) - set(sent_s))
+        return cls.invalid_argument(
+            f"input size does not match signature: {len(sent_s)}!={len(exp_s)} "
+            f"len({{{','.join(sent_s)}}}) != len({{{','.join(exp_s)}}}). "
+            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
+        )
+
+    @classmethod
+    def output_alias_not_found(cls, alias: str, expected: Iterable[str]) -> ServingError:
+        return cls.invalid_argument(
+            f"output tensor alias not found in signature: {alias} "
+            f"Outputs expected to be in the set {{{','.join(sorted(expected))}}}."
+        )
+
+    @classmethod
+    def dtype_mismatch(cls, index: int, expected: str, given: str) -> ServingError:
+        return cls.invalid_argument(f"Expects arg[{index}] to be {expected} but {given} is provided")
+
+    @classmethod
+    def shape_mismatch(cls, alias: str, expected: str, given: str) -> ServingError:
+        # TF Serving reports the runtime's shape error; this is the same fact in one line.
+        return cls.invalid_argument(
+            f"The shape of input tensor {alias} {given} is not compatible with the "
+            f"signature's shape {expected}"
+        )
+
+    # -- batching (TF Serving's batch scheduler wording) ------------------------------------
+    @classmethod
+    def task_too_large(cls, size: int, limit: int) -> ServingError:
+        return cls.invalid_argument(
+            f"Task size {size} is larger than maximum input batch size {limit}"
+        )
+
+    @classmethod
+    def queue_full(cls) -> ServingError:
+        return cls.unavailable(
+            "The batch scheduling queue to which this task was submitted is full"
+        )
+
+    @classmethod
+    def padding_off(cls, alias: str) -> ServingError:
+        return cls.failed_precondition(
+            f"Tensors with name '{alias}' from different tasks have different shapes and "
+            "padding is turned off. Set pad_variable_length_inputs to true, or ensure that "
+            "all tensors with the same name have equal dimensions starting with the first dim."
+        )
+
+    # -- model status -----------------------------------------------------------------------
+    @classmethod
+    def model_not_found(cls, name: str) -> ServingError:
+        return cls(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
+
+    @classmethod
+    def version_not_found(cls, name: str, version: int) -> ServingError:
+        return cls(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}")

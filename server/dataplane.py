@@ -1,0 +1,459 @@
+"""``DataPlane``: the protocol-independent request path (numpy in, numpy out).
+
+It resolves the servable a request names (``ModelManager``), checks the tensors against the
+signature, runs it — through the version's ``DynamicBatcher`` when batching is on — and
+records the metrics. It knows nothing of gRPC, HTTP or protobuf request messages;
+``tfsuite.server.core.ServerCore`` translates TF Serving's request protos to these calls.
+
+Synchronous and thread-safe: gRPC's thread pool and the REST worker threads call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+import tfsuite.protos  # noqa: F401
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
+
+from tfsuite.server.batching import BatchParams, BatchScheduler, DynamicBatcher
+from tfsuite.server.errors import ServingError
+from tfsuite.server.metrics import ServerMetrics
+from tfsuite.server.model_manager import ModelManager, VersionStatus
+from tfsuite.server.options import ServerOptions
+from tfsuite.server.servable import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    REGRESS_METHOD,
+    InputSpec,
+    Servable,
+    SignatureRunner,
+)
+from tfsuite.serving_configs.batching import (
+    BatchingOptions,
+    read_batching_parameters,
+    read_per_model_batching,
+)
+from tfsuite.serving_configs.model_config import ModelServerConfig
+
+__all__ = ["DataPlane", "RequestSpec", "ClassifyResult", "WarmupHook"]
+
+log = logging.getLogger(__name__)
+
+#: Replays a fresh servable's warmup records (raising fails the load); set by ServerCore.
+WarmupHook = Callable[["DataPlane", Servable], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """Which servable and signature a request addresses (TF Serving's ModelSpec)."""
+
+    name: str
+    version: int | None = None
+    label: str | None = None
+    signature_name: str = DEFAULT_SIGNATURE
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyResult:
+    """Per example: ``classes`` [N, K] label bytes and/or ``scores`` [N, K] floats."""
+
+    classes: np.ndarray | None
+    scores: np.ndarray | None
+
+    @property
+    def num_examples(self) -> int:
+        arr = self.scores if self.scores is not None else self.classes
+        return 0 if arr is None else int(arr.shape[0])
+
+
+_CLASS_KEYS = frozenset({"classes", "scores"})
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
+
+
+def _examples_input(runner: SignatureRunner, method: str) -> str:
+    """The alias that takes serialized tf.Examples, checking the signature's kind.
+
+    TF1 signatures say what they are (method_name); TF2 ones are all "predict", so a TF2
+    signature counts as classify/regress when it takes one DT_STRING tensor and names its
+    outputs like the TF1 conventions (classes/scores, outputs).
+    """
+    string_inputs = [s.alias for s in runner.inputs.values() if s.dtype == types_pb2.DT_STRING]
+    if runner.method_name == method:
+        if len(runner.inputs) != 1:
+            raise ServingError.invalid_argument("Expected one input Tensor.")
+        return next(iter(runner.inputs))
+    wanted_outputs = _CLASS_KEYS if method == CLASSIFY_METHOD else frozenset({"outputs"})
+    if len(runner.inputs) == 1 and string_inputs and runner.output_aliases & wanted_outputs:
+        return string_inputs[0]
+    kind = "classification" if method == CLASSIFY_METHOD else "regression"
+    raise ServingError.invalid_argument(
+        f"Expected {kind} signature method_name to be {method}. Was: {runner.method_name}"
+    )
+
+
+def _classify_result(outputs: Mapping[str, np.ndarray], n: int) -> ClassifyResult:
+    classes = outputs.get("classes")
+    scores = outputs.get("scores")
+    if classes is None and scores is None:
+        raise ServingError.invalid_argument(
+            "Expected classification signature outputs to contain classes or scores"
+        )
+    for name, arr in (("classes", classes), ("scores", scores)):
+        if arr is None:
+            continue
+        if arr.ndim != 2:
+            raise ServingError.invalid_argument(
+                f"Expected Tensor shape: [batch_size num_classes] but got {list(arr.shape)}"
+            )
+        if arr.shape[0] != n:
+            raise ServingError.invalid_argument(
+                f"Input batch size did not match output batch size: {n} vs. {arr.shape[0]}"
+            )
+    if scores is not None and scores.dtype not in _FLOATS:
+        raise ServingError.invalid_argument(f"Expected scores Tensor of DT_FLOAT. Got: {scores.dtype}")
+    if classes is not None and classes.dtype.kind not in "OS":
+        raise ServingError.invalid_argument(
+            f"Expected classes Tensor of DT_STRING. Got: {classes.dtype}"
+        )
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise ServingError.invalid_argument(
+            "Tensors class and score should match in dim_size(1). "
+            f"Got {classes.shape[1]} vs. {scores.shape[1]}"
+        )
+    return ClassifyResult(classes, scores)
+
+
+def _regress_result(outputs: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    values = outputs.get("outputs")
+    if values is None:
+        raise ServingError.invalid_argument("No regression outputs found in signature.")
+    if values.dtype not in _FLOATS:
+        raise ServingError.invalid_argument(f"Expected output Tensor of DT_FLOAT. Got: {values.dtype}")
+    if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+        raise ServingError.invalid_argument(
+            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+            f"{list(values.shape)}"
+        )
+    if values.shape[0] != n:
+        raise ServingError.invalid_argument(
+            f"Input batch size did not match output batch size: {n} vs. {values.shape[0]}"
+        )
+    return values.reshape(-1)
+
+
+class DataPlane:
+    """Model management + batching + metrics behind numpy-level request methods."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        metrics: ServerMetrics | None = None,
+        warmup: WarmupHook | None = None,
+    ) -> None:
+        self.options = options
+        self.metrics = metrics or ServerMetrics()
+        self._warmup = warmup
+        self._batching: BatchingOptions | None = None
+        self._scheduler: BatchScheduler | None = None
+        self._batchers: dict[tuple[str, int, str], DynamicBatcher] = {}
+        if options.enable_batching:
+            if options.batching_parameters_file:
+                self._batching = BatchingOptions.from_proto(
+                    read_batching_parameters(options.batching_parameters_file)
+                )
+            else:
+                self._batching = BatchingOptions()
+        elif options.batching_parameters_file:
+            from tfsuite.errors import UsageError
+
+            raise UsageError(
+                "--batching_parameters_file requires --enable_batching; add --enable_batching"
+            )
+        self.manager = ModelManager(options, prepare=self._prepare, on_unload=self._unloaded)
+        # Counters are cheap dict updates; keep the request path free of attribute chains.
+        self._count = self.metrics.request_count.inc
+        self._latency = self.metrics.request_latency.observe
+        self._runtime = self.metrics.runtime_latency.observe
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start batch threads, load the models; returns once the initial versions are loaded."""
+        if self._batching is not None and self._scheduler is None:
+            self._scheduler = BatchScheduler(self._batching.num_batch_threads)
+        self.manager.start()
+
+    def stop(self, drain_seconds: float = 30.0) -> None:
+        """Unload every version (in-flight requests finish first) and end the batch threads."""
+        self.manager.stop(drain_seconds)
+        if self._scheduler is not None:
+            self._scheduler.stop(drain_seconds)
+            self._scheduler = None
+
+    def reload_config(self, config: ModelServerConfig) -> None:
+        self.manager.reload_config(config)
+
+    # -- load/unload hooks ------------------------------------------------------------------
+    def _batch_params(self, servable: Servable) -> BatchParams | None:
+        if self._batching is None:
+            return None
+        if self.options.enable_per_model_batching_parameters:
+            msg = read_per_model_batching(servable.path)
+            if msg is not None:
+                return BatchingOptions.from_proto(msg)
+        return self._batching
+
+    def _prepare(self, servable: Servable) -> None:
+        params = self._batch_params(servable)
+        if params is not None and self._scheduler is not None:
+            for key, runner in servable.runners.items():
+                if any(s.dims is not None and len(s.dims) == 0 for s in runner.inputs.values()):
+                    continue  # scalar inputs cannot be batched: run such signatures directly
+                self._batchers[(servable.name, servable.version, key)] = self._scheduler.add_queue(
+                    runner.run,
+                    params,
+                    self._batch_observer(servable),
+                    name=f"{servable.name}/{servable.version}/{key}",
+                )
+        try:
+            if self._warmup is not None and self.options.enable_model_warmup:
+                self._warmup(self, servable)
+        except Exception:
+            self._unloaded(servable)
+            raise
+
+    def _unloaded(self, servable: Servable) -> None:
+        for key in [k for k in self._batchers if k[0] == servable.name and k[1] == servable.version]:
+            self._batchers.pop(key).close()
+
+    def _batch_observer(self, servable: Servable) -> Callable[[Sequence[int], int, Sequence[float]], None]:
+        labels = (servable.name, str(servable.version))
+        m = self.metrics
+
+        def observe(sizes: Sequence[int], processed: int, queued: Sequence[float]) -> None:
+            for size in sizes:
+                m.input_batch_size.observe(labels, size)
+            m.processed_batch_size.observe(labels, processed)
+            m.padding_size.observe(labels, processed - sum(sizes))
+            for seconds in queued:
+                m.queuing_latency.observe(labels, seconds * 1e6)
+
+        return observe
+
+    # -- running a signature ----------------------------------------------------------------
+    def _run(
+        self, servable: Servable, runner: SignatureRunner, inputs: dict[str, np.ndarray], api: str
+    ) -> dict[str, np.ndarray]:
+        batcher = self._batchers.get((servable.name, servable.version, runner.key)) if (
+            self._batchers
+        ) else None
+        start = time.perf_counter()
+        if batcher is not None:
+            outputs = batcher.submit(inputs).result()
+        else:
+            outputs = runner.run(inputs)
+        self._runtime(
+            (servable.name, str(servable.version), api, "TF2"),
+            (time.perf_counter() - start) * 1e6,
+        )
+        return outputs
+
+    def predict_on(
+        self,
+        servable: Servable,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+    ) -> dict[str, np.ndarray]:
+        """Predict on a given servable (no resolution or request metrics; used by warmup)."""
+        runner = servable.runner(signature_name)
+        runner.check_inputs(inputs)
+        if output_filter:
+            runner.check_output_filter(output_filter)
+        outputs = self._run(servable, runner, inputs, "predict")
+        if output_filter:
+            return {alias: outputs[alias] for alias in output_filter}
+        return outputs
+
+    def classify_on(
+        self, servable: Servable, signature_name: str, examples: Sequence[bytes]
+    ) -> ClassifyResult:
+        runner = servable.runner(signature_name)
+        alias = _examples_input(runner, CLASSIFY_METHOD)
+        outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "classify")
+        return _classify_result(outputs, len(examples))
+
+    def regress_on(
+        self, servable: Servable, signature_name: str, examples: Sequence[bytes]
+    ) -> np.ndarray:
+        runner = servable.runner(signature_name)
+        alias = _examples_input(runner, REGRESS_METHOD)
+        outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "regress")
+        return _regress_result(outputs, len(examples))
+
+    # -- requests ---------------------------------------------------------------------------
+    def _finish(
+        self, api: str, spec: RequestSpec, version: str, code: grpc.StatusCode, start: float,
+        entrypoint: str,
+    ) -> None:
+        self._count((spec.name, version, code.name))
+        self._latency((spec.name, version, api, entrypoint), (time.perf_counter() - start) * 1e6)
+
+    def predict(
+        self,
+        spec: RequestSpec,
+        inputs: dict[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+        *,
+        entrypoint: str = "GRPC",
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """Run ``spec.signature_name`` on ``inputs``; (version served, outputs)."""
+        start = time.perf_counter()
+        version = ""
+        code = grpc.StatusCode.OK
+        try:
+            servable = self.manager.acquire(spec.name, spec.version, spec.label)
+            version = str(servable.version)
+            try:
+                return servable.version, self.predict_on(
+                    servable, spec.signature_name, inputs, output_filter
+                )
+            finally:
+                servable.release()
+        except ServingError as err:
+            code = err.code
+            raise
+        except BaseException:
+            code = grpc.StatusCode.INTERNAL
+            raise
+        finally:
+            self._finish("predict", spec, version, code, start, entrypoint)
+
+    def _examples_call(
+        self, api: str, spec: RequestSpec, examples: Sequence[bytes], entrypoint: str,
+        fn: Callable[[Servable, str, Sequence[bytes]], object],
+    ) -> tuple[int, object]:
+        start = time.perf_counter()
+        version = ""
+        code = grpc.StatusCode.OK
+        try:
+            if not examples:
+                raise ServingError.invalid_argument("Input is empty.")
+            servable = self.manager.acquire(spec.name, spec.version, spec.label)
+            version = str(servable.version)
+            try:
+                return servable.version, fn(servable, spec.signature_name, examples)
+            finally:
+                servable.release()
+        except ServingError as err:
+            code = err.code
+            raise
+        except BaseException:
+            code = grpc.StatusCode.INTERNAL
+            raise
+        finally:
+            self._finish(api, spec, version, code, start, entrypoint)
+
+    def classify(
+        self, spec: RequestSpec, examples: Sequence[bytes], *, entrypoint: str = "GRPC"
+    ) -> tuple[int, ClassifyResult]:
+        """Classify serialized tf.Examples; (version served, classes/scores)."""
+        return self._examples_call("classify", spec, examples, entrypoint, self.classify_on)  # type: ignore[return-value]
+
+    def regress(
+        self, spec: RequestSpec, examples: Sequence[bytes], *, entrypoint: str = "GRPC"
+    ) -> tuple[int, np.ndarray]:
+        """Regress serialized tf.Examples; (version served, one float per example)."""
+        return self._examples_call("regress", spec, examples, entrypoint, self.regress_on)  # type: ignore[return-value]
+
+    def multi_inference(
+        self,
+        tasks: Sequence[tuple[RequestSpec, str]],
+        examples: Sequence[bytes],
+        *,
+        entrypoint: str = "GRPC",
+    ) -> tuple[int, list[ClassifyResult | np.ndarray]]:
+        """Run several classify/regress signatures of one model version on the same examples.
+
+        ``tasks`` are (spec, method_name); all must name the same model (and version).
+        """
+        if not tasks:
+            raise ServingError.invalid_argument("MultiInferenceRequest must contain at least one task")
+        first = tasks[0][0]
+        seen: set[str] = set()
+        for spec, method in tasks:
+            if spec.name != first.name:
+                raise ServingError.invalid_argument(
+                    "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+                )
+            if (spec.version, spec.label) != (first.version, first.label):
+                raise ServingError.invalid_argument(
+                    "ModelSpecs in a MultiInferenceRequest must access the same model version."
+                )
+            if spec.signature_name in seen:
+                raise ServingError.invalid_argument(
+                    f"Duplicate evaluation of signature: {spec.signature_name}"
+                )
+            seen.add(spec.signature_name)
+            if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise ServingError.invalid_argument(f"Unsupported signature method_name: {method}")
+
+        def run_all(servable: Servable, _sig: str, exs: Sequence[bytes]) -> object:
+            results: list[ClassifyResult | np.ndarray] = []
+            for spec, method in tasks:
+                if method == CLASSIFY_METHOD:
+                    results.append(self.classify_on(servable, spec.signature_name, exs))
+                else:
+                    results.append(self.regress_on(servable, spec.signature_name, exs))
+            return results
+
+        return self._examples_call("multi_inference", first, examples, entrypoint, run_all)  # type: ignore[return-value]
+
+    def get_model_metadata(
+        self, spec: RequestSpec, fields: Sequence[str] = ("signature_def",)
+    ) -> tuple[int, get_model_metadata_pb2.SignatureDefMap]:
+        """(version, SignatureDefMap) — TF Serving supports only the signature_def field."""
+        if not fields:
+            raise ServingError.invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
+        for name in fields:
+            if name != "signature_def":
+                raise ServingError.invalid_argument(f"Metadata field {name} is not supported")
+        servable = self.manager.acquire(spec.name, spec.version, spec.label)
+        try:
+            return servable.version, servable.metadata()
+        finally:
+            servable.release()
+
+    def input_specs(self, spec: RequestSpec) -> tuple[int, dict[str, InputSpec]]:
+        """(version, {alias: InputSpec}) of a signature — what REST needs to type JSON values."""
+        servable = self.manager.acquire(spec.name, spec.version, spec.label)
+        try:
+            return servable.version, dict(servable.runner(spec.signature_name).inputs)
+        finally:
+            servable.release()
+
+    def get_model_status(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
+        return self.manager.status(name, version, label)
+
+    def base_path(self, name: str) -> Path | None:
+        entry = self.manager.serving_map().get(name)
+        if entry is None or entry.latest is None:
+            return None
+        return entry.latest.path.parent
+
+
+def _examples_array(examples: Sequence[bytes]) -> np.ndarray:
+    arr = np.empty(len(examples), dtype=object)
+    arr[:] = list(examples)
+    return arr

@@ -203,6 +203,15 @@ def model_config_for(
     if manifest is not None:
         labels = manifest.version_labels()
         versions = sorted(labels.values())
+        if local.is_dir():
+            # TF Serving would wait forever for a specific version that does not exist.
+            on_disk = set(version_dirs(local))
+            for label, version in labels.items():
+                if version not in on_disk:
+                    raise ConfigError(
+                        f"variants.json lists version {version} ({label}) as ok but "
+                        f"{local / str(version)} is missing; re-run the export"
+                    )
     else:
         labels = {}
         versions = version_dirs(local)

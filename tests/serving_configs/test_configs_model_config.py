@@ -227,3 +227,11 @@ def test_combine_models(tmp_path: Path) -> None:
     assert [c.name for c in config.model_config_list.config] == ["a", "b"]
     with pytest.raises(ConfigError, match="Illegal to list model a multiple times"):
         model_server_config([a, a])
+
+
+def test_model_config_for_manifest_version_missing_on_disk(tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    (base / "1").mkdir(parents=True)
+    manifest = _manifest({"original": (1, "ok"), "weight_quant": (2, "ok")})
+    with pytest.raises(ConfigError, match=r"lists version 2 \(weight_quant\) as ok but .*2 is missing"):
+        model_config_for("m", base, manifest)

@@ -4,7 +4,8 @@
 ``quint8`` Const plus min/max Consts feeding a ``Dequantize`` (mode ``MIN_FIRST``) that keeps
 the old node's name, so consumers are untouched. The native GTT entry point is used when it
 exists; :func:`quantize_weights_rewrite` is the suite's own equivalent for builds without it.
-Constants are deliberately not folded afterwards: folding would turn them back into floats.
+As in seed 002, the graph is cleaned and folded first; constants are deliberately not folded
+after quantizing: that would turn them back into floats.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfsuite.export.batchnorm import fold_fused_batch_norms
 from tfsuite.export.errors import ExportError
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.transforms import gtt_available, run_gtt
@@ -22,6 +24,7 @@ from tfsuite.export.transforms import gtt_available, run_gtt
 __all__ = [
     "FP16_MIN_ELEMENTS",
     "QUANTIZE_MIN_ELEMENTS",
+    "WEIGHT_QUANT_TRANSFORMS",
     "fp16_weights",
     "quantize_weights",
     "quantize_weights_rewrite",
@@ -31,6 +34,16 @@ log = logging.getLogger(__name__)
 
 #: GTT's default threshold: smaller constants cost more as three nodes than they save.
 QUANTIZE_MIN_ELEMENTS = 1024
+#: Seed 002's weight-quantization list: clean up and fold first (batch-norm parameters end up
+#: inside the conv weights, where they are quantized too), then quantize_weights last.
+WEIGHT_QUANT_TRANSFORMS = (
+    "remove_nodes(op=Identity, op=CheckNumerics)",
+    "strip_unused_nodes",
+    "fold_constants(ignore_errors=true)",
+    "fold_batch_norms",
+    "fold_old_batch_norms",
+    f"quantize_weights(minimum_size={QUANTIZE_MIN_ELEMENTS})",
+)
 #: Scalars and tiny vectors (shapes, axes, epsilons) stay float32.
 FP16_MIN_ELEMENTS = 16
 
@@ -82,9 +95,10 @@ def quantize_weights(
     graph_def: tf.compat.v1.GraphDef, inputs: Sequence[Endpoint], outputs: Sequence[Endpoint]
 ) -> tuple[tf.compat.v1.GraphDef, str]:
     """Eight-bit weights and the engine that produced them (``graph_transforms`` / ``rewrite``)."""
+    graph_def, _ = fold_fused_batch_norms(graph_def)
     if gtt_available():
         try:
-            return run_gtt(graph_def, inputs, outputs, [f"quantize_weights(minimum_size={QUANTIZE_MIN_ELEMENTS})"]), "graph_transforms"
+            return run_gtt(graph_def, inputs, outputs, WEIGHT_QUANT_TRANSFORMS), "graph_transforms"
         except ExportError as exc:
             log.warning("GTT quantize_weights failed (%s); using the built-in rewrite", exc)
     return quantize_weights_rewrite(graph_def), "rewrite"

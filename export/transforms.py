@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from tfsuite.export.batchnorm import fold_fused_batch_norms
 from tfsuite.export.errors import ExportError
 from tfsuite.export.graphs import Endpoint
 
@@ -97,6 +98,7 @@ def optimize_graph(
     graph_def: tf.compat.v1.GraphDef, inputs: Sequence[Endpoint], outputs: Sequence[Endpoint]
 ) -> tuple[tf.compat.v1.GraphDef, str]:
     """The ``optimized`` variant's graph and the engine that produced it."""
+    graph_def, _ = fold_fused_batch_norms(graph_def)
     if gtt_available():
         try:
             return run_gtt(graph_def, inputs, outputs, OPTIMIZE_TRANSFORMS), "graph_transforms"

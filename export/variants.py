@@ -16,9 +16,9 @@ from typing import Any
 import tensorflow as tf
 
 from tfsuite.export.graphs import FrozenModel
-from tfsuite.export.quantize import fp16_weights, quantize_weights
+from tfsuite.export.quantize import WEIGHT_QUANT_TRANSFORMS, fp16_weights, quantize_weights
 from tfsuite.export.saving import write_saved_model
-from tfsuite.export.transforms import optimize_graph
+from tfsuite.export.transforms import OPTIMIZE_TRANSFORMS, optimize_graph
 from tfsuite.export.trt import TRT_PRECISIONS, TensorRTUnavailable, TrtOptions, build_trt
 
 __all__ = [
@@ -76,12 +76,13 @@ def _original(ctx: BuildContext, out: Path) -> BuildResult:
 
 def _optimized(ctx: BuildContext, out: Path) -> BuildResult:
     graph_def, engine = optimize_graph(ctx.model.graph_def, ctx.model.inputs, ctx.model.outputs)
-    return _save(ctx, graph_def, out, engine=engine)
+    return _save(ctx, graph_def, out, engine=engine, transforms=list(OPTIMIZE_TRANSFORMS) if engine == "graph_transforms" else ["prune (built-in)"])
 
 
 def _weight_quant(ctx: BuildContext, out: Path) -> BuildResult:
     graph_def, engine = quantize_weights(ctx.model.graph_def, ctx.model.inputs, ctx.model.outputs)
-    return _save(ctx, graph_def, out, engine=engine, transform="quantize_weights")
+    transforms = list(WEIGHT_QUANT_TRANSFORMS) if engine == "graph_transforms" else ["quantize_weights (built-in rewrite)"]
+    return _save(ctx, graph_def, out, engine=engine, transforms=transforms)
 
 
 def _fp16(ctx: BuildContext, out: Path) -> BuildResult:

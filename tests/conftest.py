@@ -47,3 +47,24 @@ def classifier_saved_model(examples_dir: _Path) -> _Path:
     from tfsuite.export.examples import classifier_files
 
     return classifier_files(examples_dir).saved_model
+
+
+# --- exported model base paths (engineer "export"); built once per session --------------------
+@_pytest.fixture(scope="session")
+def detector_base(detector_pb: _Path, tmp_path_factory: _pytest.TempPathFactory) -> _Path:
+    """Base path of the example detector: 1 original, 2 weight_quant (3/4 TF-TRT recorded skipped)."""
+    from tfsuite.export.api import export_variants
+
+    base = tmp_path_factory.mktemp("models") / "ssd_mobilenet_v2_tiny"
+    export_variants(detector_pb, base, progress=False)
+    return base
+
+
+@_pytest.fixture(scope="session")
+def classifier_base(classifier_pb: _Path, tmp_path_factory: _pytest.TempPathFactory) -> _Path:
+    """Base path of the example classifier: 1 original, 2 weight_quant (3/4 TF-TRT recorded skipped)."""
+    from tfsuite.export.api import export_variants
+
+    base = tmp_path_factory.mktemp("models") / "mobilenet_v2"
+    export_variants(classifier_pb, base, progress=False)
+    return base

@@ -26,7 +26,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import uvicorn
@@ -37,7 +37,10 @@ from tfsuite.server.grpc_service import GrpcEndpoint, RequestObserver, build_grp
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest import RestApi
 
-__all__ = ["ModelServer", "DEFAULT_GRACE_SECONDS"]
+if TYPE_CHECKING:
+    from tfsuite.server.core import ServerCore
+
+__all__ = ["ModelServer", "DEFAULT_GRACE_SECONDS", "print_announce"]
 
 logger = logging.getLogger("tfsuite.server")
 
@@ -57,11 +60,11 @@ class _Uvicorn(uvicorn.Server):
         self.ready.set()
 
 
-def _make_core(options: ServerOptions) -> Any:
-    """The protocol-independent core (server-core's ``tfsuite.server.core``)."""
-    from tfsuite.server import core as core_module
+def _make_core(options: ServerOptions) -> ServerCore:
+    # Imported here: the core pulls in TensorFlow; flag/config errors should not wait for it.
+    from tfsuite.server.core import ServerCore
 
-    return core_module.ServerCore(options)
+    return ServerCore(options)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -85,7 +88,7 @@ class ModelServer:
         self,
         options: ServerOptions,
         *,
-        core: Any | None = None,
+        core: ServerCore | None = None,
         announce: Callable[[str], None] | None = None,
     ) -> None:
         validate_options(options)
@@ -107,7 +110,7 @@ class ModelServer:
         self.rest_port = 0
 
     @property
-    def core(self) -> Any:
+    def core(self) -> ServerCore:
         """The core, for tests and benchmarks that look below the protocols."""
         if self._core is None:
             raise RuntimeError("ModelServer.start() has not run yet")
@@ -133,10 +136,8 @@ class ModelServer:
         observer = self._observe
         if self._core is None:
             self._core = _make_core(options)
-        start_core = getattr(self._core, "start", None)
-        if callable(start_core):
-            start_core()  # loads the models; returns once the initial versions are available
-        render = getattr(getattr(self._core, "metrics", None), "render", None)
+        self._core.start()  # loads the models; returns once the initial versions are loaded
+        render = self._core.metrics.render
         self._grpc = build_grpc_server(self._core, options, observer)
         self._grpc.server.start()
         self._grpc.set_serving(True)
@@ -217,9 +218,8 @@ class ModelServer:
             self._rest.close()
         if grpc_done is not None:
             grpc_done.wait((grace or 0) + 5)
-        close = getattr(self._core, "close", None) or getattr(self._core, "stop", None)
-        if callable(close):
-            close()
+        if self._core is not None:
+            self._core.stop(grace if grace is not None else DEFAULT_GRACE_SECONDS)
         self._stopped.set()
         logger.info("Server stopped")
 

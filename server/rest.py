@@ -7,8 +7,9 @@ Routes (``g3doc/api_rest.md``)::
     GET  /v1/models/NAME[/versions/N | /labels/L]/metadata
     GET  <prometheus path>                                    (when monitoring is enabled)
 
-The JSON is translated into the same TF Serving protos the gRPC adapter hands to the core,
-so both protocols share one code path below the adapters. The work of a request (JSON
+JSON is typed by the signature's input dtypes and handed to the core's numpy-level
+``DataPlane`` (the same path the gRPC adapter reaches through ``ServerCore``'s protos),
+so large JSON inputs are never re-encoded as TensorProtos. The work of a request (JSON
 decode, inference, JSON encode) runs in one hop on a pool of ``--rest_api_num_threads``
 threads, bounded by ``--rest_api_timeout_in_ms``. Errors are ``{"error": message}`` with
 the HTTP status of ``tfsuite.server.errors``.
@@ -32,26 +33,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-import tfsuite.protos  # noqa: F401  (light proto import; must precede the pb2 imports)
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    predict_pb2,
-    regression_pb2,
-)
-
-from tfsuite.clients.codec import CodecError, dtype_from_proto, make_ndarray, make_tensor_proto
+from tfsuite.clients.codec import CodecError
+from tfsuite.server.dataplane import RequestSpec
 from tfsuite.server.errors import ServingError
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest_json import (
-    InputSpec,
     dumps,
     examples_from_json,
     parse_json,
     parse_predict_body,
     predict_response,
 )
+from tfsuite.server.servable import DEFAULT_SIGNATURE
 
 __all__ = ["RestApi", "ModelPath", "parse_model_path"]
 
@@ -81,15 +74,6 @@ class ModelPath:
     #: "predict" | "classify" | "regress" | "metadata" | "status"
     action: str
 
-    def fill(self, spec: Any, signature_name: str | None = None) -> None:
-        spec.name = self.name
-        if self.version is not None:
-            spec.version.value = self.version
-        elif self.label is not None:
-            spec.version_label = self.label
-        if signature_name is not None:
-            spec.signature_name = signature_name
-
 
 def parse_model_path(rest: str) -> ModelPath | None:
     m = _MODEL_PATH.fullmatch(rest)
@@ -117,6 +101,9 @@ class RestApi:
         observer: RequestObserver | None = None,
     ) -> None:
         self._core = core
+        # JSON is typed by the signature, so REST talks to the numpy-level data plane
+        # directly instead of building TensorProtos only to decode them again.
+        self._dataplane = core.dataplane
         self._max_body = options.max_request_bytes
         self._timeout = options.rest_api_timeout_in_ms / 1000 if options.rest_api_timeout_in_ms else None
         self._pool = ThreadPoolExecutor(
@@ -201,77 +188,82 @@ class RestApi:
         except CodecError as exc:
             raise ServingError.invalid_argument(str(exc)) from None
 
-    def _signature_inputs(self, path: ModelPath, signature_name: str) -> tuple[int, dict[str, InputSpec]]:
-        """(version that will serve, {alias: InputSpec}) of the requested signature."""
-        request = get_model_metadata_pb2.GetModelMetadataRequest()
-        path.fill(request.model_spec)
-        request.metadata_field.append("signature_def")
-        response = self._core.get_model_metadata(request)
-        sigmap = get_model_metadata_pb2.SignatureDefMap()
-        response.metadata["signature_def"].Unpack(sigmap)
-        if signature_name not in sigmap.signature_def:
-            raise ServingError.failed_precondition(
-                f'Serving signature key "{signature_name}" not found.'
-            )
-        inputs = sigmap.signature_def[signature_name].inputs
-        specs = {alias: InputSpec(dtype_from_proto(info.dtype)) for alias, info in inputs.items()}
-        return response.model_spec.version.value, specs
+    def _spec(self, path: ModelPath, signature_name: str = DEFAULT_SIGNATURE) -> RequestSpec:
+        return RequestSpec(path.name, path.version, path.label, signature_name or DEFAULT_SIGNATURE)
 
     def _predict(self, path: ModelPath, body: bytes) -> bytes:
+        dataplane = self._dataplane
         doc = parse_json(body)
-        header = parse_predict_body(doc, None)  # validates the shape of the document first
-        version, specs = self._signature_inputs(path, header.signature_name)
-        parsed = parse_predict_body(doc, specs)
-        request = predict_pb2.PredictRequest()
+        header = parse_predict_body(doc, None)  # validates the document's keys first
+        spec = self._spec(path, header.signature_name)
+        version, specs = dataplane.input_specs(spec)
+        dtypes = {}
+        for alias, input_spec in specs.items():
+            if input_spec.np_dtype is None:
+                raise ServingError(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f"Conversion of JSON values to type {input_spec.type_name} (input {alias}) "
+                    "is not supported",
+                )
+            dtypes[alias] = input_spec.np_dtype
+        parsed = parse_predict_body(doc, dtypes)
         # Pin the version the signature was read from: a new version may land in between.
-        request.model_spec.name = path.name
-        request.model_spec.version.value = version
-        request.model_spec.signature_name = parsed.signature_name
-        for alias, arr in parsed.inputs.items():
-            request.inputs[alias].CopyFrom(make_tensor_proto(arr))
-        response = self._core.predict(request)
-        outputs = {alias: make_ndarray(t) for alias, t in response.outputs.items()}
+        pinned = RequestSpec(path.name, version, None, spec.signature_name)
+        _, outputs = dataplane.predict(pinned, parsed.inputs, entrypoint="REST")
         return predict_response(outputs, parsed.row_format)
 
     def _classify_regress(self, path: ModelPath, body: bytes) -> bytes:
-        doc = parse_json(body)
+        signature_name, examples = examples_from_json(parse_json(body))
+        spec = self._spec(path, signature_name)
         if path.action == "classify":
-            request: Any = classification_pb2.ClassificationRequest()
-        else:
-            request = regression_pb2.RegressionRequest()
-        examples_from_json(doc, request)
-        path.fill(request.model_spec)
-        if path.action == "classify":
-            result = self._core.classify(request).result
-            return dumps(
-                {
-                    "results": [
-                        [[c.label, c.score] for c in cls.classes] for cls in result.classifications
+            _, result = self._dataplane.classify(spec, examples, entrypoint="REST")
+            classes, scores = result.classes, result.scores
+            k = (scores if scores is not None else classes).shape[1]  # type: ignore[union-attr]
+            rows = []
+            for i in range(result.num_examples):
+                rows.append(
+                    [
+                        [
+                            _label(classes[i, j]) if classes is not None else "",
+                            float(scores[i, j]) if scores is not None else 0.0,
+                        ]
+                        for j in range(k)
                     ]
-                }
-            )
-        result = self._core.regress(request).result
-        return dumps({"results": [r.value for r in result.regressions]})
+                )
+            return dumps({"results": rows})
+        _, values = self._dataplane.regress(spec, examples, entrypoint="REST")
+        return dumps({"results": values.astype(float).tolist()})
 
     def _status(self, path: ModelPath) -> bytes:
-        request = get_model_status_pb2.GetModelStatusRequest()
-        path.fill(request.model_spec)
-        response = self._core.get_model_status(request)
-        return dumps(_to_dict(response))
-
-    def _metadata(self, path: ModelPath) -> bytes:
-        request = get_model_metadata_pb2.GetModelMetadataRequest()
-        path.fill(request.model_spec)
-        request.metadata_field.append("signature_def")
-        response = self._core.get_model_metadata(request)
-        sigmap = get_model_metadata_pb2.SignatureDefMap()
-        response.metadata["signature_def"].Unpack(sigmap)
+        rows = self._dataplane.get_model_status(path.name, path.version, path.label)
         return dumps(
             {
-                "model_spec": _to_dict(response.model_spec),
+                "model_version_status": [
+                    {
+                        "version": str(row.version),
+                        "state": row.state,
+                        "status": {
+                            "error_code": row.error_code.name,
+                            "error_message": row.error_message,
+                        },
+                    }
+                    for row in rows
+                ]
+            }
+        )
+
+    def _metadata(self, path: ModelPath) -> bytes:
+        version, sigmap = self._dataplane.get_model_metadata(self._spec(path))
+        return dumps(
+            {
+                "model_spec": {"name": path.name, "signature_name": "", "version": str(version)},
                 "metadata": {"signature_def": _to_dict(sigmap)},
             }
         )
+
+
+def _label(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _to_dict(message: Any) -> Any:

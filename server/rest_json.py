@@ -24,10 +24,12 @@ import grpc
 import numpy as np
 import orjson
 
+import tfsuite.protos  # noqa: F401  (light proto import; must precede the pb2 imports)
+from tensorflow.core.example import example_pb2
+
 from tfsuite.server.errors import ServingError
 
 __all__ = [
-    "InputSpec",
     "PredictBody",
     "parse_json",
     "parse_predict_body",
@@ -52,13 +54,6 @@ _TF_NAMES = {
     "bool": "bool",
     "object": "string",
 }
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What the REST layer needs to know about one signature input."""
-
-    dtype: np.dtype[Any]  # object for DT_STRING
 
 
 @dataclass
@@ -151,9 +146,8 @@ def _first_bad_leaf(value: Any, dtype: np.dtype[Any]) -> Any:
 _ACCEPTS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b"}
 
 
-def to_array(value: Any, spec: InputSpec, name: str) -> np.ndarray:
+def to_array(value: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
     """One JSON value (scalar or nested lists) -> an array of the signature's dtype."""
-    dtype = spec.dtype
     if dtype == object:
         arr = np.array(_strings(value), dtype=object)
         if arr.ndim and any(isinstance(v, list) for v in arr.flat):
@@ -181,11 +175,12 @@ def to_array(value: Any, spec: InputSpec, name: str) -> np.ndarray:
     return inferred.astype(dtype, copy=False)
 
 
-def parse_predict_body(doc: Any, specs: Mapping[str, InputSpec] | None) -> PredictBody:
+def parse_predict_body(doc: Any, specs: Mapping[str, np.dtype[Any]] | None) -> PredictBody:
     """A parsed predict JSON document -> named input arrays.
 
-    ``specs`` are the signature's inputs (None when the signature is not known yet: then
-    only ``signature_name`` is read, for the caller to look the signature up).
+    ``specs`` are the signature's input dtypes by alias (object for DT_STRING); None when
+    the signature is not known yet: then only ``signature_name`` is read, for the caller
+    to look the signature up.
     """
     if not isinstance(doc, dict):
         raise ServingError.invalid_argument(
@@ -212,11 +207,11 @@ def parse_predict_body(doc: Any, specs: Mapping[str, InputSpec] | None) -> Predi
     return PredictBody(signature_name, _from_inputs(doc["inputs"], specs), False)
 
 
-def _unknown_input(name: str, specs: Mapping[str, InputSpec]) -> ServingError:
+def _unknown_input(name: str, specs: Mapping[str, np.dtype[Any]]) -> ServingError:
     return ServingError.invalid_argument(f"JSON object: does not have named input: {name}")
 
 
-def _from_instances(instances: Any, specs: Mapping[str, InputSpec]) -> dict[str, np.ndarray]:
+def _from_instances(instances: Any, specs: Mapping[str, np.dtype[Any]]) -> dict[str, np.ndarray]:
     if not isinstance(instances, list):
         raise ServingError.invalid_argument(
             f"JSON Value: {_snippet(instances)} Excepting 'instances' to be an list/array"
@@ -244,26 +239,26 @@ def _from_instances(instances: Any, specs: Mapping[str, InputSpec]) -> dict[str,
             f"The signature has {len(specs)} inputs ({', '.join(sorted(specs))}): each instance "
             "must be an object naming them"
         )
-    (name, spec), = specs.items()
-    return {name: to_array(instances, spec, name)}
+    ((name, dtype),) = specs.items()
+    return {name: to_array(instances, dtype, name)}
 
 
-def _from_inputs(inputs: Any, specs: Mapping[str, InputSpec]) -> dict[str, np.ndarray]:
+def _from_inputs(inputs: Any, specs: Mapping[str, np.dtype[Any]]) -> dict[str, np.ndarray]:
     if isinstance(inputs, dict) and not _is_b64(inputs):
         out = {}
         for name, value in inputs.items():
-            spec = specs.get(name)
-            if spec is None:
+            dtype = specs.get(name)
+            if dtype is None:
                 raise _unknown_input(name, specs)
-            out[name] = to_array(value, spec, name)
+            out[name] = to_array(value, dtype, name)
         return out
     if len(specs) != 1:
         raise ServingError.invalid_argument(
             f"The signature has {len(specs)} inputs ({', '.join(sorted(specs))}): 'inputs' "
             "must be an object naming them"
         )
-    (name, spec), = specs.items()
-    return {name: to_array(inputs, spec, name)}
+    ((name, dtype),) = specs.items()
+    return {name: to_array(inputs, dtype, name)}
 
 
 def _jsonable(name: str, arr: np.ndarray) -> Any:
@@ -348,8 +343,12 @@ def _example(obj: Any, into: Any) -> None:
         _feature(name, value, into.features.feature[name])
 
 
-def examples_from_json(doc: Any, request: Any) -> None:
-    """``{"signature_name", "context", "examples"}`` -> ClassificationRequest/RegressionRequest."""
+def examples_from_json(doc: Any) -> tuple[str, list[bytes]]:
+    """``{"signature_name", "context", "examples"}`` -> (signature name, serialized tf.Examples).
+
+    A ``context`` object's features are merged into every example (TF Serving's
+    ExampleListWithContext).
+    """
     if not isinstance(doc, dict):
         raise ServingError.invalid_argument(
             f"JSON Value: {_snippet(doc)} Type: {_json_type(doc)} is not of expected type: Object"
@@ -360,14 +359,18 @@ def examples_from_json(doc: Any, request: Any) -> None:
             f"JSON Value: {_snippet(signature_name)} not formatted correctly. "
             "'signature_name' key must be a string value."
         )
-    request.model_spec.signature_name = signature_name
     examples = doc.get("examples")
     if not isinstance(examples, list):
         raise ServingError.invalid_argument("Missing 'examples' key (a list of objects)")
+    context = None
     if "context" in doc:
-        target = request.input.example_list_with_context
-        _example(doc["context"], target.context)
-    else:
-        target = request.input.example_list
+        context = example_pb2.Example()
+        _example(doc["context"], context)
+    out = []
     for item in examples:
-        _example(item, target.examples.add())
+        example = example_pb2.Example()
+        if context is not None:
+            example.CopyFrom(context)
+        _example(item, example)
+        out.append(example.SerializeToString())
+    return signature_name, out

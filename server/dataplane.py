@@ -188,7 +188,11 @@ class DataPlane:
         """Start batch threads, load the models; returns once the initial versions are loaded."""
         if self._batching is not None and self._scheduler is None:
             self._scheduler = BatchScheduler(self._batching.num_batch_threads)
-        self.manager.start()
+        try:
+            self.manager.start()
+        except BaseException:
+            self.stop()  # unload what did load: a failed start leaves nothing running
+            raise
 
     def stop(self, drain_seconds: float = 30.0) -> None:
         """Unload every version (in-flight requests finish first) and end the batch threads."""

@@ -111,7 +111,7 @@ def from_rpc_error(err: grpc.RpcError, address: str) -> ServingClientError:
     if code == grpc.StatusCode.UNAVAILABLE and _looks_unreachable(details):
         return unreachable(address, "gRPC", details)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
-        side = "send" if details.lower().startswith("sent") else "receive"
+        side = "send" if "sent message" in details.lower() else "receive"
         return MessageTooLargeError(
             details,
             code=code,

@@ -27,6 +27,7 @@ __all__ = [
     "read_batching_parameters",
     "write_batching_parameters",
     "read_per_model_batching",
+    "parse_sizes",
 ]
 
 #: The file ``--enable_per_model_batching_parameters`` reads from each SavedModel version dir.

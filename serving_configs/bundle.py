@@ -17,7 +17,6 @@ from pathlib import Path
 from google.protobuf import text_format
 from google.protobuf.message import Message
 
-from tfsuite.export.manifest import VariantsManifest
 from tfsuite.serving_configs.batching import (
     BatchingOptions,
     BatchingParameters,
@@ -30,6 +29,7 @@ from tfsuite.serving_configs.model_config import (
     Policy,
     model_config_for,
     model_server_config,
+    read_manifest,
     write_model_config,
 )
 from tfsuite.serving_configs.monitoring import (
@@ -108,7 +108,7 @@ class ConfigBundle:
                 raise ConfigError(
                     f"base path {local} is not a directory; export a model there first"
                 )
-            manifest = _manifest(local)
+            manifest = read_manifest(local)
             name = source.name or (manifest.model_name if manifest else local.resolve().name)
             written = (
                 container_path(local, out_dir, container_root)
@@ -139,13 +139,3 @@ class ConfigBundle:
             "batching": write_batching_parameters(out / BATCHING_FILE, self.batching),
             "monitoring": write_monitoring_config(out / MONITORING_FILE, self.monitoring),
         }
-
-
-def _manifest(base: Path) -> VariantsManifest | None:
-    try:
-        return VariantsManifest.load_if_exists(base)
-    except ValueError as exc:  # bad JSON or schema
-        raise ConfigError(
-            f"{VariantsManifest.path_in(base)} is not a valid variants.json "
-            f"({' '.join(str(exc).split())[:200]}); re-run the export"
-        ) from None

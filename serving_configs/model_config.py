@@ -8,6 +8,7 @@ running server's state (a label on a version that is not loaded) belong to the s
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -33,7 +34,10 @@ __all__ = [
     "model_config_for",
     "model_server_config",
     "version_dirs",
+    "read_manifest",
 ]
+
+log = logging.getLogger(__name__)
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
@@ -170,6 +174,18 @@ def version_dirs(base_path: str | os.PathLike[str]) -> list[int]:
     return sorted(out)
 
 
+def read_manifest(base_path: str | os.PathLike[str]) -> VariantsManifest | None:
+    """``<base_path>/variants.json`` if present; ``ConfigError`` if it is not a valid one."""
+    try:
+        return VariantsManifest.load_if_exists(base_path)
+    except ValueError as exc:  # bad JSON or schema (pydantic's ValidationError is a ValueError)
+        detail = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"{VariantsManifest.path_in(base_path)} is not a valid variants.json ({detail}); "
+            "re-run the export"
+        ) from None
+
+
 def model_config_for(
     name: str,
     base_path: str | os.PathLike[str],
@@ -194,11 +210,7 @@ def model_config_for(
         written = str(Path(written).expanduser().absolute())
     local = Path(local_path) if local_path is not None else Path(os.fspath(base_path))
     if manifest is None and not _URI.match(os.fspath(local)):
-        try:
-            manifest = VariantsManifest.load_if_exists(local)
-        except ValueError as exc:  # pydantic ValidationError / bad JSON
-            raise ConfigError(f"{VariantsManifest.path_in(local)}: not a valid variants.json: "
-                              f"{' '.join(str(exc).split())[:300]}") from None
+        manifest = read_manifest(local)
 
     if manifest is not None:
         labels = manifest.version_labels()
@@ -236,6 +248,13 @@ def model_config_for(
     for label, version in sorted(labels.items(), key=lambda kv: kv[1]):
         if _LABEL.fullmatch(label):
             model.version_labels[label] = version
+        else:
+            log.warning(
+                "variant %r of model %s gets no version label: labels are restricted to "
+                "[a-zA-Z0-9_]+",
+                label,
+                name,
+            )
     _check_model(model)
     return model
 

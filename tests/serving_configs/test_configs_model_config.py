@@ -233,5 +233,24 @@ def test_model_config_for_manifest_version_missing_on_disk(tmp_path: Path) -> No
     base = tmp_path / "m"
     (base / "1").mkdir(parents=True)
     manifest = _manifest({"original": (1, "ok"), "weight_quant": (2, "ok")})
-    with pytest.raises(ConfigError, match=r"lists version 2 \(weight_quant\) as ok but .*2 is missing"):
+    expected = r"lists version 2 \(weight_quant\) as ok but .*2 is missing"
+    with pytest.raises(ConfigError, match=expected):
         model_config_for("m", base, manifest)
+
+
+def test_model_config_for_invalid_manifest(tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    (base / "1").mkdir(parents=True)
+    (base / "variants.json").write_text('{"model_name": 3')
+    with pytest.raises(ConfigError, match=r"variants.json is not a valid variants.json .*re-run"):
+        model_config_for("m", base)
+
+
+def test_variant_name_unfit_for_a_label_gets_none(tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    for v in (1, 2):
+        (base / str(v)).mkdir(parents=True)
+    manifest = _manifest({"original": (1, "ok"), "fp16-weights": (2, "ok")})
+    entry = model_config_for("m", base, manifest)
+    assert list(entry.model_version_policy.specific.versions) == [1, 2]
+    assert dict(entry.version_labels) == {"original": 1}

@@ -6,7 +6,8 @@ Frozen GraphDef, input ``image_tensor`` uint8 [None, None, None, 3]; outputs
 COCO ids up to 90; 0 in padded slots) and ``num_detections`` [N], all float32.
 
 Inside: cast + bilinear resize to 192x192, scale to [-1, 1], a MobileNetV2-style backbone,
-SSDLite heads (depthwise 3x3 + 1x1) on three feature maps (12x12, 6x6, 3x3), anchors decoded
+SSD heads on three feature maps (SSDLite depthwise 3x3 + 1x1 on 12x12, full 3x3 convs on 6x6
+and 3x3), anchors decoded
 center-size style with the usual (10, 10, 5, 5) scale factors, sigmoid class scores, and
 ``CombinedNonMaxSuppression`` padded to 100 detections. Weights are random but seeded; head
 biases are chosen so that scores spread over (0, 1) and a few dozen boxes survive NMS.
@@ -104,15 +105,26 @@ class DetectorModule(tf.Module):
         for index, feature in enumerate(features):
             name = f"BoxPredictor_{index}"
             batch = tf.shape(feature)[0]
-            box_in = blocks.depthwise_bn(feature, f"{name}/BoxEncodingPredictor_depthwise")
+            if index == 0:
+                # SSDLite head on the large map (cheap): depthwise 3x3, then 1x1 predictions.
+                box_in = blocks.depthwise_bn(feature, f"{name}/BoxEncodingPredictor_depthwise")
+                cls_in = blocks.depthwise_bn(feature, f"{name}/ClassPredictor_depthwise")
+                kernel, scale = 1, 0.6
+            else:
+                # Full 3x3 SSD heads on the small maps: cheap there, and they carry most of
+                # the weights, so weight quantization shrinks the graph the way it does for
+                # real detectors.
+                box_in = cls_in = feature
+                kernel, scale = 3, 1.0 / 3.0
             box = blocks.conv_bias(
-                box_in, f"{name}/BoxEncodingPredictor", anchors_per_cell * 4, 0.05, 0.0, 0.1
+                box_in, f"{name}/BoxEncodingPredictor", anchors_per_cell * 4,
+                0.05 * scale, 0.0, 0.1, kernel=kernel,
             )
-            cls_in = blocks.depthwise_bn(feature, f"{name}/ClassPredictor_depthwise")
-            # Per-class biases well below zero with a wide spread: most classes stay quiet,
-            # a few fire, so scores spread over (0, 1) instead of clustering at 0.5.
+            # Per-class biases well below zero: most classes stay quiet, a few fire, so
+            # scores spread over (0, 1) and a few dozen boxes pass the score threshold.
             cls = blocks.conv_bias(
-                cls_in, f"{name}/ClassPredictor", anchors_per_cell * NUM_CLASSES, 0.5, -8.5, 0.5
+                cls_in, f"{name}/ClassPredictor", anchors_per_cell * NUM_CLASSES,
+                0.5 * scale, -8.5, 0.5, kernel=kernel,
             )
             boxes.append(tf.reshape(box, [batch, -1, 4]))
             logits.append(tf.reshape(cls, [batch, -1, NUM_CLASSES]))

@@ -80,10 +80,20 @@ class MobileNetBlocks:
         beta = self.bank.normal(f"{name}/beta", (channels,), 0.0, 0.1)
         mean = self.bank.normal(f"{name}/moving_mean", (channels,), 0.0, 0.1)
         var = self.bank.uniform(f"{name}/moving_variance", (channels,), 0.8, 1.2)
-        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            x, gamma, beta, mean=mean, variance=var, epsilon=BN_EPSILON, is_training=False, name=name
-        )
-        return y
+        # The original ``FusedBatchNorm`` op, as in TF1-era frozen graphs (the OD API's
+        # ssd_mobilenet_v2 has it): the Graph Transform Tool's ``fold_old_batch_norms``
+        # matches this op, not FusedBatchNormV3, so the "optimized" variant has work to do.
+        return tf.raw_ops.FusedBatchNorm(
+            x=x,
+            scale=gamma,
+            offset=beta,
+            mean=mean,
+            variance=var,
+            epsilon=BN_EPSILON,
+            data_format="NHWC",
+            is_training=False,
+            name=name,
+        ).y
 
     def conv_bn(
         self,
@@ -126,11 +136,28 @@ class MobileNetBlocks:
         return y
 
     def conv_bias(
-        self, x: tf.Tensor, name: str, filters: int, std: float, bias_mean: float, bias_std: float
+        self,
+        x: tf.Tensor,
+        name: str,
+        filters: int,
+        std: float,
+        bias_mean: float,
+        bias_std: float,
+        kernel: int = 1,
     ) -> tf.Tensor:
-        """A 1x1 prediction conv with bias (SSD box/class heads, classifier logits)."""
+        """A prediction conv with bias (SSD box/class heads, classifier logits).
+
+        Each output's weights sum to zero: the inputs (post-ReLU6) share a large positive mean,
+        and with random weights that mean, not the image, would decide the prediction.
+        """
         cin = int(x.shape[-1])
-        w = self.bank.normal(f"{name}/weights", (1, 1, cin, filters), 0.0, std)
+        shape = (kernel, kernel, cin, filters)
+
+        def centred(rng: np.random.Generator) -> np.ndarray:
+            w = rng.normal(0.0, std, size=shape)
+            return w - w.mean(axis=(0, 1, 2), keepdims=True)
+
+        w = self.bank.get(f"{name}/weights", centred)
         b = self.bank.normal(f"{name}/biases", (filters,), bias_mean, bias_std)
         y = tf.nn.conv2d(x, w, strides=1, padding="SAME", name=f"{name}/Conv2D")
         return tf.nn.bias_add(y, b, name=f"{name}/BiasAdd")

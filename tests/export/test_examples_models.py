@@ -105,7 +105,7 @@ def test_detector_graph_has_real_nms_bn_and_quantizable_weights(detector_pb: Pat
     ops = Counter(node.op for node in graph_def.node)
     assert any(op.startswith(("NonMaxSuppression", "CombinedNonMaxSuppression")) for op in ops)
     # Separate batch norms and depthwise convs: the exporter's transforms have work to do.
-    assert ops["FusedBatchNormV3"] >= 10
+    assert ops["FusedBatchNorm"] >= 10
     assert ops["DepthwiseConv2dNative"] >= 5
     assert ops["ResizeBilinear"] == 1
     sizes = _const_sizes(graph_def)
@@ -172,7 +172,7 @@ def test_classifier_frozen_graph_interface_and_softmax(classifier_pb: Path) -> N
     output = next(node for node in graph_def.node if node.name == "probabilities")
     assert output.op == "Softmax"
     ops = Counter(node.op for node in graph_def.node)
-    assert ops["FusedBatchNormV3"] >= 30 and ops["DepthwiseConv2dNative"] == 17
+    assert ops["FusedBatchNorm"] >= 30 and ops["DepthwiseConv2dNative"] == 17
 
     run = _frozen_callable(classifier_pb, ["input"], ["probabilities"])
     images = np.random.default_rng(1).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)

@@ -1,0 +1,316 @@
+"""ServerCore with TF Serving's request protos: predict checks, dtypes, classify/regress (TF1 and
+TF2 signatures), multi-inference, metadata, status, warmup and metric names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+import tfsuite.protos  # noqa: F401
+from tensorflow.core.example import example_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    predict_pb2,
+    regression_pb2,
+)
+
+from tfsuite.clients.codec import make_ndarray, make_tensor_proto
+from tfsuite.server.core import ServerCore
+from tfsuite.server.errors import ServingError
+from tfsuite.server.metrics import REQUEST_COUNT, REQUEST_LATENCY, RUNTIME_LATENCY
+from tfsuite.server.options import ServerOptions
+from tfsuite.serving_configs.model_config import (
+    model_config_for,
+    model_server_config,
+    write_model_config,
+)
+
+
+@pytest.fixture(scope="module")
+def core(
+    tmp_path_factory: pytest.TempPathFactory,
+    half_plus_two_base: Path,
+    tf1_half_plus_two_base: Path,
+    string_model_base: Path,
+) -> Iterator[ServerCore]:
+    """One core serving the TF2 (``hp``), TF1 (``tf1``) and string/half (``strings``) models."""
+    config = model_server_config(
+        [
+            model_config_for("hp", half_plus_two_base, policy="latest"),
+            model_config_for("tf1", tf1_half_plus_two_base, policy="latest"),
+            model_config_for("strings", string_model_base, policy="latest"),
+        ]
+    )
+    path = write_model_config(tmp_path_factory.mktemp("cfg") / "models.config", config)
+    server = ServerCore(ServerOptions(model_config_file=str(path), file_system_poll_wait_seconds=0))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _predict(
+    core: ServerCore, name: str, inputs: dict[str, object], signature: str = "",
+    output_filter: tuple[str, ...] = (), dtypes: dict[str, object] | None = None,
+) -> predict_pb2.PredictResponse:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature
+    for alias, value in inputs.items():
+        request.inputs[alias].CopyFrom(make_tensor_proto(value, (dtypes or {}).get(alias)))
+    request.output_filter.extend(output_filter)
+    return core.predict(request)
+
+
+def _error(call: Callable[[], object]) -> ServingError:
+    with pytest.raises(ServingError) as err:
+        call()
+    return err.value
+
+
+def _examples(*xs: float) -> list[example_pb2.Example]:
+    out = []
+    for x in xs:
+        ex = example_pb2.Example()
+        ex.features.feature["x"].float_list.value.append(x)
+        out.append(ex)
+    return out
+
+
+# -- predict ----------------------------------------------------------------------------------
+def test_predict_half_plus_two_and_echo_model_spec(core: ServerCore) -> None:
+    response = _predict(core, "hp", {"x": np.array([1.0, 2.0, 5.0], np.float32)})
+    assert make_ndarray(response.outputs["y"]).tolist() == [2.5, 3.0, 4.5]
+    assert response.model_spec.name == "hp"
+    assert response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "serving_default"
+
+
+def test_predict_tf1_signature(core: ServerCore) -> None:
+    response = _predict(core, "tf1", {"x": np.array([4.0], np.float32)}, signature="predict_raw")
+    assert make_ndarray(response.outputs["y"]).tolist() == [4.0]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "code", "message"),
+    [
+        ({"z": [1.0]}, grpc.StatusCode.INVALID_ARGUMENT,
+         "input tensor alias not found in signature: z. Inputs expected to be in the set {x}."),
+        ({}, grpc.StatusCode.INVALID_ARGUMENT,
+         "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. "
+         "Missing but required: {x}."),
+        ({"x": [1.0], "z": [1.0]}, grpc.StatusCode.INVALID_ARGUMENT,
+         "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. "
+         "Missing but required: {}."),
+        ({"x": [b"one"]}, grpc.StatusCode.INVALID_ARGUMENT,
+         "Expects arg[0] to be float but string is provided"),
+        ({"x": np.array([1, 2], np.int32)}, grpc.StatusCode.INVALID_ARGUMENT,
+         "Expects arg[0] to be float but int32 is provided"),
+    ],
+)
+def test_predict_input_errors(core: ServerCore, inputs: dict, code, message: str) -> None:
+    dtypes = {k: np.float32 for k, v in inputs.items() if isinstance(v, list) and v and
+              isinstance(v[0], float)}
+    err = _error(lambda: _predict(core, "hp", inputs, dtypes=dtypes))
+    assert (err.code, err.message) == (code, message)
+
+
+def test_predict_shape_mismatch(core: ServerCore) -> None:
+    err = _error(lambda: _predict(core, "hp", {"x": np.ones((2, 2), np.float32)}))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "[2,2]" in err.message and "[?]" in err.message
+
+
+def test_signature_not_found(core: ServerCore) -> None:
+    err = _error(lambda: _predict(core, "hp", {"x": [1.0]}, signature="nope"))
+    assert (err.code, err.message) == (
+        grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found.'
+    )
+
+
+def test_output_filter(core: ServerCore) -> None:
+    response = _predict(core, "strings", {"text": [b"ab"]}, output_filter=("upper",))
+    assert list(response.outputs) == ["upper"]
+    err = _error(lambda: _predict(core, "strings", {"text": [b"ab"]}, output_filter=("nope",)))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.message == (
+        "output tensor alias not found in signature: nope "
+        "Outputs expected to be in the set {length,upper}."
+    )
+
+
+def test_string_half_and_int_dtypes(core: ServerCore) -> None:
+    out = _predict(core, "strings", {"text": [b"abc", "d\u00e9".encode()]}).outputs
+    assert make_ndarray(out["length"]).tolist() == [3, 3]
+    assert make_ndarray(out["upper"]).tolist() == [b"ABC", "D\u00e9".encode()]
+    half = _predict(core, "strings", {"h": np.array([1.5, -2], np.float16)}, signature="half")
+    doubled = make_ndarray(half.outputs["doubled"])
+    assert doubled.dtype == np.float16 and doubled.tolist() == [3.0, -4.0]
+    rows = _predict(core, "strings", {"seq": np.array([[1, 2], [3, 4]], np.int32)}, signature="rows")
+    assert make_ndarray(rows.outputs["total"]).tolist() == [3, 7]
+
+
+def test_typed_val_encoding_is_accepted(core: ServerCore) -> None:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "hp"
+    tensor = request.inputs["x"]
+    tensor.dtype = 1  # DT_FLOAT
+    tensor.tensor_shape.dim.add().size = 2
+    tensor.float_val.extend([2.0, 4.0])
+    assert make_ndarray(core.predict(request).outputs["y"]).tolist() == [3.0, 4.0]
+
+
+# -- classify / regress / multi-inference -----------------------------------------------------
+@pytest.mark.parametrize("model", ["tf1", "hp"])
+def test_classify_and_regress(core: ServerCore, model: str) -> None:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = "classify_x_to_y"
+    request.input.example_list.examples.extend(_examples(1.0, 4.0))
+    response = core.classify(request)
+    assert [[c.score for c in r.classes] for r in response.result.classifications] == [[2.5], [4.0]]
+    assert response.model_spec.version.value == 1
+
+    reg = regression_pb2.RegressionRequest()
+    reg.model_spec.name = model
+    reg.model_spec.signature_name = "regress_x_to_y"
+    reg.input.example_list.examples.extend(_examples(2.0))
+    assert [r.value for r in core.regress(reg).result.regressions] == [3.0]
+
+
+def test_classify_with_classes_and_context(core: ServerCore) -> None:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "tf1"
+    request.model_spec.signature_name = "classify_x_to_classes"
+    ctx = request.input.example_list_with_context
+    ctx.context.features.feature["x"].float_list.value.append(8.0)  # used when x is absent
+    ctx.examples.add()  # takes x from the context
+    ctx.examples.extend(_examples(2.0))
+    result = core.classify(request).result
+    assert [[(c.label, c.score) for c in r.classes] for r in result.classifications] == [
+        [("half_plus_two", 6.0)], [("half_plus_two", 3.0)]
+    ]
+
+
+def test_classify_errors(core: ServerCore) -> None:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "tf1"
+    request.model_spec.signature_name = "regress_x_to_y"
+    request.input.example_list.examples.extend(_examples(1.0))
+    err = _error(lambda: core.classify(request))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Expected classification signature method_name to be tensorflow/serving/classify" in err.message
+    empty = classification_pb2.ClassificationRequest()
+    empty.model_spec.name = "tf1"
+    empty.model_spec.signature_name = "classify_x_to_y"
+    assert _error(lambda: core.classify(empty)).code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_multi_inference(core: ServerCore) -> None:
+    request = inference_pb2.MultiInferenceRequest()
+    for sig, method in [("classify_x_to_y", "tensorflow/serving/classify"),
+                        ("regress_x_to_y", "tensorflow/serving/regress")]:
+        task = request.tasks.add()
+        task.model_spec.name = "tf1"
+        task.model_spec.signature_name = sig
+        task.method_name = method
+    request.input.example_list.examples.extend(_examples(2.0))
+    results = core.multi_inference(request).results
+    assert results[0].classification_result.classifications[0].classes[0].score == 3.0
+    assert results[1].regression_result.regressions[0].value == 3.0
+    assert {r.model_spec.version.value for r in results} == {1}
+
+    request.tasks[1].model_spec.signature_name = "classify_x_to_y"
+    err = _error(lambda: core.multi_inference(request))
+    assert err.message == "Duplicate evaluation of signature: classify_x_to_y"
+    request.tasks[1].model_spec.name = "hp"
+    err = _error(lambda: core.multi_inference(request))
+    assert err.message == "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+
+
+# -- metadata and status ----------------------------------------------------------------------
+def test_metadata(core: ServerCore) -> None:
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = "tf1"
+    request.metadata_field.append("signature_def")
+    response = core.get_model_metadata(request)
+    sigmap = get_model_metadata_pb2.SignatureDefMap()
+    assert response.metadata["signature_def"].Unpack(sigmap)
+    assert response.model_spec.version.value == 1
+    classify = sigmap.signature_def["classify_x_to_y"]
+    assert classify.method_name == "tensorflow/serving/classify"
+    assert list(classify.inputs) == ["inputs"]
+    assert sigmap.signature_def["serving_default"].inputs["x"].dtype == 1  # DT_FLOAT
+    request.metadata_field[0] = "other"
+    assert _error(lambda: core.get_model_metadata(request)).message == (
+        "Metadata field other is not supported"
+    )
+
+
+def test_model_status_proto(core: ServerCore) -> None:
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "hp"
+    (row,) = core.get_model_status(request).model_version_status
+    assert row.version == 1
+    assert row.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    assert row.status.error_code == 0
+
+
+def test_metric_names_and_labels(core: ServerCore) -> None:
+    _predict(core, "hp", {"x": np.array([1.0], np.float32)})
+    _error(lambda: _predict(core, "hp", {"z": np.array([1.0], np.float32)}))
+    text = core.metrics.render().decode()
+    assert f"# TYPE {REQUEST_COUNT} counter" in text
+    assert f'{REQUEST_COUNT}{{model_name="hp",model_version="1",status="OK"}}' in text
+    assert f'{REQUEST_COUNT}{{model_name="hp",model_version="1",status="INVALID_ARGUMENT"}}' in text
+    assert f"# TYPE {REQUEST_LATENCY} histogram" in text
+    assert (f'{REQUEST_LATENCY}_count{{model_name="hp",model_version="1",API="predict",'
+            'entrypoint="GRPC"}') in text
+    assert f'{RUNTIME_LATENCY}_bucket{{model_name="hp",model_version="1",API="predict",' in text
+    # The same numbers through prometheus_client's registry API.
+    value = core.metrics.registry.get_sample_value(
+        REQUEST_COUNT, {"model_name": "hp", "model_version": "1", "status": "OK"}
+    )
+    assert value is not None and value >= 1
+
+
+# -- warmup -----------------------------------------------------------------------------------
+def _warmup_request(alias: str) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "w"
+    request.inputs[alias].CopyFrom(make_tensor_proto(np.array([1.0], np.float32)))
+    return request
+
+
+def test_warmup_replayed_before_available(make_model_base) -> None:
+    from tfsuite.serving_configs.warmup import write_warmup_requests
+
+    base = make_model_base({1: "half_plus_two"}, name="w")
+    write_warmup_requests(base / "1", [_warmup_request("x")] * 2)
+    options = ServerOptions(model_name="w", model_base_path=str(base),
+                            file_system_poll_wait_seconds=0, num_request_iterations_for_warmup=3)
+    with ServerCore(options) as server:
+        labels = ("w", "1", "predict", "TF2")
+        assert server.metrics.runtime_latency.count(labels) == 6  # 2 records x 3 iterations
+        assert server.metrics.request_count.value(("w", "1", "OK")) == 0  # not counted as requests
+
+
+def test_failing_warmup_fails_the_load(make_model_base) -> None:
+    from tfsuite.serving_configs.warmup import write_warmup_requests
+
+    base = make_model_base({1: "half_plus_two"}, name="w")
+    write_warmup_requests(base / "1", [_warmup_request("wrong_alias")])
+    options = ServerOptions(model_name="w", model_base_path=str(base),
+                            file_system_poll_wait_seconds=0, max_num_load_retries=0)
+    with ServerCore(options) as server:
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = "w"
+        (row,) = server.get_model_status(request).model_version_status
+        assert row.state == get_model_status_pb2.ModelVersionStatus.END
+        assert "input tensor alias not found in signature: wrong_alias" in row.status.error_message

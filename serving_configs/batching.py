@@ -166,8 +166,8 @@ class BatchingOptions:
             msg.thread_pool_name.value = self.thread_pool_name
         if self.enable_large_batch_splitting:
             msg.enable_large_batch_splitting.value = True
-            if self.max_execution_batch_size is not None:
-                msg.max_execution_batch_size.value = self.max_execution_batch_size
+        if self.max_execution_batch_size is not None:
+            msg.max_execution_batch_size.value = self.max_execution_batch_size
         msg.allowed_batch_sizes.extend(self.allowed_batch_sizes)
         msg.pad_variable_length_inputs = self.pad_variable_length_inputs
         return msg

@@ -21,6 +21,7 @@ from tfsuite.serving_configs.batching import (
     BatchingOptions,
     BatchingParameters,
     parse_batching_parameters,
+    read_batching_parameters,
     write_batching_parameters,
 )
 from tfsuite.serving_configs.errors import ConfigError
@@ -30,11 +31,13 @@ from tfsuite.serving_configs.model_config import (
     model_config_for,
     model_server_config,
     read_manifest,
+    read_model_config,
     write_model_config,
 )
 from tfsuite.serving_configs.monitoring import (
     DEFAULT_METRICS_PATH,
     monitoring_config,
+    read_monitoring_config,
     write_monitoring_config,
 )
 
@@ -128,6 +131,16 @@ class ConfigBundle:
             model_config=model_server_config(entries),
             batching=batching_msg,
             monitoring=monitoring_config(path=metrics_path),
+        )
+
+    @classmethod
+    def read(cls, config_dir: str | os.PathLike[str]) -> ConfigBundle:
+        """Read and validate the three files back from ``config_dir``."""
+        d = Path(config_dir)
+        return cls(
+            model_config=read_model_config(d / MODEL_CONFIG_FILE),
+            batching=read_batching_parameters(d / BATCHING_FILE),
+            monitoring=read_monitoring_config(d / MONITORING_FILE),
         )
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:

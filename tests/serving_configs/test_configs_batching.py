@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from google.protobuf import text_format, wrappers_pb2
 from google.protobuf.internal.decoder import _DecodeVarint
 
@@ -216,3 +218,30 @@ def test_per_model_batching(tmp_path: Path) -> None:
     (version / "batching_params.pbtxt").write_text("max_batch_size { value: 4 }")
     msg = read_per_model_batching(version)
     assert msg is not None and BatchingOptions.from_proto(msg).max_batch_size == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    max_batch_size=st.integers(1, 4096),
+    timeout=st.integers(0, 10**7),
+    enqueued=st.integers(1, 10**6),
+    threads=st.integers(1, 256),
+    extra_sizes=st.sets(st.integers(1, 4095), max_size=5),
+    pad=st.booleans(),
+)
+def test_any_valid_options_round_trip_through_text(
+    max_batch_size: int, timeout: int, enqueued: int, threads: int, extra_sizes: set[int], pad: bool
+) -> None:
+    sizes = tuple(sorted(s for s in extra_sizes if s < max_batch_size)) + (max_batch_size,)
+    opts = BatchingOptions(
+        max_batch_size=max_batch_size,
+        batch_timeout_micros=timeout,
+        max_enqueued_batches=enqueued,
+        num_batch_threads=threads,
+        allowed_batch_sizes=sizes,
+        pad_variable_length_inputs=pad,
+    )
+    text = text_format.MessageToString(opts.to_proto())
+    assert BatchingOptions.from_proto(parse_batching_parameters(text)) == opts
+    wire = opts.to_proto().SerializeToString()
+    assert BatchingOptions.from_proto(BatchingParameters.FromString(wire)) == opts

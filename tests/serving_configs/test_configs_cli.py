@@ -15,6 +15,7 @@ from tfsuite.cli import main
 from tfsuite.errors import UsageError
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
 from tfsuite.serving_configs.batching import BatchingOptions, BatchingParameters
+from tfsuite.serving_configs.bundle import ConfigBundle
 from tfsuite.serving_configs.cli import configs
 from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.monitoring import MonitoringConfig
@@ -102,9 +103,12 @@ def test_writes_three_files_that_tf_serving_protos_parse(models_dir: Path) -> No
         max_enqueued_batches=100,
         allowed_batch_sizes=(8, 16, 32),
     )
-    mon = text_format.Parse((models_dir / "monitoring.config").read_text(), MonitoringConfig())
+    mon = _parse(models_dir / "monitoring.config", MonitoringConfig())
     assert mon.prometheus_config.enable
     assert mon.prometheus_config.path == "/monitoring/prometheus/metrics"
+    # And our own reader agrees with the bare protos.
+    bundle = ConfigBundle.read(models_dir)
+    assert (bundle.model_config, bundle.batching, bundle.monitoring) == (cfg, batching, mon)
 
 
 def test_defaults_local_paths_and_manifest_names(models_dir: Path, tmp_path: Path) -> None:

@@ -54,11 +54,14 @@ def assign_versions(requested: Sequence[str], manifest: VariantsManifest | None,
     keep theirs; other variants take the next numbers above every number in use."""
     assigned: dict[str, int] = {}
     known = {v.variant: v.version for v in (manifest.variants if manifest else [])}
-    taken = set(existing) | set(known.values())
+    claimed = set(known.values())
+    taken = set(existing) | claimed
     for name in requested:
         if name in known:
             assigned[name] = known[name]
-        elif name in DEFAULT_VERSIONS and DEFAULT_VERSIONS[name] not in taken:
+        elif name in DEFAULT_VERSIONS and DEFAULT_VERSIONS[name] not in claimed:
+            # A dir the manifest does not know keeps its number claim here; the caller refuses
+            # to overwrite it without --overwrite rather than silently renumbering.
             assigned[name] = DEFAULT_VERSIONS[name]
     floor = max([*DEFAULT_VERSIONS.values(), *taken, *assigned.values()])
     for name in requested:

@@ -1,0 +1,90 @@
+"""Version numbering, atomic writes, idempotent re-runs and the no-overwrite rule."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tfsuite.export.api import export_variants
+from tfsuite.export.basepath import assign_versions, scan_base_path
+from tfsuite.export.errors import ExportUsageError
+from tfsuite.export.manifest import VariantRecord, VariantsManifest
+
+
+def _manifest(*records: tuple[str, int]) -> VariantsManifest:
+    return VariantsManifest(
+        model_name="m", source="s", source_format="frozen_graph", source_sha256="x", tf_version="t",
+        variants=[VariantRecord(version=v, variant=n, precision="fp32", status="ok") for n, v in records],
+    )
+
+
+def test_assign_versions_card_numbers_then_following() -> None:
+    assert assign_versions(["original", "weight_quant", "trt_fp16", "trt_int8"], None, set()) == {
+        "original": 1, "weight_quant": 2, "trt_fp16": 3, "trt_int8": 4,
+    }
+    assert assign_versions(["optimized", "original"], None, set()) == {"optimized": 5, "original": 1}
+    # numbers once assigned never change, even for a non-default variant
+    assert assign_versions(["original", "optimized"], _manifest(("optimized", 2)), {2}) == {"original": 1, "optimized": 2}
+    # a default number already taken by another variant -> numbers after every one in use
+    assert assign_versions(["weight_quant", "fp16_weights"], _manifest(("optimized", 2)), {2}) == {"weight_quant": 5, "fp16_weights": 6}
+
+
+def test_rerun_same_source_is_up_to_date(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    first = export_variants(tiny_classifier_pb, base, variants="original,weight_quant", progress=False)
+    mtime = (base / "2" / "saved_model.pb").stat().st_mtime_ns
+    second = export_variants(tiny_classifier_pb, base, variants="original,weight_quant", progress=False)
+    assert (base / "2" / "saved_model.pb").stat().st_mtime_ns == mtime
+    assert second.variants == first.variants
+    # adding a variant later keeps the existing numbers
+    third = export_variants(tiny_classifier_pb, base, variants="fp16_weights,original", progress=False)
+    assert {v.variant: v.version for v in third.variants} == {"original": 1, "weight_quant": 2, "fp16_weights": 5}
+
+
+def test_existing_version_needs_overwrite(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    (base / "1").mkdir(parents=True)
+    (base / "1" / "marker").write_text("someone else's model")
+    with pytest.raises(ExportUsageError, match="version 1 already exists.*--overwrite"):
+        export_variants(tiny_classifier_pb, base, variants="original", progress=False)
+    assert sorted(p.name for p in base.iterdir()) == ["1"]  # nothing written
+    manifest = export_variants(tiny_classifier_pb, base, variants="original", overwrite=True, progress=False)
+    assert manifest.by_variant("original").status == "ok"
+    assert not (base / "1" / "marker").exists() and (base / "1" / "saved_model.pb").exists()
+    assert [p.name for p in base.iterdir() if p.name.startswith(".")] == []
+
+
+def test_different_source_needs_overwrite(tiny_classifier_pb: Path, tiny_detector_pb: Path, tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    export_variants(tiny_classifier_pb, base, variants="original", progress=False)
+    before = VariantsManifest.load(base)
+    with pytest.raises(ExportUsageError, match="different source.*--overwrite"):
+        export_variants(tiny_detector_pb, base, variants="original", progress=False)
+    assert VariantsManifest.load(base) == before
+
+
+def test_non_numeric_dir_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "1").mkdir()
+    (tmp_path / ".tfsuite-original-abc").mkdir()  # our own stale temp dir is ignored
+    assert list(scan_base_path(tmp_path)) == [1]
+    (tmp_path / "latest").mkdir()
+    with pytest.raises(ExportUsageError, match="non-numeric directory 'latest'"):
+        scan_base_path(tmp_path)
+
+
+def test_failed_build_leaves_no_temp_dir(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+    from tfsuite.export.variants import VARIANTS, BuildResult, VariantSpec
+
+    def explode(ctx, out: Path) -> BuildResult:
+        out.mkdir(parents=True)
+        (out / "half-written").write_bytes(b"x")
+        raise RuntimeError("disk full")
+
+    registry = dict(VARIANTS) | {"broken": VariantSpec("broken", "fp32", explode, "always fails")}
+    manifest = export_variants(tiny_classifier_pb, tmp_path / "m", variants="original,broken", registry=registry, progress=False)
+    rec = manifest.by_variant("broken")
+    assert rec.status == "failed" and "disk full" in rec.reason
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "variants.json"]
+    shutil.rmtree(tmp_path / "m")

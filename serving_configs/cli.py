@@ -90,7 +90,13 @@ def configs(
     metrics_path: str,
     container_root: str | None,
 ) -> None:
-    """Write TF Serving config files (models.config, batching, monitoring) for base paths."""
+    """Write TF Serving config files (models.config, batching, monitoring) for base paths.
+
+    \b
+    Example (then: MODELS_DIR=$PWD/models docker compose -f compose/tfserving-cpu.yml up):
+      tfsuite configs --base-path models/ssd --out models --container-root /models \\
+        --max-batch-size 32 --batch-timeout-micros 1000 --allowed-batch-sizes 8,16,32
+    """
     if names and len(names) != len(base_paths):
         raise UsageError(
             f"got {len(names)} --name for {len(base_paths)} --base-path; give one --name per "

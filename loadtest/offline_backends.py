@@ -29,6 +29,7 @@ import numpy as np
 
 from tfsuite.loadtest.offline_errors import BenchUsageError
 from tfsuite.loadtest.offline_inputs import InputSpec
+from tfsuite.loadtest.offline_onnx import ONNX_OPSET, OnnxConversion, convert_saved_model
 
 __all__ = [
     "BACKENDS",
@@ -43,7 +44,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SIGNATURE_KEY = "serving_default"
-ONNX_OPSET = 17
 
 
 class Backend(ABC):
@@ -179,31 +179,19 @@ class OnnxRuntimeBackend(Backend):
     def convert(self) -> Path:
         """Convert the version dir to ONNX once; later runs reuse the cached file."""
         target = self.onnx_path()
-        if target.exists():
+        cached = OnnxConversion.load(target) if target.exists() else None
+        if cached is not None:
             self.conversion_seconds = 0.0
-            self.details["onnx_cached"] = True
-            return target
-        import tensorflow as tf
-        import tf2onnx
-
-        _, fn = _load_signature(self.model_dir)
-        specs = fn.structured_input_signature[1]
-        names = sorted(specs)
-        signature = [tf.TensorSpec(specs[n].shape, specs[n].dtype, name=n) for n in names]
-
-        # Positional wrapper so the ONNX graph's inputs are named after the signature keys.
-        @tf.function
-        def by_position(*args: Any) -> Any:
-            return fn(**dict(zip(names, args, strict=True)))
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".onnx.tmp")
-        start = time.perf_counter()
-        tf2onnx.convert.from_function(by_position, input_signature=signature, opset=ONNX_OPSET, output_path=str(tmp))
-        self.conversion_seconds = time.perf_counter() - start
-        os.replace(tmp, target)
-        self.details["onnx_cached"] = False
-        log.info("onnxruntime: converted %s to %s in %.1fs", self.model_dir, target, self.conversion_seconds)
+            conversion = cached
+        else:
+            conversion = convert_saved_model(self.model_dir, target, ONNX_OPSET)
+            self.conversion_seconds = conversion.seconds
+        self.details.update(
+            onnx_cached=cached is not None,
+            onnx_max_abs_error_vs_tf=conversion.max_abs_error_vs_tf,
+            onnx_dequantize_rewrites=conversion.dequantize_rewrites,
+            tf2onnx=conversion.tf2onnx,
+        )
         return target
 
     def load(self) -> None:

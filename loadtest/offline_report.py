@@ -26,7 +26,7 @@ __all__ = ["COLUMNS", "BenchReport", "environment"]
 COLUMNS: tuple[str, ...] = (
     "model", "variant", "version", "precision", "backend", "batch_size", "status",
     "images_per_sec", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "trimmed_mean_ms", "min_ms",
-    "total_time_s", "iterations", "size_mb", "nodes", "conversion_s", "backend_conversion_s",
+    "total_time_s", "iterations", "size_mb", "nodes", "conversion_s", "backend_conversion_s", "backend_max_abs_err",
     "cpu_process_pct", "cpu_system_pct", "gpu_util_pct", "gpu_mem_mb", "error", "log",
 )  # fmt: skip
 
@@ -36,6 +36,10 @@ _FAILED_MARKERS = {"images_per_sec": 0, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1
 
 def _num(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def _sci(value: object) -> str:
+    return f"{value:.2e}" if isinstance(value, float) else ""
 
 
 def row_of(result: CaseResult) -> dict[str, Any]:
@@ -48,6 +52,7 @@ def row_of(result: CaseResult) -> dict[str, Any]:
         "nodes": "" if result.nodes is None else result.nodes,
         "conversion_s": _num(result.conversion_seconds, 2),
         "backend_conversion_s": _num(result.backend_conversion_seconds, 2),
+        "backend_max_abs_err": _sci(result.backend_details.get("onnx_max_abs_error_vs_tf")),
         "error": result.error, "log": result.log_path,
     }  # fmt: skip
     s = result.stats

@@ -136,6 +136,10 @@ def test_bench_matrix_table_has_every_column(matrix_run: tuple[Path, str]) -> No
         assert float(r["images_per_sec"]) == pytest.approx(int(r["batch_size"]) * 5 / total, rel=0.02)
         assert float(r["size_mb"]) > 0 and int(r["nodes"]) > 0 and float(r["conversion_s"]) >= 0
         assert float(r["backend_conversion_s"]) >= 0
+        if r["backend"] == "onnxruntime":  # the converted model agrees with TF on a seeded input
+            assert float(r["backend_max_abs_err"]) < 1e-4
+        else:
+            assert r["backend_max_abs_err"] == ""
         assert float(r["cpu_process_pct"]) >= 0 and 0 <= float(r["cpu_system_pct"]) <= 100
         assert r["gpu_util_pct"] == "" and r["gpu_mem_mb"] == ""  # no GPU here: absent, not zero
         assert r["error"] == "" and Path(r["log"]).is_file()

@@ -203,3 +203,33 @@ def test_bench_assignment_errors_name_the_line(tmp_path: Path, text: str, messag
     (tmp_path / "m.pb").write_bytes(b"x")
     with pytest.raises(BenchUsageError, match=message):
         parse_assignment(_write(tmp_path / "assignment.csv", text))
+
+
+def test_bench_onnx_dequantize_rewrite_matches_tf() -> None:
+    """quint8 Dequantize (MIN_FIRST, as quantize_weights writes it) -> Cast/Mul/Add, same values."""
+    import tensorflow as tf
+
+    from tfsuite.export.quantize import quantize_weights_rewrite
+    from tfsuite.loadtest.offline_onnx import dequantize_for_onnx
+
+    weights = np.random.default_rng(3).normal(0.3, 1.0, (64, 32)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 64], name="x")
+        tf.identity(tf.matmul(x, tf.constant(weights, name="w")), name="y")
+    quantized = quantize_weights_rewrite(graph.as_graph_def())
+    assert sum(n.op == "Dequantize" for n in quantized.node) == 1
+    rewritten, count = dequantize_for_onnx(quantized)
+    assert count == 1
+    assert not [n for n in rewritten.node if n.op == "Dequantize" or n.attr["dtype"].type == tf.quint8.as_datatype_enum]
+    feed = np.random.default_rng(4).random((3, 64), dtype=np.float32)
+
+    def run(graph_def: tf.compat.v1.GraphDef) -> np.ndarray:
+        with tf.Graph().as_default() as g:
+            tf.import_graph_def(graph_def, name="")
+            with tf.compat.v1.Session(graph=g) as sess:
+                return sess.run("y:0", {"x:0": feed})
+
+    np.testing.assert_allclose(run(rewritten), run(quantized), rtol=1e-5, atol=1e-5)
+    # and the quantisation really happened (8-bit weights differ from the float ones)
+    assert not np.allclose(run(quantized), run(graph.as_graph_def()), atol=1e-6)

@@ -1,0 +1,114 @@
+"""Each bad input: one-line error, non-zero exit, nothing written (issue 2, "Bad input")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsuite.cli import cli, run
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        run(cli, args, prog_name="tfsuite")
+    err = capsys.readouterr().err.strip()
+    return int(exc.value.code or 0), err
+
+
+def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    return tmp_path / "models" / "m"
+
+
+def test_missing_source(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["export", str(tmp_path / "nope.pb"), "--base-path", str(base)], capsys)
+    _assert_one_line_error(code, err, "does not exist")
+    assert not base.exists()
+
+
+@pytest.mark.parametrize("content", [b"this is not a protobuf \xff\xfe", b"hello world"])
+def test_not_a_graph_def(content: bytes, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "model.pb"
+    bogus.write_bytes(content)
+    code, err = _run(["export", str(bogus), "--base-path", str(base)], capsys)
+    _assert_one_line_error(code, err, "not a GraphDef or SavedModel")
+    assert not base.exists()
+
+
+def test_directory_that_is_not_a_saved_model(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, err = _run(["export", str(tmp_path / "empty"), "--base-path", str(base)], capsys)
+    _assert_one_line_error(code, err, "not a SavedModel")
+    assert not base.exists()
+
+
+def test_no_detectable_input(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.identity(tf.constant(np.ones((4, 4), np.float32)) * 2.0, name="out")
+    path = tmp_path / "constant.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    code, err = _run(["export", str(path), "--base-path", str(base)], capsys)
+    _assert_one_line_error(code, err, "no input detected", "--inputs")
+    assert not base.exists()
+
+
+def test_unknown_output_lists_candidates(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--outputs", "logits"], capsys)
+    _assert_one_line_error(code, err, "'logits'", "candidates", "probabilities")
+    assert not base.exists()
+
+
+def test_unknown_input_name(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--inputs", "pixels:1x32x32x3"], capsys)
+    _assert_one_line_error(code, err, "'pixels'", "input")
+    assert not base.exists()
+
+
+def test_unknown_variants_list_valid_ones(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original,int4,trt"], capsys)
+    _assert_one_line_error(code, err, "int4", "trt", "valid:", "weight_quant", "trt_int8")
+    assert not base.exists()
+
+
+def test_base_path_with_non_numeric_dir(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (base / "backup").mkdir(parents=True)
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base)], capsys)
+    _assert_one_line_error(code, err, "non-numeric", "backup")
+    assert [p.name for p in base.iterdir()] == ["backup"]
+
+
+def test_version_that_would_be_overwritten(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (base / "2").mkdir(parents=True)
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original,weight_quant"], capsys)
+    _assert_one_line_error(code, err, "version 2 already exists", "--overwrite")
+    assert [p.name for p in base.iterdir()] == ["2"]
+
+
+def test_calibration_dir_without_images(tiny_classifier_pb: Path, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "notes.txt").write_text("no images here")
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--calibration-data", str(calib)], capsys)
+    _assert_one_line_error(code, err, "holds no images")
+    assert not base.exists()
+
+
+def test_bad_shape_and_tolerance_syntax(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--input-shape", "input:1xbigx3"], capsys)
+    _assert_one_line_error(code, err, "cannot read shape")
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--tolerance", "loose"], capsys)
+    _assert_one_line_error(code, err, "VARIANT.METRIC=NUMBER")
+    assert not base.exists()

@@ -51,8 +51,10 @@ class ChannelOptions:
 
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     """grpc.max_send_message_length and grpc.max_receive_message_length (-1 = unlimited)."""
-    keepalive_time_ms: int = 30_000
-    """Ping an idle connection this often, so a dead server is noticed between requests."""
+    keepalive_time_ms: int = 300_000
+    """Ping a connection with calls in flight after this long without data, so a dead server
+    is noticed during a long request. Not lower by default: gRPC servers (TF Serving too)
+    answer pings more often than every 5 minutes without data with GOAWAY (too_many_pings)."""
     keepalive_timeout_ms: int = 10_000
     """Close the connection if a ping is not answered within this time."""
     extra: tuple[tuple[str, Any], ...] = ()

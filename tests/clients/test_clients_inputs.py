@@ -119,3 +119,14 @@ def test_rest_json_formats_and_b64() -> None:
     assert out["y"].dtype == np.float32 and out["s"].tolist() == [b"\x00\xff"]
     rows = decode_predict_body(b'{"predictions": [{"y": [1, 2], "s": "a"}, {"y": [3, 4], "s": "b"}]}', sig)
     assert rows["y"].shape == (2, 2) and rows["s"].tolist() == [b"a", b"b"]
+
+
+def test_public_names_resolve() -> None:
+    import importlib
+
+    for name in ("", ".codec", ".errors", ".grpc_client", ".rest_client", ".rest_json", ".rpcs", ".specs",
+                 ".images", ".labels", ".coco", ".pipeline", ".cli"):
+        module = importlib.import_module(f"tfsuite.clients{name}")
+        assert module.__all__, module.__name__
+        for public in module.__all__:
+            assert hasattr(module, public), f"{module.__name__}.{public}"

@@ -75,3 +75,20 @@ def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert cv2.imwrite(str(d / f"{i + 1:06d}{suffix}"), img)
     (d / "000099.jpg").write_bytes(b"this is not a jpeg")
     return d
+
+
+@pytest.fixture(scope="session")
+def trivial_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``y = 0.5 * x + 2`` (input ``x`` float32 [None]) as version 1 of a base path: the
+    cheapest model a server can run, for transport-level tests (TLS)."""
+    import tensorflow as tf
+
+    class HalfPlusTwo(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def predict(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": 0.5 * x + 2.0}
+
+    base = tmp_path_factory.mktemp("clients_trivial") / "trivial"
+    module = HalfPlusTwo()
+    tf.saved_model.save(module, str(base / "1"), signatures={"serving_default": module.predict})
+    return base

@@ -271,3 +271,40 @@ def test_bench_assignment_runs_every_line(bench_classifier_base: Path, tmp_path:
     assert [(r["model"], r["variant"], r["backend"], r["batch_size"], r["status"]) for r in rows] == [
         ("clf", "weight_quant", "tf", "1", "ok"), ("clf", "weight_quant", "tf", "3", "ok"),
     ]
+
+
+def test_bench_assignment_exports_what_is_missing(classifier_saved_model: Path, tmp_path: Path) -> None:
+    """A SavedModel source is exported into <out>/models/<name> first; a rerun reuses it."""
+    csv_path = tmp_path / "assignment.csv"
+    csv_path.write_text(f"model,name,batch_sizes,variants\n{classifier_saved_model},mnv2,1,original\n")
+    out = tmp_path / "o"
+    result = CliRunner().invoke(bench, ["--assignment", str(csv_path), "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    manifest = VariantsManifest.load(out / "models" / "mnv2")
+    assert [v.variant for v in manifest.variants] == ["original"] and manifest.variants[0].status == "ok"
+    [row] = _rows(out)
+    assert (row["model"], row["variant"], row["status"]) == ("mnv2", "original", "ok")
+    assert int(row["nodes"]) > 0 and float(row["size_mb"]) > 1  # conversion stats from the export
+    stamp = (out / "models" / "mnv2" / "variants.json").stat().st_mtime_ns
+    again = CliRunner().invoke(bench, ["--assignment", str(csv_path), "--out", str(out), *FAST])
+    assert again.exit_code == 0, again.output
+    assert (out / "models" / "mnv2" / "variants.json").stat().st_mtime_ns == stamp  # nothing re-exported
+
+
+def test_bench_interrupt_keeps_finished_rows(bench_classifier_base: Path, tmp_path: Path) -> None:
+    from tfsuite.loadtest.offline import BenchJob, BenchSettings, run_bench, targets_from_base_path
+
+    settings = BenchSettings(out=tmp_path, batch_sizes=[1, 2], backends=["tf"], warmup=1, iterations=3)
+    job = BenchJob(targets_from_base_path(bench_classifier_base, variants=["original"]), settings)
+
+    def interrupt_after_first(result: object) -> None:
+        raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    with pytest.raises(KeyboardInterrupt):
+        run_bench([job], on_result=interrupt_after_first)
+    [row] = _rows(tmp_path)
+    assert row["status"] == "ok" and row["batch_size"] == "1"
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    assert doc["interrupted"] is True and len(doc["cases"]) == 1
+    assert "Interrupted" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "throughput.png").exists()

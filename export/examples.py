@@ -23,8 +23,12 @@ import click
 from tfsuite.errors import UsageError
 
 __all__ = [
+    "CLASSIFIER_INPUT",
     "CLASSIFIER_NAME",
+    "CLASSIFIER_OUTPUT",
+    "DETECTOR_INPUT",
     "DETECTOR_NAME",
+    "DETECTOR_OUTPUTS",
     "ClassifierFiles",
     "ExampleArtifact",
     "build_classifier",
@@ -39,6 +43,14 @@ log = logging.getLogger(__name__)
 
 DETECTOR_NAME = "ssd_mobilenet_v2_tiny"
 CLASSIFIER_NAME = "mobilenet_v2"
+#: Placeholder of the detector's frozen graph: uint8 [None, None, None, 3].
+DETECTOR_INPUT = "image_tensor"
+#: Output nodes of the detector, in the Object Detection API's order.
+DETECTOR_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+#: Placeholder / signature input key of the classifier: float32 [None, 224, 224, 3] in [-1, 1].
+CLASSIFIER_INPUT = "input"
+#: Output node / signature output key of the classifier: float32 [None, 1000] softmax.
+CLASSIFIER_OUTPUT = "probabilities"
 MODEL_KINDS = {"detector": DETECTOR_NAME, "classifier": CLASSIFIER_NAME}
 
 
@@ -49,7 +61,7 @@ class ClassifierFiles:
     frozen_graph: Path
     """Frozen GraphDef: Placeholder ``input`` float32 [None,224,224,3] -> node ``probabilities``."""
     saved_model: Path
-    """SavedModel dir: ``serving_default`` signature, input key ``input``, output key ``probabilities``."""
+    """SavedModel dir; ``serving_default``: input key ``input``, output key ``probabilities``."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,8 @@ def _selected(only: Iterable[str] | None) -> list[str]:
     kinds = list(MODEL_KINDS) if only is None else list(dict.fromkeys(only))
     unknown = [kind for kind in kinds if kind not in MODEL_KINDS]
     if unknown:
-        raise UsageError(f"unknown example model {unknown[0]!r}; choose from {', '.join(MODEL_KINDS)}")
+        choices = ", ".join(MODEL_KINDS)
+        raise UsageError(f"unknown example model {unknown[0]!r}; choose from {choices}")
     return kinds
 
 

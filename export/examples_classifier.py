@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfsuite.export.examples import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT
 from tfsuite.export.examples_mobilenet import MobileNetBlocks, WeightBank, make_divisible
 
 __all__ = [
     "CLASSIFIER_ALPHA",
-    "CLASSIFIER_INPUT",
-    "CLASSIFIER_OUTPUT",
     "CLASSIFIER_SEED",
     "INPUT_SIZE",
     "NUM_CLASSES",
@@ -25,8 +24,6 @@ __all__ = [
 ]
 
 CLASSIFIER_SEED = 0
-CLASSIFIER_INPUT = "input"
-CLASSIFIER_OUTPUT = "probabilities"
 INPUT_SIZE = 224
 NUM_CLASSES = 1000
 #: Width multiplier (seed 000 benchmarks the 1.4 checkpoint; 1.0 is the canonical one).
@@ -58,7 +55,8 @@ class ClassifierModule(tf.Module):
 
     def _logits(self, images: tf.Tensor) -> tf.Tensor:
         blocks, alpha = self._blocks, self._alpha
-        x = blocks.conv_bn(images, "MobilenetV2/Conv", make_divisible(32 * alpha), kernel=3, stride=2)
+        stem = make_divisible(32 * alpha)
+        x = blocks.conv_bn(images, "MobilenetV2/Conv", stem, kernel=3, stride=2)
         index = 0
         for expansion, channels, repeats, first_stride in _BLOCKS:
             filters = make_divisible(channels * alpha)
@@ -77,7 +75,9 @@ class ClassifierModule(tf.Module):
         return tf.squeeze(x, axis=[1, 2], name="MobilenetV2/Logits/Squeeze")
 
     @tf.function(
-        input_signature=[tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32, name=CLASSIFIER_INPUT)],
+        input_signature=[
+            tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32, name=CLASSIFIER_INPUT)
+        ],
         autograph=False,
     )
     def serve(self, input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the signature key

@@ -18,11 +18,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfsuite.export.examples import DETECTOR_INPUT, DETECTOR_OUTPUTS
 from tfsuite.export.examples_mobilenet import MobileNetBlocks, WeightBank
 
 __all__ = [
-    "DETECTOR_INPUT",
-    "DETECTOR_OUTPUTS",
     "DETECTOR_SEED",
     "IMAGE_SIZE",
     "MAX_DETECTIONS",
@@ -33,8 +32,6 @@ __all__ = [
 ]
 
 DETECTOR_SEED = 2
-DETECTOR_INPUT = "image_tensor"
-DETECTOR_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 IMAGE_SIZE = 192
 NUM_CLASSES = 90
 MAX_DETECTIONS = 100
@@ -128,7 +125,10 @@ class DetectorModule(tf.Module):
             )
             boxes.append(tf.reshape(box, [batch, -1, 4]))
             logits.append(tf.reshape(cls, [batch, -1, NUM_CLASSES]))
-        return tf.concat(boxes, axis=1, name="concat_boxes"), tf.concat(logits, axis=1, name="concat_logits")
+        return (
+            tf.concat(boxes, axis=1, name="concat_boxes"),
+            tf.concat(logits, axis=1, name="concat_logits"),
+        )
 
     def _decode(self, encodings: tf.Tensor) -> tf.Tensor:
         anchors = tf.constant(self._anchors, name="anchors")
@@ -137,7 +137,8 @@ class DetectorModule(tf.Module):
         ty, tx, th, tw = tf.unstack(scaled, axis=-1)
         yc, xc = ty * ha + ya, tx * wa + xa
         h, w = tf.exp(th) * ha, tf.exp(tw) * wa
-        return tf.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=-1, name="decoded_boxes")
+        corners = [yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2]
+        return tf.stack(corners, axis=-1, name="decoded_boxes")
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=DETECTOR_INPUT)],

@@ -22,7 +22,7 @@ __all__ = ["atomic_write_bytes", "atomic_write_dir", "freeze_concrete_function",
 def freeze_concrete_function(
     concrete: tf.types.experimental.ConcreteFunction, output_names: Sequence[str]
 ) -> tf.compat.v1.GraphDef:
-    """Variables -> Const, then prune to ``output_names`` (nodes created with ``tf.identity(name=)``).
+    """Variables -> Const, then prune to ``output_names`` (made by ``tf.identity(name=...)``).
 
     Pruning drops the function's own trailing ``Identity`` outputs, so the output nodes keep
     the names clients look for (``detection_boxes``, ``probabilities``...).

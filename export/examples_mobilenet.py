@@ -56,7 +56,9 @@ class WeightBank:
         self.variables[name] = var
         return var
 
-    def he_normal(self, name: str, shape: tuple[int, ...], fan_in: int, gain: float = 1.0) -> tf.Variable:
+    def he_normal(
+        self, name: str, shape: tuple[int, ...], fan_in: int, gain: float = 1.0
+    ) -> tf.Variable:
         std = gain * float(np.sqrt(2.0 / fan_in))
         return self.get(name, lambda rng: rng.normal(0.0, std, size=shape))
 
@@ -106,7 +108,8 @@ class MobileNetBlocks:
         gain: float = 1.0,
     ) -> tf.Tensor:
         cin = int(x.shape[-1])
-        w = self.bank.he_normal(f"{name}/weights", (kernel, kernel, cin, filters), kernel * kernel * cin, gain)
+        shape = (kernel, kernel, cin, filters)
+        w = self.bank.he_normal(f"{name}/weights", shape, kernel * kernel * cin, gain)
         y = tf.nn.conv2d(x, w, strides=stride, padding="SAME", name=f"{name}/Conv2D")
         y = self.batch_norm(y, f"{name}/BatchNorm", filters)
         return tf.nn.relu6(y, name=f"{name}/Relu6") if activation else y
@@ -123,7 +126,7 @@ class MobileNetBlocks:
     def inverted_residual(
         self, x: tf.Tensor, name: str, expansion: int, filters: int, stride: int
     ) -> tf.Tensor:
-        """MobileNetV2 block: 1x1 expand, 3x3 depthwise, linear 1x1 project, residual if shapes match."""
+        """MobileNetV2 block: 1x1 expand, 3x3 depthwise, linear 1x1 projection, residual add."""
         cin = int(x.shape[-1])
         y = x
         if expansion != 1:

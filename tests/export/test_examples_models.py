@@ -13,9 +13,11 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from tfsuite.errors import UsageError
+from tfsuite.export import examples as examples_module
 from tfsuite.export.examples import (
     CLASSIFIER_NAME,
     DETECTOR_NAME,
+    DETECTOR_OUTPUTS,
     ClassifierFiles,
     build_classifier,
     build_detector,
@@ -25,6 +27,7 @@ from tfsuite.export.examples import (
 )
 
 DETECTION_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+assert DETECTOR_OUTPUTS == DETECTION_OUTPUTS  # the contract, spelled out once more on purpose
 
 
 def _graph_def(path: Path) -> tf.compat.v1.GraphDef:
@@ -243,6 +246,37 @@ def test_failed_saved_model_write_keeps_the_previous_one(tmp_path: Path) -> None
         atomic_write_dir(target, broken)
     assert (target / "saved_model.pb").read_bytes() == b"v1"
     assert [p.name for p in tmp_path.iterdir()] == ["model"], "temp dirs cleaned up"
+
+
+def test_examples_dir_layout(examples_dir: Path) -> None:
+    assert sorted(p.name for p in examples_dir.iterdir()) == [
+        CLASSIFIER_NAME,
+        f"{CLASSIFIER_NAME}.pb",
+        f"{DETECTOR_NAME}.pb",
+    ]
+    saved_model = examples_dir / CLASSIFIER_NAME
+    assert (saved_model / "saved_model.pb").is_file()
+    assert (saved_model / "variables" / "variables.index").is_file()
+
+
+def test_write_examples_returns_the_main_files(tmp_path: Path) -> None:
+    written = write_examples(tmp_path, only=["detector"])
+    assert written == {DETECTOR_NAME: tmp_path / f"{DETECTOR_NAME}.pb"}
+    assert written[DETECTOR_NAME].stat().st_mode & 0o444 == 0o444, "readable by a server container"
+
+
+def test_public_names_exist() -> None:
+    from tfsuite.export import (
+        examples_classifier,
+        examples_detector,
+        examples_graph,
+        examples_mobilenet,
+    )
+
+    modules = (examples_module, examples_classifier, examples_detector, examples_graph)
+    for module in (*modules, examples_mobilenet):
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert not missing, f"{module.__name__}.__all__ lists missing names {missing}"
 
 
 def test_write_examples_rejects_a_file_as_out_dir(tmp_path: Path) -> None:

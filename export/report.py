@@ -90,4 +90,4 @@ class StepProgress:
 
     def note(self, text: str) -> None:
         if self.enabled:
-            self.console.print(text, markup=False, highlight=False)
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)

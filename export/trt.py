@@ -143,12 +143,18 @@ def build_trt(
     precision = TRT_PRECISIONS[variant]
     kwargs = converter_kwargs(precision, saved_model_dir, options)
     factory = options.converter_factory
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    # TF logs its own ERROR line before raising; the skip reason says the same thing once.
+    tf_logger.setLevel(logging.CRITICAL)
     try:
         if factory is None:
             factory = tf.experimental.tensorrt.Converter
         converter = factory(**kwargs)
     except (RuntimeError, ImportError, AttributeError, NotImplementedError) as exc:
         raise TensorRTUnavailable(skip_reason(exc)) from exc
+    finally:
+        tf_logger.setLevel(level)
 
     def calibration_fn() -> Iterator[tuple[tf.Tensor, ...]]:
         for step in range(options.calibration_batches):

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from tfsuite.errors import TFSuiteError
+from tfsuite.runtime import import_tensorflow_quietly
 
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
@@ -29,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "bench": "tfsuite.loadtest.bench_cli:bench",
     "configs": "tfsuite.serving_configs.cli:configs",
 }
+
+#: Subcommands that run TensorFlow (clients and config writers stay light).
+TENSORFLOW_COMMANDS = frozenset({"demo", "examples", "export", "inspect", "freeze", "serve", "bench"})
 
 HELP: dict[str, str] = {
     "demo": "Run the whole job end to end on the embedded server with the bundled example model.",
@@ -58,6 +62,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
+        if name in TENSORFLOW_COMMANDS and not any(a in ("-h", "--help") for a in sys.argv[2:3]):
+            import_tensorflow_quietly()
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

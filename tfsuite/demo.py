@@ -1,0 +1,149 @@
+"""``tfsuite demo``: the whole job, end to end, on the embedded server.
+
+1. build the bundled example models (an SSD-style detector as a frozen graph, a
+   MobileNetV2 classifier as a SavedModel);
+2. export each into its variants under one model base path (``variants.json`` + tables);
+3. write the TF Serving config files for both base paths (the files real TF Serving reads);
+4. start the embedded server on those files (gRPC + REST on free local ports, batching on);
+5. send the same images to every version of each model by its label over gRPC and print
+   the per-version comparison: size, latency, images/s, agreement with version 1;
+6. optionally, the offline benchmark of the classifier's versions (``--bench``).
+
+Everything lands in ``--workdir``; re-running reuses what is up to date.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.rule import Rule
+
+__all__ = ["demo"]
+
+log = logging.getLogger(__name__)
+
+
+def synthetic_images(out: Path, count: int, seed: int = 0) -> list[Path]:
+    """``count`` deterministic JPEGs of shapes on textured backgrounds, in varied sizes."""
+    import cv2
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        height, width = (480, 640) if i % 2 == 0 else (375, 500)
+        image = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
+        for _ in range(int(rng.integers(2, 6))):
+            color = tuple(int(c) for c in rng.integers(60, 256, size=3))
+            x, y = int(rng.integers(0, width - 60)), int(rng.integers(0, height - 60))
+            w, h = int(rng.integers(40, width // 2)), int(rng.integers(40, height // 2))
+            if rng.random() < 0.5:
+                cv2.rectangle(image, (x, y), (min(x + w, width - 1), min(y + h, height - 1)), color, -1)
+            else:
+                cv2.circle(image, (x, y), max(w, h) // 3, color, -1)
+        path = out / f"{i:06d}.jpg"
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.tmp.jpg")
+            cv2.imwrite(str(tmp), image)
+            tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+@click.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/demo"),
+              show_default=True, help="Where models, configs, images and reports go.")
+@click.option("--images", "image_count", type=click.IntRange(1, 1000), default=24, show_default=True,
+              help="Synthetic images sent to every version.")
+@click.option("--variants", default="original,weight_quant,trt_fp16,trt_int8", show_default=True,
+              help="Variants to export (TF-TRT ones are recorded as skipped without TensorRT).")
+@click.option("--bench/--no-bench", default=True, show_default=True,
+              help="Also run the offline benchmark of the classifier's versions.")
+def demo(workdir: Path, image_count: int, variants: str, bench: bool) -> None:
+    """Run the whole job end to end on the embedded server with the bundled example models."""
+    from tfsuite.clients.grpc_client import TFServingClient
+    from tfsuite.comparison import compare_versions, comparison_table, skipped_notes, write_results
+    from tfsuite.export.api import export_variants
+    from tfsuite.export.examples import (
+        CLASSIFIER_NAME, DETECTOR_NAME, classifier_files, write_examples,
+    )
+    from tfsuite.server.app import ModelServer
+    from tfsuite.server.flags import EPHEMERAL_PORT
+    from tfsuite.server.options import ServerOptions
+    from tfsuite.serving_configs.batching import BatchingOptions
+    from tfsuite.serving_configs.bundle import (
+        BATCHING_FILE, MODEL_CONFIG_FILE, MONITORING_FILE, ConfigBundle, ModelSource,
+    )
+
+    console = Console()
+    workdir = workdir.resolve()
+    models_dir = workdir / "models"
+
+    console.print(Rule("1/5  example models"))
+    examples = write_examples(workdir / "examples")
+
+    console.print(Rule("2/5  export variants"))
+    sources = {
+        DETECTOR_NAME: examples[DETECTOR_NAME],
+        CLASSIFIER_NAME: classifier_files(workdir / "examples").saved_model,
+    }
+    manifests = {}
+    for name, source in sources.items():
+        console.print(f"[bold]{name}[/bold] from {source}")
+        manifests[name] = export_variants(
+            source, models_dir / name, variants=variants, model_name=name, console=console
+        )
+
+    console.print(Rule("3/5  TF Serving config files"))
+    bundle = ConfigBundle.build(
+        [ModelSource(models_dir / name, name) for name in sources],
+        out_dir=models_dir,
+        batching=BatchingOptions(max_batch_size=32, batch_timeout_micros=2000, max_enqueued_batches=100,
+                                 allowed_batch_sizes=(1, 2, 4, 8, 16, 32)),
+    )
+    for kind, path in bundle.write(models_dir).items():
+        console.print(f"  {kind:<13} {path}")
+
+    console.print(Rule("4/5  embedded server"))
+    options = ServerOptions(
+        port=EPHEMERAL_PORT, rest_api_port=EPHEMERAL_PORT,
+        model_config_file=str(models_dir / MODEL_CONFIG_FILE),
+        enable_batching=True, batching_parameters_file=str(models_dir / BATCHING_FILE),
+        monitoring_config_file=str(models_dir / MONITORING_FILE),
+    )
+    images = synthetic_images(workdir / "images", image_count)
+    results = []
+    with ModelServer(options) as server:
+        console.print(f"  gRPC 127.0.0.1:{server.grpc_port}   REST 127.0.0.1:{server.rest_port}")
+        console.print(Rule(f"5/5  {image_count} images to every version, one request each, by label"))
+        with TFServingClient(f"127.0.0.1:{server.grpc_port}") as client:
+            client.wait_ready()
+            for name, manifest in manifests.items():
+                resize = None if manifest.kind == "detector" else (224, 224)
+                results += compare_versions(client, name, manifest, images, resize=resize)
+    for name in manifests:
+        console.print(comparison_table(
+            [r for r in results if r.model == name], f"{name}: served side by side (gRPC, batch 1)"
+        ))
+    for note in skipped_notes(results):
+        console.print(note, markup=False, highlight=False)
+    written = write_results(results, workdir / "results.json")
+    console.print(f"results: {written}  report: {written.with_name('report.md')}")
+
+    if bench:
+        _offline_bench(workdir, models_dir / CLASSIFIER_NAME, console)
+
+
+def _offline_bench(workdir: Path, base_path: Path, console: Console) -> None:
+    from tfsuite.loadtest.bench_cli import bench
+
+    console.print(Rule("offline benchmark of the classifier's versions (in-process, tf backend)"))
+    bench.main(
+        ["--base-path", str(base_path), "--batch-sizes", "1,8", "--warmup", "5",
+         "--iterations", "20", "--backends", "tf", "--out", str(workdir / "bench")],
+        standalone_mode=False,
+    )

@@ -191,10 +191,13 @@ def detect(
                 boxes = [(d.box, f"{d.label} {d.score:.2f}", d.class_id) for d in dets]
                 _write_image_atomic(draw_dir / f"{out_names[item.index]}{_draw_suffix(item.path)}", draw_boxes(item.original, boxes))
 
-    summary = _run(conn, paths, plan, on_batch, outputs, batch_size, size, draw_dir is not None, progress)
-    if coco_json is not None:
-        write_json_atomic(coco_json, [d.coco(i) for i, dets in results for d in dets])
-        log.info("wrote %d detections of %d images to %s", sum(len(d) for _, d in results), len(results), coco_json)
+    try:
+        summary = _run(conn, paths, plan, on_batch, outputs, batch_size, size, draw_dir is not None, progress)
+    finally:
+        # Also after a failed request: the images answered so far are kept.
+        if coco_json is not None:
+            write_json_atomic(coco_json, [d.coco(i) for i, dets in results for d in dets])
+            log.info("wrote %d detections of %d images to %s", sum(len(d) for _, d in results), len(results), coco_json)
     _finish(summary, f"detect: {model} ({_which(conn)})")
 
 
@@ -290,7 +293,9 @@ def classify(
                 click.echo(f"  {rank}. {name} {score:.4f}")
             results.append({"image": str(item.path), "top_k": [{"class_id": c, "label": n, "score": s} for c, n, s in picks]})
 
-    summary = _run(conn, paths, plan, on_batch, [output], batch_size, size, False, progress)
-    if json_out is not None:
-        write_json_atomic(json_out, results)
+    try:
+        summary = _run(conn, paths, plan, on_batch, [output], batch_size, size, False, progress)
+    finally:
+        if json_out is not None:
+            write_json_atomic(json_out, results)
     _finish(summary, f"classify: {model} ({_which(conn)})")

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -449,12 +448,6 @@ class DataPlane:
         self, name: str, version: int | None = None, label: str | None = None
     ) -> list[VersionStatus]:
         return self.manager.status(name, version, label)
-
-    def base_path(self, name: str) -> Path | None:
-        entry = self.manager.serving_map().get(name)
-        if entry is None or entry.latest is None:
-            return None
-        return entry.latest.path.parent
 
 
 def _examples_array(examples: Sequence[bytes]) -> np.ndarray:

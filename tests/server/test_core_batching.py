@@ -227,3 +227,33 @@ def test_dataplane_batches_concurrent_predicts_on_a_real_model(
         assert f'{PROCESSED_BATCH_SIZE}_count{{model_name="hp",model_version="1"}}' in text
     finally:
         dp.stop()
+
+
+def test_per_model_batching_parameters_override_the_file(make_model_base) -> None:
+    from tfsuite.server.dataplane import DataPlane, RequestSpec
+    from tfsuite.server.options import ServerOptions
+    from tfsuite.serving_configs.batching import PER_MODEL_BATCHING_FILE, write_batching_parameters
+
+    base = make_model_base({1: "half_plus_two"})
+    write_batching_parameters(base / "1" / PER_MODEL_BATCHING_FILE, BatchingOptions(max_batch_size=2))
+    options = ServerOptions(
+        model_name="m", model_base_path=str(base), enable_batching=True,
+        enable_per_model_batching_parameters=True, file_system_poll_wait_seconds=0,
+    )
+    dp = DataPlane(options)  # global defaults: max_batch_size 1000
+    dp.start()
+    try:
+        assert dp.predict(RequestSpec("m"), {"x": np.ones(2, np.float32)})[1]["y"].tolist() == [2.5, 2.5]
+        with pytest.raises(ServingError, match="Task size 3 is larger than maximum input batch size 2"):
+            dp.predict(RequestSpec("m"), {"x": np.ones(3, np.float32)})
+    finally:
+        dp.stop()
+
+
+def test_batching_file_without_enable_batching_is_a_usage_error(tmp_path) -> None:
+    from tfsuite.errors import UsageError
+    from tfsuite.server.dataplane import DataPlane
+    from tfsuite.server.options import ServerOptions
+
+    with pytest.raises(UsageError, match="requires --enable_batching"):
+        DataPlane(ServerOptions(batching_parameters_file=str(tmp_path / "b.txt")))

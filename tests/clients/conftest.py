@@ -92,3 +92,34 @@ def trivial_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     module = HalfPlusTwo()
     tf.saved_model.save(module, str(base / "1"), signatures={"serving_default": module.predict})
     return base
+
+
+@pytest.fixture(scope="session")
+def tf_example_model_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TF1 SavedModel (version 1) with TF Serving's classification and regression
+    signatures over ``tf.Example`` protos with a float feature ``x``: ``classify`` gives
+    classes ["low", "high"] with scores [1 - s, s] where s = sigmoid(x); ``regress`` gives
+    0.5 * x + 2. The Classify/Regress APIs only accept such signatures."""
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    base = tmp_path_factory.mktemp("clients_tf_example_model") / "examples_model"
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = tf1.placeholder(tf.string, [None], name="tf_example")
+        x = tf1.io.parse_example(serialized, {"x": tf1.io.FixedLenFeature([1], tf.float32)})["x"]
+        s = tf.sigmoid(x)
+        scores = tf.concat([1.0 - s, s], axis=1)
+        classes = tf.tile(tf.constant([["low", "high"]]), [tf.shape(x)[0], 1])
+        y = 0.5 * x + 2.0
+        with tf1.Session(graph=graph) as sess:
+            builder = tf1.saved_model.Builder(str(base / "1"))
+            classify = tf1.saved_model.classification_signature_def(serialized, classes, scores)
+            regress = tf1.saved_model.regression_signature_def(serialized, y)
+            builder.add_meta_graph_and_variables(
+                sess,
+                [tf1.saved_model.tag_constants.SERVING],
+                signature_def_map={"serving_default": classify, "classify": classify, "regress": regress},
+            )
+            builder.save()
+    return base

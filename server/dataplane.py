@@ -280,7 +280,7 @@ class DataPlane:
         runner.check_inputs(inputs)
         if output_filter:
             runner.check_output_filter(output_filter)
-        outputs = self._run(servable, runner, inputs, "predict")
+        outputs = self._run(servable, runner, inputs, "Predict")
         if output_filter:
             return {alias: outputs[alias] for alias in output_filter}
         return outputs
@@ -290,7 +290,7 @@ class DataPlane:
     ) -> ClassifyResult:
         runner = servable.runner(signature_name)
         alias = _examples_input(runner, CLASSIFY_METHOD)
-        outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "classify")
+        outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "Classify")
         return _classify_result(outputs, len(examples))
 
     def regress_on(
@@ -298,7 +298,7 @@ class DataPlane:
     ) -> np.ndarray:
         runner = servable.runner(signature_name)
         alias = _examples_input(runner, REGRESS_METHOD)
-        outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "regress")
+        outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "Regress")
         return _regress_result(outputs, len(examples))
 
     # -- requests ---------------------------------------------------------------------------
@@ -337,7 +337,7 @@ class DataPlane:
             code = grpc.StatusCode.INTERNAL
             raise
         finally:
-            self._finish("predict", spec, version, code, start, entrypoint)
+            self._finish("Predict", spec, version, code, start, entrypoint)
 
     def _examples_call(
         self, api: str, spec: RequestSpec, examples: Sequence[bytes], entrypoint: str,
@@ -351,6 +351,8 @@ class DataPlane:
                 raise ServingError.invalid_argument("Input is empty.")
             servable = self.manager.acquire(spec.name, spec.version, spec.label)
             version = str(servable.version)
+            self.metrics.request_example_counts.observe((spec.name, version), len(examples))
+            self.metrics.request_example_count_total.inc((spec.name, version), len(examples))
             try:
                 return servable.version, fn(servable, spec.signature_name, examples)
             finally:
@@ -368,13 +370,13 @@ class DataPlane:
         self, spec: RequestSpec, examples: Sequence[bytes], *, entrypoint: str = "GRPC"
     ) -> tuple[int, ClassifyResult]:
         """Classify serialized tf.Examples; (version served, classes/scores)."""
-        return self._examples_call("classify", spec, examples, entrypoint, self.classify_on)  # type: ignore[return-value]
+        return self._examples_call("Classify", spec, examples, entrypoint, self.classify_on)  # type: ignore[return-value]
 
     def regress(
         self, spec: RequestSpec, examples: Sequence[bytes], *, entrypoint: str = "GRPC"
     ) -> tuple[int, np.ndarray]:
         """Regress serialized tf.Examples; (version served, one float per example)."""
-        return self._examples_call("regress", spec, examples, entrypoint, self.regress_on)  # type: ignore[return-value]
+        return self._examples_call("Regress", spec, examples, entrypoint, self.regress_on)  # type: ignore[return-value]
 
     def multi_inference(
         self,
@@ -417,7 +419,7 @@ class DataPlane:
                     results.append(self.regress_on(servable, spec.signature_name, exs))
             return results
 
-        return self._examples_call("multi_inference", first, examples, entrypoint, run_all)  # type: ignore[return-value]
+        return self._examples_call("MultiInference", first, examples, entrypoint, run_all)  # type: ignore[return-value]
 
     def get_model_metadata(
         self, spec: RequestSpec, fields: Sequence[str] = ("signature_def",)

@@ -8,6 +8,11 @@ keeps its own small counters/histograms and writes the text exposition itself (`
 ``registry`` still offers the same numbers as a per-server
 ``prometheus_client.CollectorRegistry`` for tools built on that library.
 
+Label values follow TF Serving: ``API`` is ``Predict`` / ``Classify`` / ``Regress`` /
+``MultiInference``, ``entrypoint`` is ``GRPC`` / ``REST``, ``status`` is the status code name
+(``OK``, ``INVALID_ARGUMENT``, ...). ``runtime`` is ``TF2`` (TF Serving says ``TF1`` for its
+session runtime, ``TFRT`` for TFRT; this server calls TF2 concrete functions).
+
 Deliberate difference: every per-model metric also carries ``model_version`` (TF Serving
 labels nothing by version — tensorflow/serving#1970), so per-variant latency can be read
 off the server. Aggregate with ``sum without (model_version)`` to get TF Serving's series.
@@ -35,6 +40,8 @@ __all__ = [
     "PROCESSED_BATCH_SIZE",
     "PADDING_SIZE",
     "QUEUING_LATENCY",
+    "REQUEST_EXAMPLE_COUNTS",
+    "REQUEST_EXAMPLE_COUNT_TOTAL",
 ]
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
@@ -44,6 +51,8 @@ INPUT_BATCH_SIZE = ":tensorflow:serving:batching_session:input_batch_size"
 PROCESSED_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
 PADDING_SIZE = ":tensorflow:serving:batching_session:padding_size"
 QUEUING_LATENCY = ":tensorflow:serving:batching_session:queuing_latency"
+REQUEST_EXAMPLE_COUNTS = ":tensorflow:serving:request_example_counts"
+REQUEST_EXAMPLE_COUNT_TOTAL = ":tensorflow:serving:request_example_count_total"
 
 
 def exponential_buckets(start: float, factor: float, count: int) -> tuple[float, ...]:
@@ -185,7 +194,7 @@ class ServerMetrics:
         )
         self.runtime_latency = HistogramFamily(
             RUNTIME_LATENCY,
-            "Distribution of wall time (in microseconds) for Tensorflow Runtime.",
+            "Distribution of wall time (in microseconds) for Tensorflow runtime.",
             (*model, "API", "runtime"),
             _LATENCY_BUCKETS,
         )
@@ -207,6 +216,16 @@ class ServerMetrics:
             "Distribution of wall time spent (in microseconds) in queuing.", model,
             _LATENCY_BUCKETS,
         )
+        # Classify / Regress / MultiInference: tf.Examples per request (TF Serving's label is
+        # "model", not "model_name").
+        self.request_example_counts = HistogramFamily(
+            REQUEST_EXAMPLE_COUNTS, "The number of tensorflow.Examples per request.",
+            ("model", "model_version"), exponential_buckets(1, 2, 15),
+        )
+        self.request_example_count_total = CounterFamily(
+            REQUEST_EXAMPLE_COUNT_TOTAL, "The total number of tensorflow.Examples.",
+            ("model", "model_version"),
+        )
         self.families: tuple[CounterFamily | HistogramFamily, ...] = (
             self.request_count,
             self.request_latency,
@@ -215,6 +234,8 @@ class ServerMetrics:
             self.processed_batch_size,
             self.padding_size,
             self.queuing_latency,
+            self.request_example_counts,
+            self.request_example_count_total,
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self.families))

@@ -24,7 +24,12 @@ from tensorflow_serving.apis import (
 from tfsuite.clients.codec import make_ndarray, make_tensor_proto
 from tfsuite.server.core import ServerCore
 from tfsuite.server.errors import ServingError
-from tfsuite.server.metrics import REQUEST_COUNT, REQUEST_LATENCY, RUNTIME_LATENCY
+from tfsuite.server.metrics import (
+    REQUEST_COUNT,
+    REQUEST_EXAMPLE_COUNT_TOTAL,
+    REQUEST_LATENCY,
+    RUNTIME_LATENCY,
+)
 from tfsuite.server.options import ServerOptions
 from tfsuite.serving_configs.model_config import (
     model_config_for,
@@ -265,14 +270,20 @@ def test_model_status_proto(core: ServerCore) -> None:
 def test_metric_names_and_labels(core: ServerCore) -> None:
     _predict(core, "hp", {"x": np.array([1.0], np.float32)})
     _error(lambda: _predict(core, "hp", {"z": np.array([1.0], np.float32)}))
+    reg = regression_pb2.RegressionRequest()
+    reg.model_spec.name = "tf1"
+    reg.model_spec.signature_name = "regress_x_to_y"
+    reg.input.example_list.examples.extend(_examples(1.0, 2.0))
+    core.regress(reg)
     text = core.metrics.render().decode()
     assert f"# TYPE {REQUEST_COUNT} counter" in text
     assert f'{REQUEST_COUNT}{{model_name="hp",model_version="1",status="OK"}}' in text
     assert f'{REQUEST_COUNT}{{model_name="hp",model_version="1",status="INVALID_ARGUMENT"}}' in text
     assert f"# TYPE {REQUEST_LATENCY} histogram" in text
-    assert (f'{REQUEST_LATENCY}_count{{model_name="hp",model_version="1",API="predict",'
+    assert (f'{REQUEST_LATENCY}_count{{model_name="hp",model_version="1",API="Predict",'
             'entrypoint="GRPC"}') in text
-    assert f'{RUNTIME_LATENCY}_bucket{{model_name="hp",model_version="1",API="predict",' in text
+    assert f'{RUNTIME_LATENCY}_bucket{{model_name="hp",model_version="1",API="Predict",' in text
+    assert f'{REQUEST_EXAMPLE_COUNT_TOTAL}{{model="tf1",model_version="1"}}' in text
     # The same numbers through prometheus_client's registry API.
     value = core.metrics.registry.get_sample_value(
         REQUEST_COUNT, {"model_name": "hp", "model_version": "1", "status": "OK"}
@@ -296,7 +307,7 @@ def test_warmup_replayed_before_available(make_model_base) -> None:
     options = ServerOptions(model_name="w", model_base_path=str(base),
                             file_system_poll_wait_seconds=0, num_request_iterations_for_warmup=3)
     with ServerCore(options) as server:
-        labels = ("w", "1", "predict", "TF2")
+        labels = ("w", "1", "Predict", "TF2")
         assert server.metrics.runtime_latency.count(labels) == 6  # 2 records x 3 iterations
         assert server.metrics.request_count.value(("w", "1", "OK")) == 0  # not counted as requests
 

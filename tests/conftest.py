@@ -11,42 +11,54 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # --- bundled example models (engineer "examples"); built lazily, once per session -------------
 from pathlib import Path as _Path
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import pytest as _pytest
 
-
-@_pytest.fixture(scope="session")
-def examples_dir(tmp_path_factory: _pytest.TempPathFactory) -> _Path:
-    """A directory holding both example models (``write_examples``), built once per session."""
-    from tfsuite.export.examples import write_examples
-
-    out = tmp_path_factory.mktemp("examples")
-    write_examples(out)
-    return out
+if _TYPE_CHECKING:
+    from tfsuite.export.examples import ClassifierFiles
 
 
 @_pytest.fixture(scope="session")
-def detector_pb(examples_dir: _Path) -> _Path:
+def examples_root(tmp_path_factory: _pytest.TempPathFactory) -> _Path:
+    """The (initially empty) directory the example models are built into, on demand."""
+    return tmp_path_factory.mktemp("examples")
+
+
+@_pytest.fixture(scope="session")
+def detector_pb(examples_root: _Path) -> _Path:
     """Frozen GraphDef of ``ssd_mobilenet_v2_tiny`` (input ``image_tensor``, OD API outputs)."""
-    from tfsuite.export.examples import detector_path
+    from tfsuite.export.examples import build_detector
 
-    return detector_path(examples_dir)
+    return build_detector(examples_root)
 
 
 @_pytest.fixture(scope="session")
-def classifier_pb(examples_dir: _Path) -> _Path:
+def classifier_example_files(examples_root: _Path) -> ClassifierFiles:
+    """``mobilenet_v2`` as frozen graph and SavedModel (built together, once)."""
+    from tfsuite.export.examples import build_classifier
+
+    return build_classifier(examples_root)
+
+
+@_pytest.fixture(scope="session")
+def classifier_pb(classifier_example_files: ClassifierFiles) -> _Path:
     """Frozen GraphDef of ``mobilenet_v2`` (Placeholder ``input`` -> node ``probabilities``)."""
-    from tfsuite.export.examples import classifier_files
-
-    return classifier_files(examples_dir).frozen_graph
+    return classifier_example_files.frozen_graph
 
 
 @_pytest.fixture(scope="session")
-def classifier_saved_model(examples_dir: _Path) -> _Path:
+def classifier_saved_model(classifier_example_files: ClassifierFiles) -> _Path:
     """SavedModel dir of ``mobilenet_v2`` (serving_default: ``input`` -> ``probabilities``)."""
-    from tfsuite.export.examples import classifier_files
+    return classifier_example_files.saved_model
 
-    return classifier_files(examples_dir).saved_model
+
+@_pytest.fixture(scope="session")
+def examples_dir(
+    examples_root: _Path, detector_pb: _Path, classifier_example_files: ClassifierFiles
+) -> _Path:
+    """A directory holding both example models, as ``write_examples`` lays them out."""
+    return examples_root
 
 
 # --- exported model base paths (engineer "export"); built once per session --------------------

@@ -116,16 +116,21 @@ def _case_log(path: Path) -> Iterator[logging.Logger]:
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console = _ToConsole()
-    loggers = [logging.getLogger(n) for n in ("tfsuite.loadtest", "tf2onnx", "tensorflow")]
-    saved = [(lg, lg.level, lg.propagate) for lg in loggers]
-    for lg in loggers:
+    # Ours and tf2onnx's: info to the file only, warnings forwarded to the console.
+    owned = [logging.getLogger(n) for n in ("tfsuite.loadtest", "tf2onnx")]
+    saved = [(lg, lg.level, lg.propagate) for lg in owned]
+    for lg in owned:
         lg.addHandler(handler)
         lg.addHandler(console)
         lg.setLevel(logging.INFO)
         lg.propagate = False
+    # TensorFlow's logger prints through its own stderr handler; only copy into the file.
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addHandler(handler)
     try:
         yield logging.getLogger(CASE_LOGGER)
     finally:
+        tf_logger.removeHandler(handler)
         for lg, level, propagate in saved:
             lg.removeHandler(handler)
             lg.removeHandler(console)

@@ -33,7 +33,8 @@ import uvicorn
 
 from tfsuite.errors import UsageError
 from tfsuite.server.flags import EPHEMERAL_PORT, validate_options
-from tfsuite.server.grpc_service import GrpcEndpoint, RequestObserver, build_grpc_server
+from tfsuite.server.grpc_service import GrpcEndpoint, build_grpc_server
+from tfsuite.server.observers import RequestObserver
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest import RestApi
 
@@ -104,8 +105,8 @@ class ModelServer:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._started = False
-        #: Called after every gRPC/REST request with (api, model_name, status code, seconds):
-        #: the extension point for benchmarks and request logging.
+        #: Called after every request with (entrypoint, api, model_name, status code,
+        #: seconds): the extension point for benchmarks and request logging.
         self.request_observers: list[RequestObserver] = []
         #: Actual bound ports (0 when that front end is off).
         self.grpc_port = 0
@@ -153,9 +154,11 @@ class ModelServer:
             self._start_rest(metrics_path, render, observer)
             self._announce(f"Exporting HTTP/REST API at:{host}:{self.rest_port} ...")
 
-    def _observe(self, api: str, model_name: str, code: grpc.StatusCode, seconds: float) -> None:
+    def _observe(
+        self, entrypoint: str, api: str, model_name: str, code: grpc.StatusCode, seconds: float
+    ) -> None:
         for observer in self.request_observers:
-            observer(api, model_name, code, seconds)
+            observer(entrypoint, api, model_name, code, seconds)
 
     def _metrics_path(self) -> str | None:
         """The Prometheus path from --monitoring_config_file (None: not enabled)."""

@@ -29,6 +29,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from tfsuite.clients.codec import CodecError
 from tfsuite.errors import UsageError
 from tfsuite.server.errors import ServingError
+from tfsuite.server.observers import RequestObserver
 from tfsuite.server.options import ServerOptions
 
 __all__ = [
@@ -52,8 +53,6 @@ HEALTH_SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.M
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
-#: Called after each request: (api, model_name, grpc status code, seconds).
-RequestObserver = Callable[[str, str, grpc.StatusCode, float], None]
 
 
 def _model_name(request: Message) -> str:
@@ -80,7 +79,9 @@ def _translate(api: str) -> Callable[[Callable[..., _Resp]], Callable[..., _Resp
                 code, message = grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
             finally:
                 if self._observer is not None:
-                    self._observer(api, _model_name(request), code, time.perf_counter() - start)
+                    self._observer(
+                        "GRPC", api, _model_name(request), code, time.perf_counter() - start
+                    )
             context.abort(code, message)
             raise AssertionError("unreachable")  # context.abort raises
 

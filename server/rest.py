@@ -36,6 +36,7 @@ from starlette.routing import Route
 from tfsuite.clients.codec import CodecError
 from tfsuite.server.dataplane import RequestSpec
 from tfsuite.server.errors import ServingError
+from tfsuite.server.observers import RequestObserver
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest_json import (
     dumps,
@@ -60,8 +61,6 @@ _MODEL_PATH = re.compile(
     r"(?::(?P<verb>predict|classify|regress)|/(?P<metadata>metadata))?"
 )
 
-#: Called after each request: (api, model_name, grpc status code, seconds).
-RequestObserver = Callable[[str, str, grpc.StatusCode, float], None]
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ class RestApi:
             return _error(503, f"Server is shutting down: {exc}")
         finally:
             if self._observer is not None:
-                self._observer(path.action, path.name, code, time.perf_counter() - start)
+                self._observer("REST", path.action, path.name, code, time.perf_counter() - start)
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")

@@ -1,0 +1,125 @@
+"""gRPC transports and start-up checks: unix socket (--port=0), TLS (--ssl_config_file),
+channel arguments, and errors at start."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+import tfsuite.protos  # noqa: F401
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tfsuite.clients.codec import make_ndarray, make_tensor_proto
+from tfsuite.errors import UsageError
+from tfsuite.server.app import ModelServer
+from tfsuite.server.grpc_service import parse_channel_arguments
+from tfsuite.server.options import ServerOptions
+
+
+def _predict(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> list[float]:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "default"
+    request.inputs["x"].CopyFrom(make_tensor_proto(np.array([1.0, 2.0, 5.0], np.float32)))
+    return make_ndarray(stub.Predict(request, timeout=30).outputs["y"]).tolist()
+
+
+def test_unix_socket_only(tmp_path: Path, half_plus_two_base: Path) -> None:
+    sock = tmp_path / "tfs.sock"
+    options = ServerOptions(
+        port=0, grpc_socket_path=str(sock), model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0,
+    )
+    with ModelServer(options) as server:
+        assert server.grpc_port == 0 and server.rest_port == 0
+        with grpc.insecure_channel(f"unix:{sock}") as channel:
+            assert _predict(prediction_service_pb2_grpc.PredictionServiceStub(channel)) == [2.5, 3.0, 4.5]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test certificate")
+def test_tls_from_ssl_config_file(tmp_path: Path, half_plus_two_base: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    ssl_config = tmp_path / "ssl.config"
+    # SSLConfig text proto; the PEM contents are strings in the proto.
+    ssl_config.write_text(
+        f'server_key: "{key.read_text().replace(chr(10), chr(92) + "n")}"\n'
+        f'server_cert: "{cert.read_text().replace(chr(10), chr(92) + "n")}"\n'
+        "client_verify: false\n"
+    )
+    options = ServerOptions(
+        port=-1, ssl_config_file=str(ssl_config), model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0,
+    )
+    with ModelServer(options) as server:
+        creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        with grpc.secure_channel(
+            f"127.0.0.1:{server.grpc_port}", creds, options=[("grpc.ssl_target_name_override", "localhost")]
+        ) as channel:
+            assert _predict(prediction_service_pb2_grpc.PredictionServiceStub(channel)) == [2.5, 3.0, 4.5]
+        # A plaintext client cannot talk to the TLS port.
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                _predict(prediction_service_pb2_grpc.PredictionServiceStub(channel))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_bad_ssl_config_is_a_usage_error(tmp_path: Path, half_plus_two_base: Path) -> None:
+    bad = tmp_path / "ssl.config"
+    bad.write_text("server_key: 3 nonsense {")
+    options = ServerOptions(port=-1, ssl_config_file=str(bad), model_base_path=str(half_plus_two_base))
+    with pytest.raises(UsageError, match="not an SSLConfig text proto"):
+        ModelServer(options).start()
+
+
+def test_channel_arguments_parse() -> None:
+    assert parse_channel_arguments("grpc.max_concurrent_streams=1000, grpc.primary_user_agent=x") == [
+        ("grpc.max_concurrent_streams", 1000),
+        ("grpc.primary_user_agent", "x"),
+    ]
+    assert parse_channel_arguments("") == []
+    with pytest.raises(UsageError, match="not key=value"):
+        parse_channel_arguments("grpc.max_concurrent_streams")
+
+
+def test_channel_arguments_reach_the_server(half_plus_two_base: Path) -> None:
+    # One concurrent stream per connection still serves sequential requests.
+    options = ServerOptions(
+        port=-1, model_base_path=str(half_plus_two_base), file_system_poll_wait_seconds=0,
+        grpc_channel_arguments="grpc.max_concurrent_streams=1",
+    )
+    with ModelServer(options) as server, grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        assert _predict(stub) == [2.5, 3.0, 4.5]
+        assert _predict(stub) == [2.5, 3.0, 4.5]
+
+
+def test_batching_parameters_without_enable_batching_fails_at_start(half_plus_two_base: Path) -> None:
+    options = ServerOptions(
+        port=-1, model_base_path=str(half_plus_two_base), batching_parameters_file="/b.txt"
+    )
+    with pytest.raises(UsageError, match="--enable_batching"):
+        ModelServer(options)
+
+
+def test_busy_port_is_a_usage_error(half_plus_two_base: Path) -> None:
+    options = ServerOptions(
+        port=-1, rest_api_port=-1, model_base_path=str(half_plus_two_base), file_system_poll_wait_seconds=0,
+    )
+    with ModelServer(options) as first:
+        clash = ServerOptions(
+            port=-1, rest_api_port=first.rest_port, model_base_path=str(half_plus_two_base),
+            file_system_poll_wait_seconds=0,
+        )
+        with pytest.raises(UsageError, match="cannot bind REST"):
+            ModelServer(clash).start()
+        assert first.rest_port > 0  # the first server is unaffected

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
+from google.protobuf import text_format
 
 import tfsuite.protos  # noqa: F401
-from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfsuite.server.batching import BatchParams, BatchScheduler, DynamicBatcher
@@ -73,55 +73,91 @@ class ClassifyResult:
         return 0 if arr is None else int(arr.shape[0])
 
 
-_CLASS_KEYS = frozenset({"classes", "scores"})
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
+_FLOAT = np.dtype(np.float32)
+_TF_DTYPE_NAMES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "float16": "DT_HALF",
+                   "int32": "DT_INT32", "int64": "DT_INT64", "object": "DT_STRING"}
 
 
-def _examples_input(runner: SignatureRunner, method: str) -> str:
-    """The alias that takes serialized tf.Examples, checking the signature's kind.
+def _dt_name(arr: np.ndarray) -> str:
+    return _TF_DTYPE_NAMES.get(arr.dtype.name, f"DT_{arr.dtype.name.upper()}")
 
-    TF1 signatures say what they are (method_name); TF2 ones are all "predict", so a TF2
-    signature counts as classify/regress when it takes one DT_STRING tensor and names its
-    outputs like the TF1 conventions (classes/scores, outputs).
+
+def _shape_text(arr: np.ndarray) -> str:
+    return "[" + ",".join(str(d) for d in arr.shape) + "]"
+
+
+def _one_line(runner: SignatureRunner) -> str:
+    return text_format.MessageToString(runner.signature_def, as_one_line=True)
+
+
+def _examples_signature(runner: SignatureRunner, method: str, check_method: bool) -> str:
+    """Check a signature can classify/regress (TF Serving's PreProcessClassification /
+    PreProcessRegression); return its examples input alias (``inputs``).
+
+    With ``--enable_signature_method_name_check`` off (TF Serving's default) any signature
+    of the right structure qualifies, so TF2 signatures (all "predict") work too.
     """
-    string_inputs = [s.alias for s in runner.inputs.values() if s.dtype == types_pb2.DT_STRING]
-    if runner.method_name == method:
-        if len(runner.inputs) != 1:
-            raise ServingError.invalid_argument("Expected one input Tensor.")
-        return next(iter(runner.inputs))
-    wanted_outputs = _CLASS_KEYS if method == CLASSIFY_METHOD else frozenset({"outputs"})
-    if len(runner.inputs) == 1 and string_inputs and runner.output_aliases & wanted_outputs:
-        return string_inputs[0]
-    kind = "classification" if method == CLASSIFY_METHOD else "regression"
-    raise ServingError.invalid_argument(
-        f"Expected {kind} signature method_name to be {method}. Was: {runner.method_name}"
-    )
+    classify = method == CLASSIFY_METHOD
+    kind = "classification" if classify else "regression"
+    if check_method and runner.method_name != method:
+        raise ServingError.invalid_argument(
+            f"Expected {kind} signature method_name to be {method}. Was: {runner.method_name}"
+        )
+    if len(runner.inputs) != 1:
+        raise ServingError.invalid_argument("Expected one input Tensor.")
+    outputs = runner.output_aliases
+    if classify and len(outputs) not in (1, 2):
+        raise ServingError.invalid_argument(
+            f"Expected one or two output Tensors, found {len(outputs)}"
+        )
+    if not classify and len(outputs) != 1:
+        raise ServingError.invalid_argument("Expected one output Tensor.")
+    if "inputs" not in runner.inputs:
+        raise ServingError.invalid_argument(
+            f"No {kind} inputs found in SignatureDef: {_one_line(runner)}"
+        )
+    if classify and not outputs & {"classes", "scores"}:
+        raise ServingError.invalid_argument(
+            'Expected classification signature outputs to contain at least one of "classes" '
+            f'or "scores". Signature was: {_one_line(runner)}'
+        )
+    if not classify and "outputs" not in outputs:
+        raise ServingError.invalid_argument(
+            f"No regression outputs found in SignatureDef: {_one_line(runner)}"
+        )
+    return "inputs"
 
 
 def _classify_result(outputs: Mapping[str, np.ndarray], n: int) -> ClassifyResult:
+    """TF Serving's PostProcessClassificationResult checks, in its order and words."""
     classes = outputs.get("classes")
     scores = outputs.get("scores")
-    if classes is None and scores is None:
-        raise ServingError.invalid_argument(
-            "Expected classification signature outputs to contain classes or scores"
-        )
-    for name, arr in (("classes", classes), ("scores", scores)):
-        if arr is None:
-            continue
-        if arr.ndim != 2:
+    if classes is not None:
+        if classes.ndim != 2:
             raise ServingError.invalid_argument(
-                f"Expected Tensor shape: [batch_size num_classes] but got {list(arr.shape)}"
+                f"Expected Tensor shape: [batch_size num_classes] but got {_shape_text(classes)}"
             )
-        if arr.shape[0] != n:
+        if classes.dtype.kind not in "OS":
             raise ServingError.invalid_argument(
-                f"Input batch size did not match output batch size: {n} vs. {arr.shape[0]}"
+                f"Expected classes Tensor of DT_STRING. Got: {_dt_name(classes)}"
             )
-    if scores is not None and scores.dtype not in _FLOATS:
-        raise ServingError.invalid_argument(f"Expected scores Tensor of DT_FLOAT. Got: {scores.dtype}")
-    if classes is not None and classes.dtype.kind not in "OS":
-        raise ServingError.invalid_argument(
-            f"Expected classes Tensor of DT_STRING. Got: {classes.dtype}"
-        )
+        if classes.shape[0] != n:
+            raise ServingError.invalid_argument(
+                f"Expected classes output batch size of {n}. Got: {classes.shape[0]}"
+            )
+    if scores is not None:
+        if scores.ndim != 2:
+            raise ServingError.invalid_argument(
+                f"Expected Tensor shape: [batch_size num_classes] but got {_shape_text(scores)}"
+            )
+        if scores.dtype != _FLOAT:
+            raise ServingError.invalid_argument(
+                f"Expected scores Tensor of DT_FLOAT. Got: {_dt_name(scores)}"
+            )
+        if scores.shape[0] != n:
+            raise ServingError.invalid_argument(
+                f"Expected scores output batch size of {n}. Got: {scores.shape[0]}"
+            )
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise ServingError.invalid_argument(
             "Tensors class and score should match in dim_size(1). "
@@ -131,21 +167,31 @@ def _classify_result(outputs: Mapping[str, np.ndarray], n: int) -> ClassifyResul
 
 
 def _regress_result(outputs: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    values = outputs.get("outputs")
-    if values is None:
-        raise ServingError.invalid_argument("No regression outputs found in signature.")
-    if values.dtype not in _FLOATS:
-        raise ServingError.invalid_argument(f"Expected output Tensor of DT_FLOAT. Got: {values.dtype}")
+    """TF Serving's PostProcessRegressionResult checks, in its order and words."""
+    values = outputs["outputs"]
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
         raise ServingError.invalid_argument(
             "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-            f"{list(values.shape)}"
+            f"{_shape_text(values)}"
         )
     if values.shape[0] != n:
         raise ServingError.invalid_argument(
             f"Input batch size did not match output batch size: {n} vs. {values.shape[0]}"
         )
+    if values.dtype != _FLOAT:
+        raise ServingError.invalid_argument(
+            f"Expected output Tensor of DT_FLOAT.  Got: {_dt_name(values)}"
+        )
     return values.reshape(-1)
+
+
+def _examples_runner(servable: Servable, signature_name: str) -> SignatureRunner:
+    """Classify/Regress look signatures up with their own (INVALID_ARGUMENT) message."""
+    key = signature_name or DEFAULT_SIGNATURE
+    runner = servable.runners.get(key)
+    if runner is None:
+        raise ServingError.invalid_argument(f"No signature was found with the name: {key}")
+    return runner
 
 
 class DataPlane:
@@ -160,6 +206,7 @@ class DataPlane:
         self.options = options
         self.metrics = metrics or ServerMetrics()
         self._warmup = warmup
+        self._check_method = options.enable_signature_method_name_check
         self._batching: BatchingOptions | None = None
         self._scheduler: BatchScheduler | None = None
         self._batchers: dict[tuple[str, int, str], DynamicBatcher] = {}
@@ -288,16 +335,16 @@ class DataPlane:
     def classify_on(
         self, servable: Servable, signature_name: str, examples: Sequence[bytes]
     ) -> ClassifyResult:
-        runner = servable.runner(signature_name)
-        alias = _examples_input(runner, CLASSIFY_METHOD)
+        runner = _examples_runner(servable, signature_name)
+        alias = _examples_signature(runner, CLASSIFY_METHOD, self._check_method)
         outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "Classify")
         return _classify_result(outputs, len(examples))
 
     def regress_on(
         self, servable: Servable, signature_name: str, examples: Sequence[bytes]
     ) -> np.ndarray:
-        runner = servable.runner(signature_name)
-        alias = _examples_input(runner, REGRESS_METHOD)
+        runner = _examples_runner(servable, signature_name)
+        alias = _examples_signature(runner, REGRESS_METHOD, self._check_method)
         outputs = self._run(servable, runner, {alias: _examples_array(examples)}, "Regress")
         return _regress_result(outputs, len(examples))
 
@@ -387,30 +434,41 @@ class DataPlane:
     ) -> tuple[int, list[ClassifyResult | np.ndarray]]:
         """Run several classify/regress signatures of one model version on the same examples.
 
-        ``tasks`` are (spec, method_name); all must name the same model (and version).
+        ``tasks`` are (spec, method_name); all must name the same model; the first task's
+        version/label chooses the servable (TF Serving ignores the others').
         """
         if not tasks:
             raise ServingError.invalid_argument("MultiInferenceRequest must contain at least one task")
         first = tasks[0][0]
         seen: set[str] = set()
         for spec, method in tasks:
+            if not spec.name:
+                raise ServingError.invalid_argument("Found ModelSpec with an empty model name.")
             if spec.name != first.name:
                 raise ServingError.invalid_argument(
                     "All ModelSpecs in a MultiInferenceRequest must access the same model name."
-                )
-            if (spec.version, spec.label) != (first.version, first.label):
-                raise ServingError.invalid_argument(
-                    "ModelSpecs in a MultiInferenceRequest must access the same model version."
                 )
             if spec.signature_name in seen:
                 raise ServingError.invalid_argument(
                     f"Duplicate evaluation of signature: {spec.signature_name}"
                 )
             seen.add(spec.signature_name)
-            if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
-                raise ServingError.invalid_argument(f"Unsupported signature method_name: {method}")
+        check = self._check_method
 
         def run_all(servable: Servable, _sig: str, exs: Sequence[bytes]) -> object:
+            # As TF Serving: the first task's spec picks the version; every task is checked
+            # before any runs.
+            for spec, method in tasks:
+                runner = servable.runners.get(spec.signature_name)
+                if runner is None:
+                    raise ServingError.invalid_argument(
+                        f"Requested signature not found in model graph: {spec.signature_name}"
+                    )
+                if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                    raise ServingError(
+                        grpc.StatusCode.UNIMPLEMENTED, f"Unsupported signature method_name: {method}"
+                    )
+                _examples_signature(runner, method, check)
             results: list[ClassifyResult | np.ndarray] = []
             for spec, method in tasks:
                 if method == CLASSIFY_METHOD:

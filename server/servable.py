@@ -183,9 +183,13 @@ class SignatureRunner:
                     )
 
     def check_output_filter(self, output_filter: Iterable[str]) -> None:
+        seen: set[str] = set()
         for alias in output_filter:
             if alias not in self.output_aliases:
                 raise ServingError.output_alias_not_found(alias, self.output_aliases)
+            if alias in seen:
+                raise ServingError.invalid_argument(f"duplicate output tensor alias: {alias}")
+            seen.add(alias)
 
     # -- execution --------------------------------------------------------------------------
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -203,18 +203,54 @@ def test_classify_with_classes_and_context(core: ServerCore) -> None:
     ]
 
 
-def test_classify_errors(core: ServerCore) -> None:
+def _classify_request(model: str, signature: str, *xs: float) -> classification_pb2.ClassificationRequest:
     request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = "tf1"
-    request.model_spec.signature_name = "regress_x_to_y"
-    request.input.example_list.examples.extend(_examples(1.0))
-    err = _error(lambda: core.classify(request))
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    request.input.example_list.examples.extend(_examples(*xs))
+    return request
+
+
+def test_classify_errors(core: ServerCore) -> None:
+    # With the method-name check off (TF Serving's default) the structure decides.
+    err = _error(lambda: core.classify(_classify_request("tf1", "regress_x_to_y", 1.0)))
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "Expected classification signature method_name to be tensorflow/serving/classify" in err.message
-    empty = classification_pb2.ClassificationRequest()
-    empty.model_spec.name = "tf1"
-    empty.model_spec.signature_name = "classify_x_to_y"
-    assert _error(lambda: core.classify(empty)).code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.message.startswith(
+        'Expected classification signature outputs to contain at least one of "classes" or '
+        '"scores". Signature was: '
+    )
+    err = _error(lambda: core.classify(_classify_request("hp", "serving_default", 1.0)))
+    assert err.message.startswith("No classification inputs found in SignatureDef: ")
+    err = _error(lambda: core.classify(_classify_request("hp", "nope", 1.0)))
+    assert (err.code, err.message) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope"
+    )
+    err = _error(lambda: core.classify(_classify_request("tf1", "classify_x_to_y")))
+    assert (err.code, err.message) == (grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
+
+
+def test_method_name_check_flag(tf1_half_plus_two_base: Path, half_plus_two_base: Path) -> None:
+    from tfsuite.server.dataplane import DataPlane, RequestSpec
+
+    options = ServerOptions(model_name="hp", model_base_path=str(half_plus_two_base),
+                            file_system_poll_wait_seconds=0, enable_signature_method_name_check=True)
+    dp = DataPlane(options)
+    dp.start()
+    try:
+        example = _examples(1.0)[0].SerializeToString()
+        err = _error(lambda: dp.classify(RequestSpec("hp", signature_name="classify_x_to_y"),
+                                         [example]))
+        assert err.message == (
+            "Expected classification signature method_name to be tensorflow/serving/classify. "
+            "Was: tensorflow/serving/predict"
+        )
+    finally:
+        dp.stop()
+
+
+def test_duplicate_output_filter(core: ServerCore) -> None:
+    err = _error(lambda: _predict(core, "strings", {"text": [b"a"]}, output_filter=("upper", "upper")))
+    assert err.message == "duplicate output tensor alias: upper"
 
 
 def test_multi_inference(core: ServerCore) -> None:
@@ -231,6 +267,14 @@ def test_multi_inference(core: ServerCore) -> None:
     assert results[1].regression_result.regressions[0].value == 3.0
     assert {r.model_spec.version.value for r in results} == {1}
 
+    request.tasks[1].method_name = "tensorflow/serving/predict"
+    err = _error(lambda: core.multi_inference(request))
+    assert (err.code, err.message) == (
+        grpc.StatusCode.UNIMPLEMENTED, "Unsupported signature method_name: tensorflow/serving/predict"
+    )
+    request.tasks[1].model_spec.signature_name = "nope"
+    err = _error(lambda: core.multi_inference(request))
+    assert err.message == "Requested signature not found in model graph: nope"
     request.tasks[1].model_spec.signature_name = "classify_x_to_y"
     err = _error(lambda: core.multi_inference(request))
     assert err.message == "Duplicate evaluation of signature: classify_x_to_y"

@@ -433,9 +433,11 @@ class ModelManager:
     def status(
         self, name: str, version: int | None = None, label: str | None = None
     ) -> list[VersionStatus]:
-        """GetModelStatus rows, TF Serving's errors for unknown model/version/label."""
-        if not name:
-            raise ServingError.no_model_name()
+        """GetModelStatus rows (newest first), TF Serving's errors for unknown model/version.
+
+        Like TF Serving, an empty name is just an unknown model; a label (which TF Serving's
+        GetModelStatus ignores) narrows the answer to the labelled version here.
+        """
         with self._lock:
             model = self._models.get(name)
             if label:

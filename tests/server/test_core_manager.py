@@ -143,6 +143,8 @@ def test_request_errors_for_unknown_models(half_plus_two_base, start_dataplane) 
         assert (err.value.code, err.value.message) == (code, message)
     with pytest.raises(ServingError, match="^Could not find any versions of model other$"):
         dp.get_model_status("other")
+    with pytest.raises(ServingError, match="^Could not find any versions of model $"):
+        dp.get_model_status("")
     with pytest.raises(ServingError, match="^Could not find version 3 of model m$") as err:
         dp.get_model_status("m", version=3)
     assert err.value.code == grpc.StatusCode.NOT_FOUND

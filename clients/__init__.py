@@ -5,7 +5,7 @@
     with TFServingClient("127.0.0.1:8500", model="ssd_mobilenet_v2_tiny") as client:
         outputs = client.predict({"image_tensor": batch}, label="weight_quant")
         client.metadata().signature().outputs       # typed TensorSpecs
-        client.status()                             # [VersionStatus(version=1, state='AVAILABLE', ...)]
+        client.status()                             # [VersionStatus(version=1, ...)]
 
 ``AsyncTFServingClient`` has the same methods (awaitable), ``RestClient`` /
 ``AsyncRestClient`` the same ``predict`` / ``metadata`` / ``status``. Every failed call
@@ -16,7 +16,12 @@ text). The codec (:mod:`tfsuite.clients.codec`) does not import TensorFlow.
 from __future__ import annotations
 
 from tfsuite.clients.errors import MessageTooLargeError, ServerUnreachableError, ServingClientError
-from tfsuite.clients.grpc_client import AsyncTFServingClient, ChannelOptions, TFServingClient, TLSConfig
+from tfsuite.clients.grpc_client import (
+    AsyncTFServingClient,
+    ChannelOptions,
+    TFServingClient,
+    TLSConfig,
+)
 from tfsuite.clients.rest_client import AsyncRestClient, RestClient
 from tfsuite.clients.specs import ModelMetadata, SignatureSpec, TensorSpec, VersionStatus
 

@@ -116,10 +116,10 @@ _COMMON_OPTIONS = [
     ),
     click.option("--model", "model", required=True, help="Model name on the server."),
     click.option("--version", type=int, default=None, help="Model version (default: latest)."),
-    click.option("--label", default=None, help="Version label, e.g. weight_quant (not with --version)."),
+    click.option("--label", default=None, help="Version label, e.g. weight_quant."),
     click.option("--signature", default=None, help="Signature name (default serving_default)."),
     click.option("--input", "input_name", default=None, help="Image input alias, if several."),
-    click.option("--batch-size", type=int, default=1, show_default=True, help="Images per request."),
+    click.option("--batch-size", type=int, default=1, show_default=True, help="Images/request."),
     click.option(
         "--label-map",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -127,9 +127,9 @@ _COMMON_OPTIONS = [
         help="Label map file (.pbtxt, .json, or one name per line).",
     ),
     click.option("--rest", is_flag=True, help="Use the REST API instead of gRPC."),
-    click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per request."),
+    click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds/request."),
     click.option(
-        "--max-message-mb", type=int, default=512, show_default=True, help="gRPC message size limit."
+        "--max-message-mb", type=int, default=512, show_default=True, help="gRPC message limit."
     ),
     click.option(
         "--progress/--no-progress",

@@ -78,7 +78,9 @@ _DT_TO_NP.update(
     }
 )
 # tensor_content is little-endian on the wire whatever the host is.
-_DT_TO_WIRE_NP: dict[int, np.dtype[Any]] = {dt: npd.newbyteorder("<") for dt, npd in _DT_TO_NP.items()}
+_DT_TO_WIRE_NP: dict[int, np.dtype[Any]] = {
+    dt: npd.newbyteorder("<") for dt, npd in _DT_TO_NP.items()
+}
 _LITTLE = sys.byteorder == "little"
 
 #: DataType enum value -> short name used in manifests and metadata ('float32', 'string', ...)
@@ -209,7 +211,9 @@ def _fill_vals(proto: TensorProto, arr: np.ndarray, dt: int) -> None:
         getattr(proto, _VAL_FIELD[dt]).extend(flat.tolist())
 
 
-def make_tensor_proto(value: Any, dtype: Any | None = None, *, use_content: bool = True) -> TensorProto:
+def make_tensor_proto(
+    value: Any, dtype: Any | None = None, *, use_content: bool = True
+) -> TensorProto:
     """Encode a numpy array (or nested lists / scalars / bytes / str) as a TensorProto.
 
     ``use_content=False`` writes numeric values to the typed ``*_val`` fields instead of
@@ -350,7 +354,8 @@ def make_ndarray(proto: TensorProto) -> np.ndarray:
     elif dt == types_pb2.DT_HALF:
         flat = np.asarray(values, dtype=np.uint16).view(np.float16)
     elif dt == types_pb2.DT_BFLOAT16:
-        return _fill(_bfloat16(np.asarray(values, dtype=np.uint16), (len(values),)), shape, count, npd)
+        flat = _bfloat16(np.asarray(values, dtype=np.uint16), (len(values),))
+        return _fill(flat, shape, count, npd)
     elif dt in _COMPLEX:
         parts = np.asarray(values, dtype=np.float32 if dt == types_pb2.DT_COMPLEX64 else np.float64)
         if parts.size % 2:
@@ -373,7 +378,9 @@ def _fill(flat: np.ndarray, shape: tuple[int, ...], count: int, npd: np.dtype[An
     if flat.size == 0:
         return np.zeros(shape, dtype=npd) if npd != object else np.full(shape, b"", dtype=object)
     if flat.size > count:
-        raise CodecError(f"tensor holds {flat.size} values but the shape {list(shape)} needs {count}")
+        raise CodecError(
+            f"tensor holds {flat.size} values but the shape {list(shape)} needs {count}"
+        )
     out = np.empty(count, dtype=npd)
     out[: flat.size] = flat
     out[flat.size :] = flat[-1]

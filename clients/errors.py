@@ -58,7 +58,8 @@ class ServingClientError(TFSuiteError):
         super().__init__(" ".join(line.split()))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.code.name}, {self.message!r}, address={self.address!r})"
+        name = type(self).__name__
+        return f"{name}({self.code.name}, {self.message!r}, address={self.address!r})"
 
 
 class ServerUnreachableError(ServingClientError):
@@ -106,8 +107,11 @@ def _looks_unreachable(details: str) -> bool:
 
 def from_rpc_error(err: grpc.RpcError, address: str) -> ServingClientError:
     """Translate a ``grpc.RpcError`` (sync or aio) into the client's exception."""
-    code: grpc.StatusCode = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
-    details: str = (err.details() if callable(getattr(err, "details", None)) else str(err)) or ""  # type: ignore[attr-defined]
+    # grpc.RpcError itself declares neither; the raised Call / AioRpcError objects have both.
+    get_code = getattr(err, "code", None)
+    get_details = getattr(err, "details", None)
+    code: grpc.StatusCode = get_code() if callable(get_code) else grpc.StatusCode.UNKNOWN
+    details: str = (get_details() if callable(get_details) else str(err)) or ""
     if code == grpc.StatusCode.UNAVAILABLE and _looks_unreachable(details):
         return unreachable(address, "gRPC", details)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
@@ -127,19 +131,23 @@ def from_rpc_error(err: grpc.RpcError, address: str) -> ServingClientError:
             details,
             code=code,
             address=address,
-            summary=f"DEADLINE_EXCEEDED: no answer from {address} in time ({details}); raise the timeout",
+            summary=(
+                f"DEADLINE_EXCEEDED: no answer from {address} in time ({details}); "
+                "raise the timeout"
+            ),
         )
     return ServingClientError(details, code=code, address=address)
 
 
 def from_http_error(status: int, message: str, address: str) -> ServingClientError:
     """Translate a REST error answer ``{"error": message}`` with HTTP ``status``."""
-    code = _CODE_FOR_HTTP.get(status, grpc.StatusCode.UNKNOWN if status < 500 else grpc.StatusCode.INTERNAL)
+    fallback = grpc.StatusCode.UNKNOWN if status < 500 else grpc.StatusCode.INTERNAL
+    code = _CODE_FOR_HTTP.get(status, fallback)
     if status == 413:
         return MessageTooLargeError(
             message,
             code=code,
             address=address,
-            summary=f"HTTP 413: {message} — the server's request body limit is too small for this batch",
+            summary=f"HTTP 413: {message} — the server's body size limit is below this batch",
         )
-    return ServingClientError(message, code=code, address=address, summary=f"{code.name}: {message}")
+    return ServingClientError(message, code=code, address=address)

@@ -155,7 +155,8 @@ class _ServingAPI:
         metadata: Metadata | None = None,
     ) -> Any:
         """GetModelMetadata -> :class:`~tfsuite.clients.specs.ModelMetadata`."""
-        return self._invoke(rpcs.metadata_rpc(self._model(model), version, label), timeout, metadata)
+        rpc = rpcs.metadata_rpc(self._model(model), version, label)
+        return self._invoke(rpc, timeout, metadata)
 
     def status(
         self,
@@ -268,7 +269,8 @@ class AsyncTFServingClient(_ServingAPI):
         if self._channel is None:
             args = _channel_args(self.options, self.tls)
             if self.tls is not None:
-                self._channel = grpc.aio.secure_channel(self.address, self.tls.credentials(), options=args)
+                creds = self.tls.credentials()
+                self._channel = grpc.aio.secure_channel(self.address, creds, options=args)
             else:
                 self._channel = grpc.aio.insecure_channel(self.address, options=args)
             self._calls = _multicallables(self._channel)

@@ -32,7 +32,9 @@ __all__ = [
     "draw_boxes",
 ]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+)
 #: A file with one image path per line (seed 001's ``v1-validate_frames.lst``).
 LIST_SUFFIXES = frozenset({".lst", ".list", ".txt"})
 
@@ -68,9 +70,8 @@ def collect_images(specs: Sequence[str]) -> list[Path]:
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            )
+            inside = (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found.extend(sorted(p for p in inside if p.is_file()))
         elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
             found.extend(_read_list(path))
         elif path.is_file():
@@ -85,7 +86,8 @@ def collect_images(specs: Sequence[str]) -> list[Path]:
     if missing:
         raise UsageError(f"no such image, directory, glob match or list file: {', '.join(missing)}")
     if not found:
-        raise UsageError(f"no images found in {', '.join(specs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        looked = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise UsageError(f"no images found in {', '.join(specs)} (looked for {looked})")
     return found
 
 
@@ -192,5 +194,7 @@ def draw_boxes(
         (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
         top = max(p1[1], th + base)
         cv2.rectangle(out, (p1[0], top - th - base), (p1[0] + tw, top), color, cv2.FILLED)
-        cv2.putText(out, caption, (p1[0], top - base), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        origin = (p1[0], top - base)
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        cv2.putText(out, caption, origin, font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     return out

@@ -97,12 +97,15 @@ def signature_of(meta: ModelMetadata, name: str | None) -> SignatureSpec:
         ) from None
 
 
-def plan_input(sig: SignatureSpec, model: str, wanted: str | None, preprocess: Preprocess) -> InputPlan:
+def plan_input(
+    sig: SignatureSpec, model: str, wanted: str | None, preprocess: Preprocess
+) -> InputPlan:
     if wanted:
         spec = sig.inputs.get(wanted)
         if spec is None:
             raise UsageError(
-                f"signature {sig.name!r} of {model} has no input {wanted!r}; inputs: {', '.join(sig.inputs)}"
+                f"signature {sig.name!r} of {model} has no input {wanted!r}; "
+                f"inputs: {', '.join(sig.inputs)}"
             )
     elif len(sig.inputs) == 1:
         (spec,) = sig.inputs.values()
@@ -113,11 +116,13 @@ def plan_input(sig: SignatureSpec, model: str, wanted: str | None, preprocess: P
         )
     if spec.dtype not in ("uint8", "float32", "float16", "float64"):
         raise UsageError(
-            f"input {spec.alias!r} of {model} takes {spec.dtype}, not images (uint8 or float pixels)"
+            f"input {spec.alias!r} of {model} takes {spec.dtype}, "
+            "not images (uint8 or float pixels)"
         )
     if spec.shape is not None and (len(spec.shape) != 4 or spec.shape[-1] not in (None, 3)):
         raise UsageError(
-            f"input {spec.alias!r} of {model} has shape {list(spec.shape)}, not [batch, height, width, 3]"
+            f"input {spec.alias!r} of {model} has shape {list(spec.shape)}, "
+            "not [batch, height, width, 3]"
         )
     return InputPlan(spec.alias, spec.dtype, preprocess)
 
@@ -161,7 +166,9 @@ def run_images(
         raise UsageError("--batch-size must be at least 1")
     summary = RunSummary(total=len(paths))
     console = console or Console(stderr=True)
-    show = progress if progress is not None else (len(paths) >= PROGRESS_MIN_IMAGES and console.is_terminal)
+    show = progress
+    if show is None:
+        show = len(paths) >= PROGRESS_MIN_IMAGES and console.is_terminal
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -197,7 +204,8 @@ def print_summary(summary: RunSummary, console: Console, title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
-    table.add_row("images", f"{summary.images} of {summary.total}" + (" (interrupted)" if summary.interrupted else ""))
+    stopped = " (interrupted)" if summary.interrupted else ""
+    table.add_row("images", f"{summary.images} of {summary.total}{stopped}")
     table.add_row("requests", str(summary.requests))
     table.add_row("wall time", f"{summary.wall_s:.2f} s")
     table.add_row("images/s", f"{summary.images_per_s:.1f}")

@@ -88,13 +88,16 @@ class _RestAPI:
         raw = yield HttpCall(_model_path(model, version, label) + "/metadata")
         body = orjson.loads(raw)
         spec = get_model_metadata_pb2.GetModelMetadataResponse()
-        json_format.ParseDict({"model_spec": body.get("model_spec", {})}, spec, ignore_unknown_fields=True)
+        json_format.ParseDict(
+            {"model_spec": body.get("model_spec", {})}, spec, ignore_unknown_fields=True
+        )
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         json_format.ParseDict(
             body.get("metadata", {}).get("signature_def", {}), sig_map, ignore_unknown_fields=True
         )
         ms = spec.model_spec
-        return parse_signature_map(ms.name or model, ms.version.value if ms.HasField("version") else None, sig_map)
+        version_used = ms.version.value if ms.HasField("version") else None
+        return parse_signature_map(ms.name or model, version_used, sig_map)
 
     def _status_flow(self, model: str, version: int | None, label: str | None) -> Flow:
         raw = yield HttpCall(_model_path(model, version, label))
@@ -151,7 +154,13 @@ class _RestAPI:
     ) -> Any:
         """POST :predict: ``{alias: array}`` in, ``{alias: ndarray}`` out (dtypes from metadata)."""
         flow = self._predict_flow(
-            inputs, self._model(model), version, label, signature, output_filter, format or self.format
+            inputs,
+            self._model(model),
+            version,
+            label,
+            signature,
+            output_filter,
+            format or self.format,
         )
         return self._drive(flow, timeout)
 
@@ -185,7 +194,10 @@ class _RestAPI:
                 str(exc) or "timed out",
                 code=grpc.StatusCode.DEADLINE_EXCEEDED,
                 address=self.address,
-                summary=f"DEADLINE_EXCEEDED: no answer from {self.address} (REST) in time; raise the timeout",
+                summary=(
+                    f"DEADLINE_EXCEEDED: no answer from {self.address} (REST) in time; "
+                    "raise the timeout"
+                ),
             )
         return unreachable(self.address, "REST", str(exc) or type(exc).__name__)
 
@@ -211,7 +223,9 @@ class RestClient(_RestAPI):
     """Blocking REST client (httpx.Client, keep-alive connection pool)."""
 
     def __post_init__(self) -> None:
-        self._http = httpx.Client(base_url=self.base_url, headers=dict(self.headers), limits=_limits())
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=dict(self.headers), limits=_limits()
+        )
 
     def _drive(self, flow: Flow, timeout: float | None) -> Any:
         try:
@@ -240,7 +254,9 @@ class AsyncRestClient(_RestAPI):
     """asyncio REST client (httpx.AsyncClient); every method returns an awaitable."""
 
     def __post_init__(self) -> None:
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=dict(self.headers), limits=_limits())
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=dict(self.headers), limits=_limits()
+        )
 
     async def _drive(self, flow: Flow, timeout: float | None) -> Any:
         try:

@@ -60,18 +60,21 @@ def encode_predict_body(
     if fmt == "columnar":
         body["inputs"] = encoded
     elif fmt == "row":
-        sizes = {a: (len(v) if isinstance(v, (np.ndarray, list)) and np.ndim(v) else None) for a, v in encoded.items()}
+        sizes = {
+            a: (len(v) if isinstance(v, (np.ndarray, list)) and np.ndim(v) else None)
+            for a, v in encoded.items()
+        }
         if any(s is None for s in sizes.values()) or len(set(sizes.values())) != 1:
             raise CodecError(
                 "the row format needs every input to have the same batch (0th) dimension; "
                 f"got {sizes} — use the columnar format"
             )
-        n = next(iter(sizes.values()))
+        n = int(next(iter(sizes.values())) or 0)
         if len(encoded) == 1:
             (only,) = encoded.values()
             body["instances"] = only
         else:
-            body["instances"] = [{a: v[i] for a, v in encoded.items()} for i in range(n)]  # type: ignore[index]
+            body["instances"] = [{a: v[i] for a, v in encoded.items()} for i in range(n)]
     else:
         raise CodecError(f"unknown REST format {fmt!r}; use 'columnar' or 'row'")
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)

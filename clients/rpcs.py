@@ -52,7 +52,10 @@ T = TypeVar("T")
 #: method -> (full gRPC path, response class)
 METHODS: dict[str, tuple[str, Any]] = {
     "Predict": ("/tensorflow.serving.PredictionService/Predict", predict_pb2.PredictResponse),
-    "Classify": ("/tensorflow.serving.PredictionService/Classify", classification_pb2.ClassificationResponse),
+    "Classify": (
+        "/tensorflow.serving.PredictionService/Classify",
+        classification_pb2.ClassificationResponse,
+    ),
     "Regress": ("/tensorflow.serving.PredictionService/Regress", regression_pb2.RegressionResponse),
     "GetModelMetadata": (
         "/tensorflow.serving.PredictionService/GetModelMetadata",
@@ -154,7 +157,9 @@ def _feature(value: Any) -> feature_pb2.Feature:
     values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
     arr = np.asarray(values)
     if arr.dtype.kind in "SUO":
-        feature.bytes_list.value.extend(v if isinstance(v, bytes) else str(v).encode() for v in values)
+        feature.bytes_list.value.extend(
+            v if isinstance(v, bytes) else str(v).encode() for v in values
+        )
     elif arr.dtype.kind == "f":
         feature.float_list.value.extend(arr.astype(np.float32).reshape(-1).tolist())
     elif arr.dtype.kind in "iub":
@@ -200,7 +205,9 @@ def classify_rpc(
     return RPC("Classify", req, _parse_classify)
 
 
-def _parse_classify(resp: classification_pb2.ClassificationResponse) -> list[list[tuple[str, float]]]:
+def _parse_classify(
+    resp: classification_pb2.ClassificationResponse,
+) -> list[list[tuple[str, float]]]:
     return [
         [(c.label, c.score) for c in result.classes] for result in resp.result.classifications
     ]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 from pydantic import ValidationError
 from rich.console import Console
@@ -28,7 +29,7 @@ from tfsuite.export.report import StepProgress, variants_table
 from tfsuite.export.saving import dir_size
 from tfsuite.export.signatures import parse_input_specs, parse_shape
 from tfsuite.export.trt import TrtOptions, calibration_images
-from tfsuite.export.validate import DEFAULT_TOLERANCES, compare_outputs, fixed_inputs, run_reference, run_saved_model
+from tfsuite.export.validate import DEFAULT_TOLERANCES, FixedInputs, compare_outputs, fixed_inputs, run_reference, run_saved_model
 from tfsuite.export.variants import DEFAULT_VARIANTS, VARIANTS, BuildContext, VariantSkipped, VariantSpec
 
 __all__ = ["export_variants", "parse_variant_names"]
@@ -155,7 +156,7 @@ def export_variants(
             model = load_source(src, inputs=_inputs(inputs), outputs=_outputs(outputs), input_shapes=_input_shapes(input_shapes), signature=signature)
             sha = source_sha256(src)
         for note in model.notes:
-            steps.note(note) if progress else log.info("%s", note)
+            steps.note(note)
         plan = assign_versions(names, manifest, set(existing))
         up_to_date = _check_overwrites(base, plan, existing, manifest, sha, overwrite)
 
@@ -169,20 +170,18 @@ def export_variants(
             )
         elif model_name:
             manifest.model_name = model_name
-        base.mkdir(parents=True, exist_ok=True)
-
-        reference = None
-        feeds = None
+        feeds: FixedInputs = {}
+        reference: dict[str, np.ndarray] = {}
+        if any(name not in up_to_date for name in names):
+            with steps.step("run the source graph on the fixed validation inputs"):
+                feeds = fixed_inputs(model.inputs)
+                reference = run_reference(model, feeds)
         for name in names:
             version = plan[name]
             if name in up_to_date:
                 message = f"version {version} ({name}): up to date"
-                steps.note(message) if progress else log.info("%s", message)
+                steps.note(message)
                 continue
-            if feeds is None:
-                with steps.step("run the source graph on the fixed validation inputs"):
-                    feeds = fixed_inputs(model.inputs)
-                    reference = run_reference(model, feeds)
             with steps.step(f"version {version}: {name}"):
                 record = _build_one(registry[name], version, model, base, BuildContext(model=model, trt=trt), feeds, reference, sha, tolerances, overwrite)
             manifest.upsert(record)
@@ -199,8 +198,8 @@ def _build_one(
     model: FrozenModel,
     base: Path,
     ctx: BuildContext,
-    feeds: dict,
-    reference: dict,
+    feeds: FixedInputs,
+    reference: dict[str, np.ndarray],
     sha: str,
     tolerances: Mapping[str, Mapping[str, float]] | None,
     overwrite: bool,

@@ -8,10 +8,12 @@ covers the batch-norm parameters too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import tensorflow as tf
 
-from tfsuite.export.graphs import node_name
+from tfsuite.export.graphs import node_name, prune_unreachable
 
 __all__ = ["fold_fused_batch_norms"]
 
@@ -29,11 +31,12 @@ def _const_value(nodes: dict[str, tf.compat.v1.NodeDef], name: str) -> tuple[str
     return node.name, tf.make_ndarray(node.attr["value"].tensor)
 
 
-def fold_fused_batch_norms(graph_def: tf.compat.v1.GraphDef) -> tuple[tf.compat.v1.GraphDef, int]:
+def fold_fused_batch_norms(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str] = ()) -> tuple[tf.compat.v1.GraphDef, int]:
     """Rewrite conv -> FusedBatchNorm (inference) as conv(folded weights) -> BiasAdd.
 
     Returns the new graph and how many batch norms were folded. The BiasAdd keeps the batch
-    norm's name, so its consumers are unchanged.
+    norm's name, so its consumers are unchanged. ``keep`` (the signature's input and output
+    nodes) bounds the graph afterwards: whatever they do not reach is dropped.
     """
     out = tf.compat.v1.GraphDef()
     out.CopyFrom(graph_def)
@@ -84,10 +87,7 @@ def fold_fused_batch_norms(graph_def: tf.compat.v1.GraphDef) -> tuple[tf.compat.
         new_nodes.extend([w_node, b_node])
         folded += 1
     out.node.extend(new_nodes)
-    if folded:
-        # Old weight / BN parameter Consts that nothing reads any more.
-        used = {node_name(i) for n in out.node for i in n.input}
-        keep = [n for n in out.node if n.op != "Const" or n.name in used or n.name in {x.name for x in new_nodes}]
-        del out.node[:]
-        out.node.extend(keep)
+    if folded and keep:
+        # The old weights (often behind a frozen ReadVariableOp Identity) are now unreachable.
+        out = prune_unreachable(out, keep)
     return out, folded

@@ -7,6 +7,7 @@ An :class:`Endpoint` ties a signature key (``image_tensor``) to a tensor in a fr
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import tensorflow as tf
@@ -17,7 +18,9 @@ __all__ = [
     "Endpoint",
     "FrozenModel",
     "node_name",
+    "drop_noop_control_edges",
     "op_histogram",
+    "prune_unreachable",
     "tensor_name",
 ]
 
@@ -78,3 +81,39 @@ def op_histogram(graph_def: tf.compat.v1.GraphDef) -> dict[str, int]:
     for fn in graph_def.library.function:
         counts.update(n.op for n in fn.node_def)
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def prune_unreachable(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> tf.compat.v1.GraphDef:
+    """Only the nodes ``keep`` reaches (data and control edges), in the original order."""
+    by_name = {n.name: n for n in graph_def.node}
+    seen: set[str] = set()
+    stack = [node_name(k) for k in keep]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        stack.extend(node_name(i) for i in by_name[name].input)
+    out = tf.compat.v1.GraphDef()
+    out.CopyFrom(graph_def)
+    del out.node[:]
+    out.node.extend(n for n in graph_def.node if n.name in seen)
+    return out
+
+
+def drop_noop_control_edges(graph_def: tf.compat.v1.GraphDef) -> int:
+    """Remove control inputs from ``NoOp`` nodes, in place; returns how many were removed.
+
+    A frozen TF2 function ends in ``Identity(^NoOp)`` where the NoOp waits for every
+    (now constant) variable read: ordering that means nothing once weights are constants, but
+    keeps every original weight reachable and so blocks pruning and folding.
+    """
+    noops = {n.name for n in graph_def.node if n.op == "NoOp"}
+    removed = 0
+    for node in graph_def.node:
+        kept = [i for i in node.input if not (i.startswith("^") and i[1:] in noops)]
+        if len(kept) != len(node.input):
+            removed += len(node.input) - len(kept)
+            del node.input[:]
+            node.input.extend(kept)
+    return removed

@@ -17,7 +17,7 @@ import tensorflow as tf
 from google.protobuf import message, text_format
 
 from tfsuite.export.errors import ExportUsageError
-from tfsuite.export.graphs import Endpoint, FrozenModel
+from tfsuite.export.graphs import Endpoint, FrozenModel, drop_noop_control_edges, prune_unreachable
 from tfsuite.export.signatures import detect_kind, pin_input_shapes, resolve_endpoints
 
 __all__ = ["KERAS_SUFFIXES", "freeze_signature", "load_source", "read_graph_def", "source_format", "source_sha256"]
@@ -168,6 +168,9 @@ def load_source(
         ins, outs = resolve_endpoints(graph_def, inputs=inputs, outputs=outputs, notes=notes)
     else:
         graph_def, ins, outs = freeze_signature(src, signature) if fmt == "saved_model" else _load_keras(src)
+        # Frozen TF2 functions keep every old variable read alive through ^NoOp edges.
+        drop_noop_control_edges(graph_def)
+        graph_def = prune_unreachable(graph_def, [e.node for e in [*ins, *outs]])
         if outputs:
             outs = _select(outs, outputs, "output")
         shapes = dict(input_shapes or {})

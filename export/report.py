@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,6 +13,8 @@ from rich.table import Table
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
 
 __all__ = ["StepProgress", "format_size", "validation_summary", "variants_table"]
+
+log = logging.getLogger(__name__)
 
 
 def format_size(size: int | None) -> str:
@@ -89,5 +92,8 @@ class StepProgress:
             self._progress.update(task, completed=1)
 
     def note(self, text: str) -> None:
+        """Tell the user what was chosen: on the console when enabled, else to the log."""
         if self.enabled:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            log.info("%s", text)

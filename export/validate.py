@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, FrozenModel
 from tfsuite.export.manifest import Validation
 from tfsuite.export.saving import SERVING_KEY
@@ -87,7 +88,7 @@ def fixed_inputs(inputs: Sequence[Endpoint], batch: int = DEFAULT_BATCH, seed: i
         dtype = np.dtype(endpoint.dtype) if endpoint.dtype != "string" else None
         image_like = len(shape) == 4 and shape[-1] in (1, 3, 4)
         if dtype is None:
-            raise ValueError(f"input {endpoint.key!r} is a string tensor; cannot synthesize inputs")
+            raise ExportUsageError(f"input {endpoint.key!r} is a string tensor: validation needs numeric inputs (export a numeric-input signature)")
         if image_like:
             images = synthetic_images(shape[0], shape[1], shape[2], shape[3], seed=seed + index)
             out[endpoint.key] = images.astype(dtype) if dtype.kind in "ui" else (images.astype(dtype) / 255.0).astype(dtype)

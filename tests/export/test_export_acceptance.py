@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfsuite.export.api import export_variants
 from tfsuite.export.manifest import VariantsManifest
 
 pytestmark = pytest.mark.slow
@@ -65,3 +66,13 @@ def test_classifier_signature_and_top1(classifier_base: Path) -> None:
     fn = _serving_fn(classifier_base / "2")
     probs = fn(input=tf.zeros([2, 224, 224, 3]))["probabilities"].numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-3)
+
+
+def test_example_classifier_saved_model_source(classifier_saved_model: Path, tmp_path: Path) -> None:
+    manifest = export_variants(classifier_saved_model, tmp_path / "m", variants="original,weight_quant", progress=False)
+    assert manifest.source_format == "saved_model" and manifest.kind == "classifier"
+    assert [(i.name, i.dtype, i.shape) for i in manifest.inputs] == [("input", "float32", [None, 224, 224, 3])]
+    assert [o.name for o in manifest.outputs] == ["probabilities"]
+    original, quant = manifest.variants
+    assert original.status == quant.status == "ok"
+    assert quant.size_bytes / original.size_bytes <= 0.35

@@ -94,3 +94,13 @@ def test_builtin_fallbacks_without_graph_transform_tool(
     if variant == "weight_quant":
         assert rec.node_count.get("Dequantize", 0) == 1  # conv2 (18432); conv1 (864) and fc (640) are under 1024
         assert rec.size_bytes < 0.5 * manifest.by_variant("original").size_bytes
+
+
+def test_tf1_saved_model_source_reexports(tiny_detector_export: tuple[Path, VariantsManifest], tmp_path: Path) -> None:
+    """A published version (TF1-style SavedModel, no variables) is itself a valid source."""
+    base, _ = tiny_detector_export
+    manifest = export_variants(base / "1", tmp_path / "again", variants="original,weight_quant", progress=False)
+    assert manifest.source_format == "saved_model" and manifest.kind == "detector"
+    assert [i.name for i in manifest.inputs] == ["image_tensor"] and manifest.inputs[0].dtype == "uint8"
+    assert sorted(o.name for o in manifest.outputs) == ["detection_boxes", "detection_classes", "detection_scores", "num_detections"]
+    assert [v.status for v in manifest.variants] == ["ok", "ok"]

@@ -261,8 +261,11 @@ def tensor_wire(value: Any, dtype: Any | None = None) -> list[bytes | memoryview
     """The serialized ``TensorProto`` of ``value``, as a list of buffers to concatenate.
 
     Numeric arrays: a few header bytes (dtype, shape, content tag) then a view of the
-    array's own memory, so joining the parts is the only copy of the data.
+    array's own memory, so joining the parts is the only copy of the data. A ready
+    ``TensorProto`` (e.g. pre-built by a load generator) is passed through serialized.
     """
+    if isinstance(value, TensorProto):
+        return [value.SerializeToString()]
     arr = _as_array(value, dtype)
     if arr.dtype.kind in "SUO":
         return [make_tensor_proto(arr).SerializeToString()]

@@ -116,6 +116,14 @@ def test_val_field_shorthand_repeats_the_last_value(dtype: type) -> None:
     assert got.shape == (2, 3) and got.dtype == np.dtype(dtype)
 
 
+def test_prebuilt_tensor_protos_pass_through_the_wire_encoder() -> None:
+    ready = tf.make_tensor_proto(np.arange(4, dtype=np.int64).reshape(2, 2))
+    wire = codec.predict_request_wire(b"", {"x": ready, "y": np.ones(2, np.float32)})
+    parsed = predict_pb2.PredictRequest.FromString(wire)
+    assert parsed.inputs["x"] == ready
+    np.testing.assert_array_equal(codec.make_ndarray(parsed.inputs["y"]), np.ones(2, np.float32))
+
+
 def test_big_endian_input_is_sent_little_endian() -> None:
     arr = np.arange(6, dtype=">i4").reshape(2, 3)
     proto = codec.make_tensor_proto(arr)

@@ -100,6 +100,7 @@ class _Model:
     config: ModelConfig
     records: dict[int, _VersionRecord] = field(default_factory=dict)
     active: bool = True  # False once a reload removed it from the config
+    labels: dict[str, int] = field(default_factory=dict)  # applied labels (checked)
 
 
 def single_model_config(name: str, base_path: str) -> ModelServerConfig:
@@ -268,25 +269,39 @@ class ModelManager:
             for name, rec in to_unload:
                 if rec.state == "AVAILABLE":
                     self._unload(name, rec, UNLOAD_DRAIN_SECONDS)
-            self._publish()
-            self._check_labels(wanted.values())
+            try:
+                self._update_labels(wanted.values())
+            finally:
+                self._publish()
         if initial:
             for name, cfg in wanted.items():
                 log.info("model %s: serving from %s", name, cfg.base_path)
 
-    def _check_labels(self, configs: Iterable[ModelConfig]) -> None:
-        if self.options.allow_version_labels_for_unavailable_models:
-            return
+    def _update_labels(self, configs: Iterable[ModelConfig]) -> None:
+        """Apply the configs' version labels (ServerCore::UpdateModelVersionLabelMap).
+
+        A label must point to an AVAILABLE version; with
+        ``allow_version_labels_for_unavailable_models`` a new (or unchanged) label may point
+        anywhere, but moving an existing label still needs an available version. On failure
+        no label changes (FAILED_PRECONDITION).
+        """
+        allow = self.options.allow_version_labels_for_unavailable_models
+        new_labels: dict[str, dict[str, int]] = {}
         with self._lock:
             for cfg in configs:
                 model = self._models[cfg.name]
                 for label, version in cfg.version_labels.items():
+                    old = model.labels.get(label)
+                    may_be_unavailable = allow and (old is None or old == version)
                     rec = model.records.get(version)
-                    if rec is None or rec.state != "AVAILABLE":
+                    if not may_be_unavailable and (rec is None or rec.state != "AVAILABLE"):
                         raise ServingError.failed_precondition(
                             f"Request to assign label to version {version} of model "
                             f"{cfg.name}, which is not currently available for inference"
                         )
+                new_labels[cfg.name] = dict(cfg.version_labels)
+            for name, labels in new_labels.items():
+                self._models[name].labels = labels
 
     # -- reconcile one model ----------------------------------------------------------------
     def _reconcile_model(self, model: _Model) -> None:
@@ -388,7 +403,7 @@ class ModelManager:
                     if r.state == "AVAILABLE" and r.servable is not None
                 }
                 latest = versions[max(versions)] if versions else None
-                serving[name] = ModelEntry(versions, latest, dict(model.config.version_labels))
+                serving[name] = ModelEntry(versions, latest, dict(model.labels))
             self._serving = serving
             self._changed.notify_all()
 
@@ -441,7 +456,7 @@ class ModelManager:
         with self._lock:
             model = self._models.get(name)
             if label:
-                labels = model.config.version_labels if model is not None else {}
+                labels = model.labels if model is not None else {}
                 if label not in labels:
                     raise ServingError.unknown_label(label)
                 version = labels[label]

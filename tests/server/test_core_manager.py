@@ -285,3 +285,29 @@ def test_invalid_config_file_fails_start(tmp_path, start_dataplane) -> None:
                                     'model_platform: "tensorflow" } }')
     with pytest.raises(ConfigError, match="absolute path or URI"):
         start_dataplane(model_config_file=config)
+
+
+def test_moving_a_label_needs_an_available_version(make_model_base, start_dataplane) -> None:
+    base = make_model_base({1: "half_plus_two", 2: "half_plus_three"})
+
+    def config(versions: str, label_version: int) -> object:
+        return parse_model_config(
+            f'model_config_list {{ config {{ name: "m" base_path: "{base}" '
+            f'model_platform: "tensorflow" model_version_policy {{ specific {{ {versions} }} }} '
+            f'version_labels {{ key: "stable" value: {label_version} }} }} }}'
+        )
+
+    dp = start_dataplane(model_config_file="", model_name="m", model_base_path=str(base),
+                         allow_version_labels_for_unavailable_models=True)
+    dp.reload_config(config("versions: 1", 1))
+    assert _y(dp, RequestSpec("m", label="stable")) == (1, [2.5, 3.0])
+    # Moving "stable" to version 3 (not on disk) fails even with the allow flag; the label
+    # keeps pointing at version 1.
+    with pytest.raises(ServingError) as err:
+        dp.reload_config(config("versions: 1 versions: 3", 3))
+    assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert _y(dp, RequestSpec("m", label="stable")) == (1, [2.5, 3.0])
+    # Loading version 2 and moving the label to it in one change works once 2 is available
+    # (the reload returns after the load).
+    dp.reload_config(config("versions: 1 versions: 2", 2))
+    assert _y(dp, RequestSpec("m", label="stable")) == (2, [3.5, 4.0])

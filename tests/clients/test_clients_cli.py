@@ -170,3 +170,32 @@ def test_bad_cli_input_is_a_usage_error(serving, tmp_path) -> None:  # type: ign
     assert isinstance(bad_resize.exception, UsageError) and "WxH" in str(bad_resize.exception)
     both = _invoke(detect, ["--server", serving.grpc, "--model", serving.detector, "--version", "1", "--label", "x", str(img)])
     assert isinstance(both.exception, UsageError)
+
+
+def test_real_ctrl_c_stops_cleanly_and_writes_what_was_done(serving, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SIGINT to a real ``tfsuite detect`` process once it has printed its first result."""
+    import os
+    import signal
+
+    images = tmp_path / "many"
+    images.mkdir()
+    frame = np.random.default_rng(5).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    for i in range(400):
+        cv2.imwrite(str(images / f"{i:06d}.png"), frame)
+    coco = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfsuite", "detect", "--server", serving.grpc, "--model", serving.detector,
+         "--min-score", "0.0", "--coco-json", str(coco), str(images)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # waits for the first answered image, not for wall time
+    assert first.startswith(str(images / "000000.png")), first
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    records = json.loads(coco.read_text())
+    done = {r["image_id"] for r in records}
+    assert 0 in done and len(done) < 400

@@ -12,6 +12,7 @@ Validation order and messages follow TF Serving's predict_util / classifier / re
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -216,7 +217,27 @@ def _runtime_error(err: Exception) -> ServingError:
         message = err.message
     elif isinstance(err, (TypeError, ValueError)):
         code = grpc.StatusCode.INVALID_ARGUMENT
-    return ServingError(code, message.strip().split("\n\n")[0])
+    return ServingError(code, _runtime_message(message))
+
+
+_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\]\s*$")
+
+
+def _runtime_message(message: str) -> str:
+    """The runtime's reason in one line: eager's "Graph execution error" wrapper and the
+    Python stack it records ("Detected at node ... defined at") are dropped."""
+    kept = []
+    for line in message.splitlines():
+        text = line.strip()
+        if (
+            not text
+            or text == "Graph execution error:"
+            or text.startswith(("Detected at node", "File \"", "<stack traces unavailable>"))
+            or (line.startswith("    ") and not text.startswith("[["))
+        ):
+            continue
+        kept.append(text)
+    return _OP_SUFFIX.sub("", " ".join(kept)) or message.strip()
 
 
 def _op_error_codes() -> dict[int, Any]:

@@ -369,3 +369,14 @@ def test_failing_warmup_fails_the_load(make_model_base) -> None:
         (row,) = server.get_model_status(request).model_version_status
         assert row.state == get_model_status_pb2.ModelVersionStatus.END
         assert "input tensor alias not found in signature: wrong_alias" in row.status.error_message
+
+
+def test_runtime_error_keeps_tensorflow_code_and_message(core: ServerCore) -> None:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "tf1"
+    request.model_spec.signature_name = "classify_x_to_y"
+    request.input.example_list.examples.add()  # no feature "x": parse_example fails in TF
+    err = _error(lambda: core.classify(request))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Feature: x (data type: float) is required but could not be found" in err.message
+    assert "\n" not in err.message

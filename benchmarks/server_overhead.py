@@ -12,7 +12,10 @@ mobilenet_v2 (224x224x3):
 3. REST predict p50 vs gRPC p50 for the tiny model's small input (<= 1.5x);
 4. REST predict on the 224x224x3 input: the share of its latency spent decoding JSON.
 
-Servers run in this process on ephemeral ports (real gRPC/HTTP over loopback).
+Servers run in this process on ephemeral ports (real gRPC/HTTP over loopback); latency
+clients run here too (one at a time), the 32-client load runs in a separate process.
+Variants are measured interleaved / in alternating windows so a busy machine skews them
+alike.
 Prints one rich table. ``python benchmarks/server_overhead.py [--quick]``.
 """
 
@@ -23,6 +26,8 @@ import http.client
 import os
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -222,6 +227,70 @@ def throughput(call: Callable[[], Any], clients: int, seconds: float, per_call: 
     return sum(counts) / (time.perf_counter() - t0)
 
 
+class LoadProcess:
+    """32 concurrent gRPC clients in a separate process (one asyncio loop, grpc.aio).
+
+    Clients in the server's own process would compete with it for the GIL and make the
+    server look slower than it is; a real deployment has its clients elsewhere. The worker
+    imports no TensorFlow (light protos), reads ``port model input clients seconds``
+    lines on stdin and answers ``requests elapsed`` on stdout.
+    """
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--load-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def throughput(self, port: int, model: str, in_name: str, clients: int, seconds: float) -> float:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{port} {model} {in_name} {clients} {seconds}\n")
+        self.proc.stdin.flush()
+        requests, elapsed = self.proc.stdout.readline().split()
+        return int(requests) / float(elapsed)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def load_worker() -> None:
+    import asyncio
+
+    rng = np.random.default_rng(0)
+    x1 = rng.random((1, 224, 224, 3), dtype=np.float32)
+
+    async def run(port: int, model: str, in_name: str, clients: int, seconds: float) -> tuple[int, float]:
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 2**31 - 1)]
+        ) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = model
+            request.inputs[in_name].CopyFrom(make_tensor_proto(x1))
+            await stub.Predict(request, timeout=120)  # connect before the clock starts
+            done = 0
+            start = time.perf_counter()
+            stop = start + seconds
+
+            async def client() -> None:
+                nonlocal done
+                while time.perf_counter() < stop:
+                    await stub.Predict(request, timeout=120)
+                    done += 1
+
+            await asyncio.gather(*(client() for _ in range(clients)))
+            return done, time.perf_counter() - start
+
+    for line in sys.stdin:
+        port, model, in_name, clients, seconds = line.split()
+        done, elapsed = asyncio.run(run(int(port), model, in_name, int(clients), float(seconds)))
+        print(done, elapsed, flush=True)
+
+
 def server(base: Path, name: str, **extra: Any) -> ModelServer:
     options = ServerOptions(
         port=-1,
@@ -248,6 +317,9 @@ class HandlerTimer:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--load-worker"]:
+        load_worker()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument(
@@ -348,15 +420,15 @@ def main() -> None:
             batching_parameters_file=str(params),
             grpc_max_threads=64,
         ) as batching:
-            g_plain = grpc_predict(plain.grpc_port, "mobilenet", in_name, x1)
-            g_batch = grpc_predict(batching.grpc_port, "mobilenet", in_name, x1)
+            load = LoadProcess()
             call(x32)  # warm the batch-32 graph
             window = seconds / ROUNDS
             inproc_t, nobatch_t, batch_t = [], [], []
             for _ in range(ROUNDS):
                 inproc_t.append(throughput(lambda: call(x32), 1, window, 32))
-                nobatch_t.append(throughput(g_plain, 32, window, 1))
-                batch_t.append(throughput(g_batch, 32, window, 1))
+                nobatch_t.append(load.throughput(plain.grpc_port, "mobilenet", in_name, 32, window))
+                batch_t.append(load.throughput(batching.grpc_port, "mobilenet", in_name, 32, window))
+            load.close()
             inproc_tput, nobatch_tput, batch_tput = p50(inproc_t), p50(nobatch_t), p50(batch_t)
             labels = ("mobilenet", "1")
             m = batching.core.metrics

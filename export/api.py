@@ -25,7 +25,7 @@ from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import FrozenModel, op_histogram
 from tfsuite.export.loading import load_source, source_format, source_sha256
 from tfsuite.export.manifest import Validation, VariantRecord, VariantsManifest
-from tfsuite.export.report import StepProgress, variants_table
+from tfsuite.export.report import StepProgress, print_summary
 from tfsuite.export.saving import dir_size
 from tfsuite.export.signatures import parse_input_specs, parse_shape
 from tfsuite.export.trt import TrtOptions, calibration_images
@@ -188,7 +188,7 @@ def export_variants(
             manifest.save(base)
         manifest.save(base)
     if progress:
-        (console or Console()).print(variants_table(manifest))
+        print_summary(manifest, console)
     return manifest
 
 
@@ -214,7 +214,7 @@ def _build_one(
             result = spec.build(ctx, out)
         except VariantSkipped as exc:
             record.status, record.reason = "skipped", str(exc)
-            log.warning("%s skipped: %s", spec.name, exc)
+            log.debug("%s skipped: %s", spec.name, exc)  # the summary prints the reason once
             return record
         except Exception as exc:  # noqa: BLE001 - a builder bug must not lose the other variants
             log.debug("building %s failed", spec.name, exc_info=True)
@@ -236,7 +236,7 @@ def _build_one(
         if not record.validation.passed:
             record.status = "failed"
             record.reason = f"validation failed: {record.validation.detail}"
-            log.warning("%s failed validation: %s", spec.name, record.validation.detail)
+            log.debug("%s failed validation: %s", spec.name, record.validation.detail)
             # A failed variant must not leave a loadable version behind (e.g. an older build).
             remove_version(target)
             return record

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
 
-__all__ = ["StepProgress", "format_size", "validation_summary", "variants_table"]
+__all__ = ["StepProgress", "format_size", "print_summary", "reasons", "validation_summary", "variants_table"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def validation_summary(record: VariantRecord) -> str:
         parts.append(f"top1 {val.top1_agreement:.0%}")
     if val.max_rel_error is not None:
         parts.append(f"rel {val.max_rel_error:.2g}")
-    return ", ".join(parts) or ("ok" if val.passed else val.detail)
+    return " ".join(parts) or ("ok" if val.passed else val.detail)
 
 
 def variants_table(manifest: VariantsManifest) -> Table:
@@ -49,7 +49,7 @@ def variants_table(manifest: VariantsManifest) -> Table:
     base_size = base.size_bytes if base and base.size_bytes else None
     table = Table(title=f"{manifest.model_name} ({manifest.kind}, {manifest.source_format})")
     for column in ("version", "variant", "status", "size", "ratio", "validation", "time"):
-        table.add_column(column, justify="right" if column in {"version", "size", "ratio", "time"} else "left")
+        table.add_column(column, justify="right" if column in {"version", "size", "ratio", "time"} else "left", no_wrap=column != "validation")
     colour = {"ok": "green", "skipped": "yellow", "failed": "red"}
     for rec in manifest.variants:
         ratio = f"{rec.size_bytes / base_size:.2f}x" if rec.size_bytes and base_size else "-"
@@ -97,3 +97,20 @@ class StepProgress:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:
             log.info("%s", text)
+
+
+def reasons(manifest: VariantsManifest) -> list[str]:
+    """One line per distinct skip/fail reason, naming the versions it applies to."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for rec in manifest.variants:
+        if rec.status != "ok" and rec.reason:
+            grouped.setdefault((rec.status, rec.reason), []).append(f"{rec.version} ({rec.variant})")
+    return [f"{status}: version{'s' if len(v) > 1 else ''} {', '.join(v)}: {reason}" for (status, reason), v in grouped.items()]
+
+
+def print_summary(manifest: VariantsManifest, console: Console | None = None) -> None:
+    """The final table, then why anything was skipped or failed."""
+    console = console or Console()
+    console.print(variants_table(manifest))
+    for line in reasons(manifest):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

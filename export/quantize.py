@@ -95,7 +95,7 @@ def quantize_weights(
     graph_def: tf.compat.v1.GraphDef, inputs: Sequence[Endpoint], outputs: Sequence[Endpoint]
 ) -> tuple[tf.compat.v1.GraphDef, str]:
     """Eight-bit weights and the engine that produced them (``graph_transforms`` / ``rewrite``)."""
-    graph_def, _ = fold_fused_batch_norms(graph_def)
+    graph_def, _ = fold_fused_batch_norms(graph_def, keep=[e.node for e in [*inputs, *outputs]])
     if gtt_available():
         try:
             return run_gtt(graph_def, inputs, outputs, WEIGHT_QUANT_TRANSFORMS), "graph_transforms"

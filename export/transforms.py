@@ -98,7 +98,7 @@ def optimize_graph(
     graph_def: tf.compat.v1.GraphDef, inputs: Sequence[Endpoint], outputs: Sequence[Endpoint]
 ) -> tuple[tf.compat.v1.GraphDef, str]:
     """The ``optimized`` variant's graph and the engine that produced it."""
-    graph_def, _ = fold_fused_batch_norms(graph_def)
+    graph_def, _ = fold_fused_batch_norms(graph_def, keep=[e.node for e in [*inputs, *outputs]])
     if gtt_available():
         try:
             return run_gtt(graph_def, inputs, outputs, OPTIMIZE_TRANSFORMS), "graph_transforms"

@@ -38,7 +38,7 @@ def main(out: Path, warmup: int, iterations: int, duration: str | None, threads:
     from tfsuite.export.examples import build_classifier
     from tfsuite.export.manifest import VariantsManifest
 
-    console = Console()
+    console = Console(width=140)
     base = out / "models" / "mobilenet_v2"
     if VariantsManifest.load_if_exists(base) is None:
         files = build_classifier(out / "src")
@@ -55,29 +55,32 @@ def main(out: Path, warmup: int, iterations: int, duration: str | None, threads:
     p50 = {(r["variant"], r["backend"], int(r["batch_size"])): float(r["p50_ms"]) for r in rows}
 
     curve = Table(title="batching curve (images/s = batch x iterations / total time; at p50 = batch / median)")
-    for col in ("variant", "backend", "batch", "images/s", "p50 ms", "p99 ms", "images/s at p50", "vs batch 1"):
+    for col in ("variant", "backend", "batch", "images/s", "min ms", "p50 ms", "p99 ms", "img/s at p50", "img/s at min", "vs batch 1"):
         curve.add_column(col, justify="right")
+    mins = {(r["variant"], r["backend"], int(r["batch_size"])): float(r["min_ms"]) for r in rows}
     p99 = {(r["variant"], r["backend"], int(r["batch_size"])): float(r["p99_ms"]) for r in rows}
     for variant in ("original", "weight_quant"):
         for backend in ("tf", "onnxruntime"):
             for b in (1, 8, 32):
                 key = (variant, backend, b)
                 if key not in ips:
-                    curve.add_row(variant, backend, str(b), "-", "-", "-", "-", "-")
+                    curve.add_row(variant, backend, str(b), *["-"] * 7)
                     continue
                 first = ips.get((variant, backend, 1))
-                curve.add_row(variant, backend, str(b), f"{ips[key]:.1f}", f"{p50[key]:.1f}", f"{p99[key]:.1f}",
-                              f"{b * 1000 / p50[key]:.1f}", f"{ips[key] / first:.2f}x" if first else "-")  # fmt: skip
+                curve.add_row(variant, backend, str(b), f"{ips[key]:.1f}", f"{mins[key]:.1f}", f"{p50[key]:.1f}",
+                              f"{p99[key]:.1f}", f"{b * 1000 / p50[key]:.1f}", f"{b * 1000 / mins[key]:.1f}",
+                              f"{ips[key] / first:.2f}x" if first else "-")  # fmt: skip
     console.print(curve)
 
-    vs = Table(title="onnxruntime / tf (images/s ratio)")
+    vs = Table(title="onnxruntime / tf (images/s ratio; in brackets: ratio at min latency)")
     for col in ("variant", "batch 1", "batch 8", "batch 32"):
         vs.add_column(col, justify="right")
     for variant in ("original", "weight_quant"):
         cells = []
         for b in (1, 8, 32):
             tf_v, ort_v = ips.get((variant, "tf", b)), ips.get((variant, "onnxruntime", b))
-            cells.append(f"{ort_v / tf_v:.2f}x" if tf_v and ort_v else "-")
+            tf_m, ort_m = mins.get((variant, "tf", b)), mins.get((variant, "onnxruntime", b))
+            cells.append(f"{ort_v / tf_v:.2f}x ({tf_m / ort_m:.2f}x)" if tf_v and ort_v and tf_m and ort_m else "-")
         vs.add_row(variant, *cells)
     console.print(vs)
 

@@ -137,6 +137,16 @@ def run_bench(
     for job in jobs:
         check_backends(job.settings.backends)
         check_input_shapes(job)
+    threads = jobs[0].settings.threads
+    if threads:
+        # TensorFlow fixes its thread pools when its runtime starts; set them before anything runs.
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            log.warning("--threads %d not applied to tf: TensorFlow's runtime was already running", threads)
     report = BenchReport(jobs[0].settings, overhead_ns=measure_overhead())
     total = sum(j.total_cases for j in jobs)
     done = 0

@@ -129,14 +129,8 @@ class TFBackend(Backend):
         import tensorflow as tf
 
         if self.threads:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(self.threads)
-                tf.config.threading.set_inter_op_parallelism_threads(1)
-                self.details["threads_applied"] = True
-            except RuntimeError:
-                # TF fixes its thread pools when the runtime starts; later changes are refused.
-                log.warning("tf: --threads %s not applied: TensorFlow's runtime was already initialised", self.threads)
-                self.details["threads_applied"] = False
+            # Set up front by run_bench; only record whether TF really runs with them.
+            self.details["threads_applied"] = tf.config.threading.get_intra_op_parallelism_threads() == self.threads
         self._loaded, self._fn = _load_signature(self.model_dir)
         self.inputs = _signature_inputs(self._fn)
         self.conversion_seconds = 0.0
@@ -206,7 +200,8 @@ class OnnxRuntimeBackend(Backend):
         available = set(ort.get_available_providers())
         providers = [p for p in self.PREFERRED_PROVIDERS if p in available]
         self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        self.details.update(onnx_path=str(path), providers=self._session.get_providers(), opset=ONNX_OPSET)
+        self.details.update(onnx_path=str(path), providers=self._session.get_providers(), opset=ONNX_OPSET,
+                            intra_op_threads=self.threads or "onnxruntime default")  # fmt: skip
         type_names = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int32)": "int32",
                       "tensor(int64)": "int64", "tensor(double)": "float64", "tensor(float16)": "float16",
                       "tensor(bool)": "bool", "tensor(int8)": "int8"}  # fmt: skip

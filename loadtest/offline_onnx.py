@@ -16,6 +16,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,18 @@ def _max_abs_error(fn: Any, names: list[str], specs: Any, onnx_path: Path) -> fl
     return max(errors) if errors else None
 
 
+@contextmanager
+def _quiet_tensorflow() -> Iterator[None]:
+    """tf2onnx freezes through TF1-era APIs; their deprecation notices are not the user's to act on."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
+
+
 def convert_saved_model(model_dir: Path, target: Path, opset: int = ONNX_OPSET) -> OnnxConversion:
     """Write ``target`` (.onnx) from the SavedModel's ``serving_default`` and check it against TF.
 
@@ -184,7 +198,7 @@ def convert_saved_model(model_dir: Path, target: Path, opset: int = ONNX_OPSET) 
     rename = dict(zip(input_names, names, strict=True))
     if isinstance(concrete.structured_outputs, dict):
         rename.update({t.name: key for key, t in concrete.structured_outputs.items()})
-    with tf.device("/cpu:0"):
+    with _quiet_tensorflow(), tf.device("/cpu:0"):
         graph_def = tf_loader.from_function(concrete, input_names, output_names)
     graph_def, rewritten = dequantize_for_onnx(graph_def)
     if rewritten:
@@ -192,10 +206,11 @@ def convert_saved_model(model_dir: Path, target: Path, opset: int = ONNX_OPSET) 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        tf2onnx.convert.from_graph_def(
-            graph_def, name=target.stem, input_names=input_names, output_names=output_names, opset=opset,
-            tensors_to_rename=rename, output_path=str(tmp),
-        )  # fmt: skip
+        with _quiet_tensorflow():
+            tf2onnx.convert.from_graph_def(
+                graph_def, name=target.stem, input_names=input_names, output_names=output_names, opset=opset,
+                tensors_to_rename=rename, output_path=str(tmp),
+            )  # fmt: skip
         error = _max_abs_error(fn, names, specs, tmp)
         result = OnnxConversion(
             seconds=time.perf_counter() - start, dequantize_rewrites=rewritten, max_abs_error_vs_tf=error,

@@ -238,6 +238,8 @@ def test_bench_bad_input_is_one_line_error(bench_classifier_base: Path, tmp_path
     assert "batch size '0' is not a positive integer" in _cli_error(capsys, [*base, "--batch-sizes", "1,0"])
     assert "unknown backend 'trt'" in _cli_error(capsys, [*base, "--backends", "tf,trt"])
     assert "variant 'fp64' is not in" in _cli_error(capsys, [*base, "--variants", "fp64"])
+    assert "version 7 is not in" in _cli_error(capsys, [*base, "--versions", "1,7"])
+    assert "--versions or --variants, not both" in _cli_error(capsys, [*base, "--versions", "1", "--variants", "original"])
     assert "exactly one of --base-path" in _cli_error(capsys, ["--out", str(tmp_path)])
     bad_csv = tmp_path / "assignment.csv"
     bad_csv.write_text("model,batch_sizes,gpu\n")

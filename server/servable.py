@@ -169,7 +169,7 @@ class SignatureRunner:
                 raise ServingError.input_alias_not_found(alias, specs.keys())
             npd = spec.np_dtype
             if npd is not None and arr.dtype != npd:
-                if not (npd.kind == "O" and arr.dtype.kind in "SO"):
+                if not (npd.kind == "O" and arr.dtype.kind in "SUO"):
                     raise ServingError.dtype_mismatch(
                         spec.index, spec.type_name, _np_type_name(arr.dtype)
                     )

@@ -380,3 +380,16 @@ def test_runtime_error_keeps_tensorflow_code_and_message(core: ServerCore) -> No
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "Feature: x (data type: float) is required but could not be found" in err.message
     assert "\n" not in err.message
+
+
+def test_dataplane_numpy_api(core: ServerCore) -> None:
+    from tfsuite.server.dataplane import RequestSpec
+
+    dp = core.dataplane
+    version, out = dp.predict(RequestSpec("strings"), {"text": np.array(["ab", "xyz"])})  # str ok
+    assert version == 1 and out["upper"].tolist() == [b"AB", b"XYZ"]
+    version, specs = dp.input_specs(RequestSpec("strings", signature_name="half"))
+    assert version == 1 and list(specs) == ["h"]
+    assert specs["h"].np_dtype == np.float16 and specs["h"].dims == (None,)
+    version, sigmap = dp.get_model_metadata(RequestSpec("hp"))
+    assert sigmap.signature_def["regress_x_to_y"].outputs["outputs"].dtype == 1

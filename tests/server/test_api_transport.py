@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import grpc
@@ -123,3 +124,55 @@ def test_busy_port_is_a_usage_error(half_plus_two_base: Path) -> None:
         with pytest.raises(UsageError, match="cannot bind REST"):
             ModelServer(clash).start()
         assert first.rest_port > 0  # the first server is unaffected
+
+
+@pytest.fixture
+def slow_batching_server(tmp_path: Path, half_plus_two_base: Path) -> ModelServer:
+    """A request waits BATCH_WAIT seconds in an unfilled batch: a slow request without a slow model."""
+    params = tmp_path / "batching.txt"
+    params.write_text(
+        "max_batch_size { value: 1000 } batch_timeout_micros { value: 1500000 } num_batch_threads { value: 1 }"
+    )
+    options = ServerOptions(
+        port=-1, rest_api_port=-1, model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0, enable_batching=True, batching_parameters_file=str(params),
+        rest_api_timeout_in_ms=200,
+    )
+    return ModelServer(options).start()
+
+
+def test_rest_timeout_and_graceful_drain(slow_batching_server: ModelServer) -> None:
+    import httpx
+
+    server = slow_batching_server
+    try:
+        # REST: the request outlives --rest_api_timeout_in_ms=200 -> 504 with TF Serving's error JSON.
+        r = httpx.post(
+            f"http://127.0.0.1:{server.rest_port}/v1/models/default:predict",
+            json={"instances": [1.0]}, timeout=30,
+        )
+        assert r.status_code == 504
+        assert r.json() == {"error": "Deadline Exceeded"}
+
+        # gRPC: a request in flight when stop() is called still completes (drain), new ones fail.
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "default"
+        request.inputs["x"].CopyFrom(make_tensor_proto(np.array([4.0], np.float32)))
+        pending = stub.Predict.future(request, timeout=60)
+        servable = server.core.manager.serving_map()["default"].latest
+        assert servable is not None
+        # Wait until the gRPC request sits in the batch next to the timed-out REST one.
+        deadline = time.monotonic() + 30
+        while servable.inflight < 2:
+            assert time.monotonic() < deadline, "the gRPC request never reached the server"
+            time.sleep(0.005)
+        server.stop(grace=30)
+        assert make_ndarray(pending.result().outputs["y"]).tolist() == [4.0]
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(request, timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        channel.close()
+    finally:
+        server.stop(0)

@@ -131,10 +131,8 @@ def _load_keras(path: Path) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list
     else:
         fn = tf.function(lambda *xs: model(list(xs), training=False)).get_concrete_function(*specs)
     frozen = _freeze_function(fn)
-    names = list(getattr(model, "output_names", None) or [])
+    names = [str(n) for n in (getattr(model, "output_names", None) or [])]
     out_keys = names if len(names) == len(frozen.outputs) else [f"output_{i}" for i in range(len(frozen.outputs))]
-    if len(frozen.outputs) == 1 and not names:
-        out_keys = ["output_0"]
     ins, outs = _endpoints_of_function(frozen, in_keys, out_keys)
     return frozen.graph.as_graph_def(), ins, outs
 

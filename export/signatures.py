@@ -142,11 +142,15 @@ def _endpoint(graph: tf.Graph, key: str, name: str) -> Endpoint:
 
 
 def _unique_keys(names: Sequence[str]) -> list[str]:
+    """Short keys (last path element); the full, flattened name where two would collide."""
     keys = [signature_key(n) for n in names]
-    if len(set(keys)) != len(keys):
-        # Two outputs share a last path element: fall back to the full node name (still no ':0').
-        keys = [node_name(n).replace("/", "_") if ":" not in n or n.endswith(":0") else n.replace("/", "_").replace(":", "_") for n in names]
-    return keys
+    if len(set(keys)) == len(keys):
+        return keys
+    flat = []
+    for name in names:
+        node, _, index = name.partition(":")
+        flat.append(node.replace("/", "_") + (f"_{index}" if index not in ("", "0") else ""))
+    return flat
 
 
 def resolve_endpoints(

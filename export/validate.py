@@ -76,8 +76,8 @@ def synthetic_images(count: int, height: int, width: int, channels: int, seed: i
 def _concrete_shape(shape: Sequence[int | None] | None, batch: int) -> list[int]:
     if shape is None:
         return [batch]
-    dims = [d for d in shape]
-    return [batch if i == 0 and d is None else (DEFAULT_IMAGE_SIDE if d is None else int(d)) for i, d in enumerate(dims)]
+    # Unknown batch -> ``batch``; other unknown dims (image height/width) -> a fixed side.
+    return [batch if i == 0 and d is None else (DEFAULT_IMAGE_SIDE if d is None else int(d)) for i, d in enumerate(shape)]
 
 
 def fixed_inputs(inputs: Sequence[Endpoint], batch: int = DEFAULT_BATCH, seed: int = 0) -> FixedInputs:

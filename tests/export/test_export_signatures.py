@@ -61,3 +61,19 @@ def test_saved_model_output_selection(tiny_saved_model: Path) -> None:
         load_source(tiny_saved_model, outputs=["logits"])
     with pytest.raises(ExportUsageError, match="no signature 'predict'.*serving_default"):
         load_source(tiny_saved_model, signature="predict")
+
+
+def test_colliding_output_names_get_full_clean_keys(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="scope/x")
+        tf.identity(x * 2.0, name="a/out")
+        tf.identity(x * 3.0, name="b/out")
+    path = tmp_path / "g.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    model = load_source(path)
+    assert [e.key for e in model.inputs] == ["x"]
+    assert sorted(e.key for e in model.outputs) == ["a_out", "b_out"]
+    assert model.kind == "generic"

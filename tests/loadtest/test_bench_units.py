@@ -233,3 +233,18 @@ def test_bench_onnx_dequantize_rewrite_matches_tf() -> None:
     np.testing.assert_allclose(run(rewritten), run(quantized), rtol=1e-5, atol=1e-5)
     # and the quantisation really happened (8-bit weights differ from the float ones)
     assert not np.allclose(run(quantized), run(graph.as_graph_def()), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["offline", "offline_backends", "offline_errors", "offline_inputs", "offline_measure", "offline_onnx",
+     "offline_report", "offline_runner", "offline_stats", "offline_targets", "offline_trace", "utilisation",
+     "assignment", "bench_cli"],
+)  # fmt: skip
+def test_bench_modules_export_what_all_names(module: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(f"tfsuite.loadtest.{module}")
+    assert mod.__all__, module
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name}"

@@ -176,3 +176,50 @@ def test_rest_timeout_and_graceful_drain(slow_batching_server: ModelServer) -> N
         channel.close()
     finally:
         server.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('config { name: "m" base_path: "{base}" } config { name: "m" base_path: "{base}" }',
+         "Illegal to list model m multiple times in config list"),
+        ('config { name: "m" base_path: "relative/m" }',
+         "Expected model m to have an absolute path or URI"),
+    ],
+)
+def test_bad_model_config_fails_start_with_tf_serving_message(
+    tmp_path: Path, half_plus_two_base: Path, config: str, message: str
+) -> None:
+    from tfsuite.errors import TFSuiteError
+
+    path = tmp_path / "models.config"
+    path.write_text("model_config_list { " + config.replace("{base}", str(half_plus_two_base)) + " }")
+    with pytest.raises(TFSuiteError) as err:
+        ModelServer(ServerOptions(port=-1, model_config_file=str(path))).start()
+    assert message in str(err.value)
+
+
+def test_version_that_is_not_a_saved_model_is_reported_and_others_serve(
+    tmp_path: Path, half_plus_two_base: Path, broken_model_base: Path
+) -> None:
+    import httpx
+
+    path = tmp_path / "models.config"
+    path.write_text(
+        "model_config_list { "
+        f'config {{ name: "good" base_path: "{half_plus_two_base}" model_platform: "tensorflow" }} '
+        f'config {{ name: "broken" base_path: "{broken_model_base}" model_platform: "tensorflow" }} }}'
+    )
+    options = ServerOptions(
+        port=-1, rest_api_port=-1, model_config_file=str(path), file_system_poll_wait_seconds=0,
+        max_num_load_retries=0,
+    )
+    with ModelServer(options) as server:
+        base = f"http://127.0.0.1:{server.rest_port}/v1/models"
+        status = httpx.get(f"{base}/broken", timeout=30).json()["model_version_status"][0]
+        assert status["state"] == "END"
+        assert status["status"]["error_code"] != "OK" and status["status"]["error_message"]
+        r = httpx.post(f"{base}/broken:predict", json={"instances": [1.0]}, timeout=30)
+        assert r.status_code == 404
+        r = httpx.post(f"{base}/good:predict", json={"instances": [1.0]}, timeout=30)
+        assert r.json() == {"predictions": [2.5]}

@@ -76,7 +76,8 @@ class InputPlan:
     preprocess: Preprocess
 
     def tensor(self, batch: Sequence[np.ndarray]) -> np.ndarray:
-        stacked = np.stack(batch)
+        # One image: a view with a batch axis, no copy (np.stack would copy the pixels).
+        stacked = batch[0][None] if len(batch) == 1 else np.stack(batch)
         if self.dtype == "uint8":
             return stacked
         x = stacked.astype(np.float32 if self.dtype not in ("float16", "float64") else self.dtype)

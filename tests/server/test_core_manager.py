@@ -206,15 +206,46 @@ def test_polling_loads_new_and_unloads_removed_versions_under_load(
     assert served >= {2}
 
 
-def test_removed_version_dir_is_unloaded(make_model_base, start_dataplane, tmp_path) -> None:
+def test_removed_version_dir_is_unloaded_under_load(make_model_base, start_dataplane, tmp_path) -> None:
     base = make_model_base({1: "half_plus_two", 2: "half_plus_three"})
     config = _config_file(tmp_path, f"""
         model_config_list {{ config {{ name: "m" base_path: "{base}" model_platform: "tensorflow"
           model_version_policy {{ all {{}} }} }} }}""")
     dp = start_dataplane(model_config_file=config)
-    shutil.rmtree(base / "2")
-    dp.manager.poll_now()  # what each file-system poll does
-    assert _states(dp, "m") == {1: "AVAILABLE", 2: "END"}
+    failures: list[BaseException] = []
+    served: list[int] = []
+    progress = threading.Condition()
+    stop = threading.Event()
+
+    def load(spec: RequestSpec) -> None:
+        while not stop.is_set():
+            try:
+                version = dp.predict(spec, dict(X))[0]
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the test
+                failures.append(exc)
+                continue
+            with progress:
+                served.append(version)
+                progress.notify_all()
+
+    workers = [threading.Thread(target=load, args=(s,))
+               for s in (RequestSpec("m"), RequestSpec("m", version=1))]
+    for w in workers:
+        w.start()
+    try:
+        with progress:  # "latest" is version 2 while the load runs
+            assert progress.wait_for(lambda: 2 in served, timeout=30)
+        shutil.rmtree(base / "2")
+        dp.manager.poll_now()  # what each file-system poll does
+        assert _states(dp, "m") == {1: "AVAILABLE", 2: "END"}
+        with progress:
+            n = len(served)
+            assert progress.wait_for(lambda: len(served) > n + 10, timeout=30)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(30)
+    assert failures == []  # neither "latest" nor version 1 requests failed
     assert _y(dp, RequestSpec("m")) == (1, [2.5, 3.0])
 
 

@@ -8,6 +8,7 @@ source graph on fixed inputs, and rename it into place (or record why not).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -140,13 +141,13 @@ def export_variants(
     src = Path(source)
     source_format(src)  # missing path / not a model: fail before anything else
     base = Path(base_path)
-    trt = trt_options or TrtOptions()
-    trt.batch_sizes = tuple(int(b) for b in (batch_sizes or trt.batch_sizes))
+    base_trt = trt_options or TrtOptions()
+    trt = dataclasses.replace(base_trt, batch_sizes=tuple(int(b) for b in (batch_sizes or base_trt.batch_sizes)))
     if any(b < 1 for b in trt.batch_sizes):
         raise ExportUsageError(f"--batch-sizes must be positive integers, got {list(trt.batch_sizes)}")
     if calibration_data is not None:
-        trt.calibration_data = Path(calibration_data)
-        calibration_images(trt.calibration_data)
+        trt = dataclasses.replace(trt, calibration_data=Path(calibration_data))
+        calibration_images(Path(calibration_data))
     existing = scan_base_path(base)
     manifest = _load_manifest(base)
 

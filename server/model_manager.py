@@ -21,6 +21,17 @@ in one object:
 
 The serving map is an immutable snapshot replaced on every change, so the request path
 reads it without a lock. Model names from requests are only ever dictionary keys.
+
+Where this differs from TF Serving (on purpose):
+
+- Labels are checked after the config's versions have loaded, so labels on versions that
+  load fine work at start-up without ``--allow_version_labels_for_unavailable_models``
+  (TF Serving checks before its first loads finish and refuses them).
+- Loads (and their retry waits) run one at a time on the reconcile thread; TF Serving has
+  ``num_load_threads``. A missing base path or an empty one is logged and the server
+  starts anyway (TF Serving keeps waiting for a first version).
+- Versions that failed to load stay END with their error and are not retried on later
+  polls unless their directory disappears and comes back (TF Serving alike).
 """
 
 from __future__ import annotations

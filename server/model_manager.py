@@ -86,6 +86,8 @@ class _VersionRecord:
     state: str = "START"
     error: ServingError | None = None
     servable: Servable | None = None
+    #: The directory vanished after a failed load: if it comes back, it is loaded again.
+    gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -328,13 +330,15 @@ class ModelManager:
         aspired = aspired_versions(cfg, on_disk)
         for version in sorted(aspired, reverse=True):  # newest first: it serves "latest"
             rec = model.records.get(version)
-            if rec is None or (rec.state == "END" and rec.error is None):
+            if rec is None or (rec.state == "END" and (rec.error is None or rec.gone)):
                 rec = _VersionRecord(version, base / str(version))
                 with self._lock:
                     model.records[version] = rec
                 self._load(cfg.name, rec)
                 self._publish()
         for version, rec in sorted(model.records.items()):
+            if version not in on_disk and rec.error is not None:
+                rec.gone = True
             if version not in aspired and rec.state == "AVAILABLE":
                 self._unload(cfg.name, rec, UNLOAD_DRAIN_SECONDS)
                 self._publish()

@@ -342,3 +342,19 @@ def test_moving_a_label_needs_an_available_version(make_model_base, start_datapl
     # (the reload returns after the load).
     dp.reload_config(config("versions: 1 versions: 2", 2))
     assert _y(dp, RequestSpec("m", label="stable")) == (2, [3.5, 4.0])
+
+
+def test_failed_version_is_retried_when_its_dir_is_replaced(
+    make_model_base, add_version, start_dataplane
+) -> None:
+    base = make_model_base({1: "broken"})
+    dp = start_dataplane(model_name="m", model_base_path=str(base))
+    assert _states(dp, "m") == {1: "END"}
+    dp.manager.poll_now()  # a failed version is not retried as such
+    assert _states(dp, "m") == {1: "END"}
+    shutil.rmtree(base / "1")
+    dp.manager.poll_now()
+    add_version(base, 1, "half_plus_two")  # fixed and published again
+    dp.manager.poll_now()
+    assert _states(dp, "m") == {1: "AVAILABLE"}
+    assert _y(dp, RequestSpec("m")) == (1, [2.5, 3.0])

@@ -185,6 +185,15 @@ def export_variants(
                 continue
             with steps.step(f"version {version}: {name}"):
                 record = _build_one(registry[name], version, model, base, BuildContext(model=model, trt=trt), feeds, reference, sha, tolerances, overwrite)
+            previous_record = manifest.by_variant(name)
+            if (
+                record.status == "skipped" and previous_record and previous_record.status == "ok"
+                and previous_record.source_sha256 == sha and (base / str(version)).is_dir()
+            ):
+                # e.g. --overwrite on a CPU box: a TF-TRT build made on the GPU cannot be redone
+                # here, and dropping it would lose work; keep it and say so.
+                steps.note(f"version {version} ({name}): kept the existing build; cannot rebuild here: {record.reason}")
+                continue
             manifest.upsert(record)
             manifest.save(base)
         manifest.save(base)

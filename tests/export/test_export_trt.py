@@ -100,3 +100,13 @@ def test_trt_int8_mock_converter_calibrates_from_images_and_prebuilds_batches(ti
     assert rec.status == "ok" and rec.validation.passed
     assert rec.options["batch_sizes"] == [1, 4] and rec.options["calibration"] == str(calib)
     assert (tmp_path / "m" / str(rec.version) / "saved_model.pb").exists()
+
+
+def test_overwrite_here_keeps_a_trt_build_made_elsewhere_mock(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+    """A TF-TRT version built on a GPU box (here: with the mock) survives --overwrite on a CPU box."""
+    base = tmp_path / "m"
+    options = TrtOptions(converter_factory=MockTrtConverter)
+    export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", trt_options=options, progress=False)
+    manifest = export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", overwrite=True, progress=False)
+    rec = manifest.by_variant("trt_fp16")
+    assert rec.status == "ok" and (base / "3" / "saved_model.pb").exists()

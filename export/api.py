@@ -194,6 +194,9 @@ def export_variants(
                 # here, and dropping it would lose work; keep it and say so.
                 steps.note(f"version {version} ({name}): kept the existing build; cannot rebuild here: {record.reason}")
                 continue
+            if record.status != "ok":
+                # Only reachable with --overwrite: a skipped/failed variant leaves nothing loadable.
+                remove_version(base / str(version))
             manifest.upsert(record)
             manifest.save(base)
         manifest.save(base)

@@ -62,7 +62,6 @@ _MODEL_PATH = re.compile(
 )
 
 
-
 @dataclass(frozen=True)
 class ModelPath:
     """The parsed part of a ``/v1/models/...`` URL."""
@@ -143,7 +142,11 @@ class RestApi:
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            work = self._pool.submit(self._handle, path, body)
+            try:
+                work = self._pool.submit(self._handle, path, body)
+            except RuntimeError:  # the pool is shut down: the server is stopping
+                code = grpc.StatusCode.UNAVAILABLE
+                return _error(503, "Server is shutting down")
             content = await asyncio.wait_for(asyncio.wrap_future(work), self._timeout)
             return Response(content, media_type=_JSON)
         except ServingError as exc:
@@ -152,9 +155,10 @@ class RestApi:
         except asyncio.TimeoutError:
             code = grpc.StatusCode.DEADLINE_EXCEEDED
             return _error(504, "Deadline Exceeded")
-        except RuntimeError as exc:  # pool shut down while stopping
-            code = grpc.StatusCode.UNAVAILABLE
-            return _error(503, f"Server is shutting down: {exc}")
+        except Exception as exc:  # a bug or a runtime failure: still TF Serving's error JSON
+            logger.exception("REST %s %s failed", method, request.url.path)
+            code = grpc.StatusCode.INTERNAL
+            return _error(500, f"{type(exc).__name__}: {exc}")
         finally:
             if self._observer is not None:
                 self._observer("REST", path.action, path.name, code, time.perf_counter() - start)

@@ -27,11 +27,20 @@ from tfsuite.loadtest.offline_targets import safe_name
 __all__ = ["ASSIGNMENT_COLUMNS", "Assignment", "parse_assignment"]
 
 _ALIASES: dict[str, str] = {
-    "model": "model", "tasks": "model", "task": "model", "source": "model",
-    "batch_sizes": "batch_sizes", "batch_size": "batch_sizes", "batch": "batch_sizes",
-    "variants": "variants", "precision": "variants", "precisions": "variants",
-    "name": "name", "backends": "backends", "input_shape": "input_shape",
-}  # fmt: skip
+    "model": "model",
+    "tasks": "model",
+    "task": "model",
+    "source": "model",
+    "batch_sizes": "batch_sizes",
+    "batch_size": "batch_sizes",
+    "batch": "batch_sizes",
+    "variants": "variants",
+    "precision": "variants",
+    "precisions": "variants",
+    "name": "name",
+    "backends": "backends",
+    "input_shape": "input_shape",
+}
 ASSIGNMENT_COLUMNS = ("model", "batch_sizes", "variants", "name", "backends", "input_shape")
 
 #: seed 003's precision column -> the exporter's variant names.
@@ -63,7 +72,9 @@ def parse_assignment(path: Path) -> list[Assignment]:
         try:
             header = next(reader)
         except StopIteration:
-            raise BenchUsageError(f"{path}:1: empty file; expected a header line: model,batch_sizes,variants") from None
+            raise BenchUsageError(
+                f"{path}:1: empty file; expected a header line: model,batch_sizes,variants"
+            ) from None
         columns: list[str] = []
         for raw in header:
             key = raw.strip().lower().replace(" ", "_").replace("/", "_")
@@ -73,7 +84,9 @@ def parse_assignment(path: Path) -> list[Assignment]:
                 )
             columns.append(_ALIASES[key])
         if "model" not in columns:
-            raise BenchUsageError(f"{path}:1: no 'model' column; the header needs model,batch_sizes,variants")
+            raise BenchUsageError(
+                f"{path}:1: no 'model' column; the header needs model,batch_sizes,variants"
+            )
         out: list[Assignment] = []
         names: set[str] = set()
         for line_no, values in enumerate(reader, start=2):
@@ -82,7 +95,7 @@ def parse_assignment(path: Path) -> list[Assignment]:
             if len(values) > len(columns):
                 raise BenchUsageError(
                     f"{path}:{line_no}: {len(values)} fields but the header has {len(columns)}; "
-                    "quote lists with commas, e.g. \"1,8,32\""
+                    'quote lists with commas, e.g. "1,8,32"'
                 )
             cells = {c: v.strip() for c, v in zip(columns, values, strict=False)}
             where = f"{path}:{line_no}"
@@ -100,9 +113,13 @@ def parse_assignment(path: Path) -> list[Assignment]:
             except BenchUsageError as exc:
                 raise BenchUsageError(f"{where}: {exc}") from None
             if name in names:
-                raise BenchUsageError(f"{where}: model name {name!r} is used twice; add a name column")
+                raise BenchUsageError(
+                    f"{where}: model name {name!r} is used twice; add a name column"
+                )
             names.add(name)
-            variants = [_PRECISIONS.get(v.lower(), v) for v in _split(cells.get("variants") or "original")]
+            variants = [
+                _PRECISIONS.get(v.lower(), v) for v in _split(cells.get("variants") or "original")
+            ]
             backends = _split(cells["backends"]) if cells.get("backends") else None
             out.append(Assignment(line_no, source, name, batch_sizes, variants, backends, shapes))
     if not out:

@@ -18,7 +18,9 @@ def parse_duration(text: str) -> float:
     """``"10s"`` / ``"500ms"`` / ``"2m"`` / ``"10"`` -> seconds."""
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
-        raise BenchUsageError(f"--duration {text!r} is not a positive duration; use e.g. 10s, 500ms or 2m")
+        raise BenchUsageError(
+            f"--duration {text!r} is not a positive duration; use e.g. 10s, 500ms or 2m"
+        )
     value, unit = float(match.group(1)), match.group(2) or "s"
     return value * {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0}[unit]
 
@@ -31,28 +33,78 @@ def _versions(text: str) -> list[int]:
 
 
 @click.command(name="bench")
-@click.option("--base-path", type=click.Path(path_type=Path), help="Model base path (1/, 2/, ... + variants.json).")
-@click.option("--assignment", type=click.Path(path_type=Path),
-              help="assignment.csv (model,batch_sizes,variants[,name,backends,input_shape]); exports what is missing.")
+@click.option(
+    "--base-path",
+    type=click.Path(path_type=Path),
+    help="Model base path (1/, 2/, ... + variants.json).",
+)
+@click.option(
+    "--assignment",
+    type=click.Path(path_type=Path),
+    help="assignment.csv (model,batch_sizes,variants[,name,backends,input_shape]); exports what is missing.",
+)
 @click.option("--versions", help="Comma-separated version numbers to run (default: all).")
-@click.option("--variants", help="Comma-separated variant names to run, e.g. original,weight_quant.")
-@click.option("--model-name", help="Name for the model in the tables (default: from variants.json).")
-@click.option("--batch-sizes", default="1", show_default=True, help="Comma-separated batch sizes, e.g. 1,8,32.")
-@click.option("--warmup", type=click.IntRange(min=0), default=30, show_default=True, help="Untimed warm-up iterations.")
-@click.option("--iterations", type=click.IntRange(min=1), default=100, show_default=True, help="Timed iterations per case.")
+@click.option(
+    "--variants", help="Comma-separated variant names to run, e.g. original,weight_quant."
+)
+@click.option(
+    "--model-name", help="Name for the model in the tables (default: from variants.json)."
+)
+@click.option(
+    "--batch-sizes",
+    default="1",
+    show_default=True,
+    help="Comma-separated batch sizes, e.g. 1,8,32.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="Untimed warm-up iterations.",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Timed iterations per case.",
+)
 @click.option("--duration", help="Measure each case for this long instead (10s, 500ms, 2m).")
-@click.option("--backends", default="tf", show_default=True, help="Comma-separated: tf, onnxruntime, tf-trt.")
+@click.option(
+    "--backends", default="tf", show_default=True, help="Comma-separated: tf, onnxruntime, tf-trt."
+)
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for every backend.")
-@click.option("--input-shape", "input_shapes", multiple=True,
-              help="Shape for dynamic dims, NAME:1x300x300x3 (batch dim replaced by the batch size). Repeatable.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
+@click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    help="Shape for dynamic dims, NAME:1x300x300x3 (batch dim replaced by the batch size). Repeatable.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs."
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
+)
 def bench(
-    base_path: Path | None, assignment: Path | None, versions: str | None, variants: str | None,
-    model_name: str | None, batch_sizes: str, warmup: int, iterations: int, duration: str | None,
-    backends: str, threads: int | None, input_shapes: tuple[str, ...], seed: int, out: Path, progress: bool,
-) -> None:  # fmt: skip
+    base_path: Path | None,
+    assignment: Path | None,
+    versions: str | None,
+    variants: str | None,
+    model_name: str | None,
+    batch_sizes: str,
+    warmup: int,
+    iterations: int,
+    duration: str | None,
+    backends: str,
+    threads: int | None,
+    input_shapes: tuple[str, ...],
+    seed: int,
+    out: Path,
+    progress: bool,
+) -> None:
     """Offline benchmark matrix: model variants x batch sizes x backends -> table.csv/md, bench.json,
     Chrome traces, logs and throughput.png in --out; each case printed as seed 000 does."""
     from rich.console import Console
@@ -72,10 +124,16 @@ def bench(
     backend_names = [b.strip() for b in backends.split(",") if b.strip()]
     check_backends(backend_names)
     settings = BenchSettings(
-        out=out, batch_sizes=parse_batch_sizes(batch_sizes), backends=backend_names, warmup=warmup,
-        iterations=iterations, duration_s=parse_duration(duration) if duration else None, threads=threads,
-        input_shapes=parse_input_shapes(input_shapes), seed=seed,
-    )  # fmt: skip
+        out=out,
+        batch_sizes=parse_batch_sizes(batch_sizes),
+        backends=backend_names,
+        warmup=warmup,
+        iterations=iterations,
+        duration_s=parse_duration(duration) if duration else None,
+        threads=threads,
+        input_shapes=parse_input_shapes(input_shapes),
+        seed=seed,
+    )
     if assignment is not None:
         jobs = jobs_from_assignment(assignment, settings)
     else:
@@ -89,8 +147,15 @@ def bench(
         jobs = [BenchJob(targets, settings)]
 
     console = Console(highlight=False)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, disable=not progress, transient=True)  # fmt: skip
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+        transient=True,
+    )
     task = bar.add_task("bench", total=sum(j.total_cases for j in jobs))
 
     def on_start(case: str, index: int, total: int) -> None:
@@ -100,9 +165,15 @@ def bench(
         bar.advance(task)
         title = f"{r.model} {r.variant} (v{r.version}, {r.precision or '-'}) {r.backend},batch={r.batch_size}"
         if r.stats is not None:
-            console.print(format_seed000(title, r.model, r.stats), markup=False, end="", soft_wrap=True)
+            console.print(
+                format_seed000(title, r.model, r.stats), markup=False, end="", soft_wrap=True
+            )
         else:
-            console.print(f"=========={title}\n    {r.status}: {r.error}\n    log: {r.log_path}", markup=False, soft_wrap=True)
+            console.print(
+                f"=========={title}\n    {r.status}: {r.error}\n    log: {r.log_path}",
+                markup=False,
+                soft_wrap=True,
+            )
 
     with bar:
         report = run_bench(jobs, on_start=on_start, on_result=on_result)

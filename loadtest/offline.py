@@ -71,8 +71,14 @@ def _export_missing(a: Assignment, out: Path, where: str) -> Path:
 
         log.info("exporting %s (%s) into %s", a.name, ", ".join(missing), base)
         try:
-            export_variants(a.source, base, variants=missing, model_name=a.name,
-                            batch_sizes=tuple(a.batch_sizes), progress=False)  # fmt: skip
+            export_variants(
+                a.source,
+                base,
+                variants=missing,
+                model_name=a.name,
+                batch_sizes=tuple(a.batch_sizes),
+                progress=False,
+            )
         except TFSuiteError as exc:
             raise BenchUsageError(f"{where}: export of {a.source} failed: {exc}") from None
     return base
@@ -94,9 +100,11 @@ def jobs_from_assignment(path: Path, defaults: BenchSettings) -> list[BenchJob]:
         except BenchUsageError as exc:
             raise BenchUsageError(f"{where}: {exc}") from None
         settings = dataclasses.replace(
-            defaults, batch_sizes=a.batch_sizes, backends=backends,
+            defaults,
+            batch_sizes=a.batch_sizes,
+            backends=backends,
             input_shapes={**defaults.input_shapes, **a.input_shapes},
-        )  # fmt: skip
+        )
         jobs.append(BenchJob(targets, settings))
     return jobs
 
@@ -146,7 +154,9 @@ def run_bench(
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:
-            log.warning("--threads %d not applied to tf: TensorFlow's runtime was already running", threads)
+            log.warning(
+                "--threads %d not applied to tf: TensorFlow's runtime was already running", threads
+            )
     report = BenchReport(jobs[0].settings, overhead_ns=measure_overhead())
     total = sum(j.total_cases for j in jobs)
     done = 0

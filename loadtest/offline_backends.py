@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -53,7 +52,9 @@ class Backend(ABC):
     #: pip packages the backend imports (named in the error when one is missing).
     packages: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, model_dir: Path, *, model: str, version: int, threads: int | None, cache_dir: Path) -> None:
+    def __init__(
+        self, model_dir: Path, *, model: str, version: int, threads: int | None, cache_dir: Path
+    ) -> None:
         self.model_dir = model_dir
         self.model = model
         self.version = version
@@ -95,7 +96,9 @@ def _signature_inputs(signature: Any) -> list[InputSpec]:
     return [
         InputSpec(
             name=key,
-            dtype="string" if spec.dtype.name == "string" else spec.dtype.as_numpy_dtype().dtype.name,
+            dtype="string"
+            if spec.dtype.name == "string"
+            else spec.dtype.as_numpy_dtype().dtype.name,
             shape=tuple(spec.shape.as_list()) if spec.shape.rank is not None else (),
         )
         for key, spec in sorted(specs.items())
@@ -130,7 +133,9 @@ class TFBackend(Backend):
 
         if self.threads:
             # Set up front by run_bench; only record whether TF really runs with them.
-            self.details["threads_applied"] = tf.config.threading.get_intra_op_parallelism_threads() == self.threads
+            self.details["threads_applied"] = (
+                tf.config.threading.get_intra_op_parallelism_threads() == self.threads
+            )
         self._loaded, self._fn = _load_signature(self.model_dir)
         self.inputs = _signature_inputs(self._fn)
         self.conversion_seconds = 0.0
@@ -165,7 +170,11 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     packages = ("onnxruntime", "tf2onnx", "onnx")
     #: Best first; only those onnxruntime reports as available are used.
-    PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    PREFERRED_PROVIDERS = (
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    )
 
     def onnx_path(self) -> Path:
         return self.cache_dir / f"{self.model}_v{self.version}_{_dir_digest(self.model_dir)}.onnx"
@@ -200,18 +209,31 @@ class OnnxRuntimeBackend(Backend):
         available = set(ort.get_available_providers())
         providers = [p for p in self.PREFERRED_PROVIDERS if p in available]
         self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        self.details.update(onnx_path=str(path), providers=self._session.get_providers(), opset=ONNX_OPSET,
-                            intra_op_threads=self.threads or "onnxruntime default")  # fmt: skip
-        type_names = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int32)": "int32",
-                      "tensor(int64)": "int64", "tensor(double)": "float64", "tensor(float16)": "float16",
-                      "tensor(bool)": "bool", "tensor(int8)": "int8"}  # fmt: skip
+        self.details.update(
+            onnx_path=str(path),
+            providers=self._session.get_providers(),
+            opset=ONNX_OPSET,
+            intra_op_threads=self.threads or "onnxruntime default",
+        )
+        type_names = {
+            "tensor(float)": "float32",
+            "tensor(uint8)": "uint8",
+            "tensor(int32)": "int32",
+            "tensor(int64)": "int64",
+            "tensor(double)": "float64",
+            "tensor(float16)": "float16",
+            "tensor(bool)": "bool",
+            "tensor(int8)": "int8",
+        }
         self._names: dict[str, str] = {}
         self.inputs = []
         for node in self._session.get_inputs():
             key = node.name.split(":")[0]
             self._names[key] = node.name
             shape = tuple(d if isinstance(d, int) and d > 0 else None for d in node.shape)
-            self.inputs.append(InputSpec(name=key, dtype=type_names.get(node.type, "float32"), shape=shape))
+            self.inputs.append(
+                InputSpec(name=key, dtype=type_names.get(node.type, "float32"), shape=shape)
+            )
 
     def prepare(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {self._names[k]: np.ascontiguousarray(v) for k, v in feeds.items()}
@@ -261,7 +283,9 @@ class TFTRTBackend(TFBackend):
         super().load()
 
 
-BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (TFBackend, OnnxRuntimeBackend, TFTRTBackend)}
+BACKENDS: dict[str, type[Backend]] = {
+    b.name: b for b in (TFBackend, OnnxRuntimeBackend, TFTRTBackend)
+}
 
 
 def check_backends(names: list[str]) -> list[type[Backend]]:

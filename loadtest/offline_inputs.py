@@ -41,7 +41,9 @@ class InputSpec:
 
 def parse_batch_sizes(text: str | Iterable[int]) -> list[int]:
     """``"1,8,32"`` -> ``[1, 8, 32]``; anything that is not a positive integer is a usage error."""
-    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s) for s in text]
+    items = (
+        [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s) for s in text]
+    )
     sizes: list[int] = []
     for item in items:
         if not item.isdigit() or int(item) <= 0:
@@ -69,7 +71,9 @@ def parse_input_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def resolve_shape(spec: InputSpec, batch_size: int, overrides: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
+def resolve_shape(
+    spec: InputSpec, batch_size: int, overrides: Mapping[str, tuple[int, ...]]
+) -> tuple[int, ...]:
     """The concrete shape to feed for ``spec`` at ``batch_size``."""
     given = overrides.get(spec.name)
     if given is not None:

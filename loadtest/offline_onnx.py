@@ -96,12 +96,22 @@ def dequantize_for_onnx(graph_def: Any) -> tuple[Any, int]:
         ):
             q_node = consts.get(node.input[0].split(":")[0])
             lo, hi = const_value(node.input[1]), const_value(node.input[2])
-            if q_node is not None and lo is not None and hi is not None and lo.size == 1 and hi.size == 1:
+            if (
+                q_node is not None
+                and lo is not None
+                and hi is not None
+                and lo.size == 1
+                and hi.size == 1
+            ):
                 q = np.frombuffer(q_node.attr["value"].tensor.tensor_content, dtype=np.uint8)
                 if q.size == 0:  # small tensors are stored as int_val instead of raw bytes
                     q = np.asarray(q_node.attr["value"].tensor.int_val, dtype=np.uint8)
                 shape = [d.size for d in q_node.attr["value"].tensor.tensor_shape.dim]
-                q = q.reshape(shape) if q.size == int(np.prod(shape)) else np.broadcast_to(q, shape).copy()
+                q = (
+                    q.reshape(shape)
+                    if q.size == int(np.prod(shape))
+                    else np.broadcast_to(q, shape).copy()
+                )
                 lo_f, hi_f = float(lo.reshape(())), float(hi.reshape(()))
                 if node.attr["mode"].s == b"MIN_FIRST":
                     # TF's MIN_FIRST: scale = (max-min)*256/255/256, and min snapped to a step.
@@ -111,15 +121,29 @@ def dequantize_for_onnx(graph_def: Any) -> tuple[Any, int]:
                     scale = np.float32((hi_f - lo_f) / 255.0)
                 base = node.name
                 _const(out, f"{base}/onnx_q", q.astype(np.uint8), node.device)
-                cast = out.node.add(name=f"{base}/onnx_cast", op="Cast", device=node.device, input=[f"{base}/onnx_q"])
+                cast = out.node.add(
+                    name=f"{base}/onnx_cast",
+                    op="Cast",
+                    device=node.device,
+                    input=[f"{base}/onnx_q"],
+                )
                 cast.attr["SrcT"].type = tf.uint8.as_datatype_enum
                 cast.attr["DstT"].type = tf.float32.as_datatype_enum
                 _const(out, f"{base}/onnx_scale", np.asarray(scale, np.float32), node.device)
-                mul = out.node.add(name=f"{base}/onnx_mul", op="Mul", device=node.device,
-                                   input=[f"{base}/onnx_cast", f"{base}/onnx_scale"])  # fmt: skip
+                mul = out.node.add(
+                    name=f"{base}/onnx_mul",
+                    op="Mul",
+                    device=node.device,
+                    input=[f"{base}/onnx_cast", f"{base}/onnx_scale"],
+                )
                 mul.attr["T"].type = tf.float32.as_datatype_enum
                 _const(out, f"{base}/onnx_min", np.asarray(lo_f, np.float32), node.device)
-                add = out.node.add(name=base, op="AddV2", device=node.device, input=[f"{base}/onnx_mul", f"{base}/onnx_min"])
+                add = out.node.add(
+                    name=base,
+                    op="AddV2",
+                    device=node.device,
+                    input=[f"{base}/onnx_mul", f"{base}/onnx_min"],
+                )
                 add.attr["T"].type = tf.float32.as_datatype_enum
                 dropped.add(q_node.name)
                 rewritten += 1
@@ -147,10 +171,17 @@ def _max_abs_error(fn: Any, names: list[str], specs: Any, onnx_path: Path) -> fl
         feeds = synthetic_inputs(inputs, 1, {}, seed=1234)
     except BenchUsageError:
         return None  # dynamic dims: the bench's --input-shape is not known here
-    expected = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in feeds.items()}).items()}
+    expected = {
+        k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in feeds.items()}).items()
+    }
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = dict(zip([o.name.split(":")[0] for o in session.get_outputs()],
-                   session.run(None, {i.name: feeds[i.name.split(":")[0]] for i in session.get_inputs()}), strict=True))  # fmt: skip
+    got = dict(
+        zip(
+            [o.name.split(":")[0] for o in session.get_outputs()],
+            session.run(None, {i.name: feeds[i.name.split(":")[0]] for i in session.get_inputs()}),
+            strict=True,
+        )
+    )
     errors = [
         float(np.max(np.abs(got[k].astype(np.float64) - v.astype(np.float64))))
         for k, v in expected.items()
@@ -202,21 +233,36 @@ def convert_saved_model(model_dir: Path, target: Path, opset: int = ONNX_OPSET) 
         graph_def = tf_loader.from_function(concrete, input_names, output_names)
     graph_def, rewritten = dequantize_for_onnx(graph_def)
     if rewritten:
-        log.info("onnx: rewrote %d quint8 Dequantize nodes into Cast/Mul/Add for tf2onnx", rewritten)
+        log.info(
+            "onnx: rewrote %d quint8 Dequantize nodes into Cast/Mul/Add for tf2onnx", rewritten
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         with _quiet_tensorflow():
             tf2onnx.convert.from_graph_def(
-                graph_def, name=target.stem, input_names=input_names, output_names=output_names, opset=opset,
-                tensors_to_rename=rename, output_path=str(tmp),
-            )  # fmt: skip
+                graph_def,
+                name=target.stem,
+                input_names=input_names,
+                output_names=output_names,
+                opset=opset,
+                tensors_to_rename=rename,
+                output_path=str(tmp),
+            )
         error = _max_abs_error(fn, names, specs, tmp)
         result = OnnxConversion(
-            seconds=time.perf_counter() - start, dequantize_rewrites=rewritten, max_abs_error_vs_tf=error,
-            opset=opset, tf2onnx=tf2onnx.__version__,
-        )  # fmt: skip
-        log.info("onnx: %s written in %.1fs, max |onnxruntime - tf| = %s", target.name, result.seconds, error)
+            seconds=time.perf_counter() - start,
+            dequantize_rewrites=rewritten,
+            max_abs_error_vs_tf=error,
+            opset=opset,
+            tf2onnx=tf2onnx.__version__,
+        )
+        log.info(
+            "onnx: %s written in %.1fs, max |onnxruntime - tf| = %s",
+            target.name,
+            result.seconds,
+            error,
+        )
         result.save(target)
         os.replace(tmp, target)
     finally:

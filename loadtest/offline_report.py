@@ -24,14 +24,46 @@ __all__ = ["COLUMNS", "BenchReport", "environment"]
 
 #: table.csv / table.md columns, in order.
 COLUMNS: tuple[str, ...] = (
-    "model", "variant", "version", "precision", "backend", "batch_size", "status",
-    "images_per_sec", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "trimmed_mean_ms", "min_ms",
-    "total_time_s", "iterations", "size_mb", "nodes", "conversion_s", "backend_conversion_s", "backend_max_abs_err",
-    "cpu_process_pct", "cpu_system_pct", "gpu_util_pct", "gpu_mem_mb", "error", "log",
-)  # fmt: skip
+    "model",
+    "variant",
+    "version",
+    "precision",
+    "backend",
+    "batch_size",
+    "status",
+    "images_per_sec",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "trimmed_mean_ms",
+    "min_ms",
+    "total_time_s",
+    "iterations",
+    "size_mb",
+    "nodes",
+    "conversion_s",
+    "backend_conversion_s",
+    "backend_max_abs_err",
+    "cpu_process_pct",
+    "cpu_system_pct",
+    "gpu_util_pct",
+    "gpu_mem_mb",
+    "error",
+    "log",
+)
 
-_FAILED_MARKERS = {"images_per_sec": 0, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1, "mean_ms": -1,
-                   "trimmed_mean_ms": -1, "min_ms": -1, "total_time_s": -1, "iterations": 0}  # fmt: skip
+_FAILED_MARKERS = {
+    "images_per_sec": 0,
+    "p50_ms": -1,
+    "p90_ms": -1,
+    "p99_ms": -1,
+    "mean_ms": -1,
+    "trimmed_mean_ms": -1,
+    "min_ms": -1,
+    "total_time_s": -1,
+    "iterations": 0,
+}
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -45,25 +77,36 @@ def _sci(value: object) -> str:
 def row_of(result: CaseResult) -> dict[str, Any]:
     """One table row as strings (empty = not applicable / not measured)."""
     row: dict[str, Any] = {
-        "model": result.model, "variant": result.variant, "version": result.version,
-        "precision": result.precision, "backend": result.backend, "batch_size": result.batch_size,
+        "model": result.model,
+        "variant": result.variant,
+        "version": result.version,
+        "precision": result.precision,
+        "backend": result.backend,
+        "batch_size": result.batch_size,
         "status": result.status,
         "size_mb": _num(result.size_bytes / 2**20 if result.size_bytes is not None else None, 2),
         "nodes": "" if result.nodes is None else result.nodes,
         "conversion_s": _num(result.conversion_seconds, 2),
         "backend_conversion_s": _num(result.backend_conversion_seconds, 2),
         "backend_max_abs_err": _sci(result.backend_details.get("onnx_max_abs_error_vs_tf")),
-        "error": result.error, "log": result.log_path,
-    }  # fmt: skip
+        "error": result.error,
+        "log": result.log_path,
+    }
     s = result.stats
     if s is None:
         row.update(_FAILED_MARKERS)
     else:
         row.update(
-            images_per_sec=_num(s.images_per_sec, 1), p50_ms=_num(s.p50_ms, 3), p90_ms=_num(s.p90_ms, 3),
-            p99_ms=_num(s.p99_ms, 3), mean_ms=_num(s.mean_ms, 3), trimmed_mean_ms=_num(s.trimmed_mean_ms, 3),
-            min_ms=_num(s.min_ms, 3), total_time_s=_num(s.total_time_s, 6), iterations=s.iterations,
-        )  # fmt: skip
+            images_per_sec=_num(s.images_per_sec, 1),
+            p50_ms=_num(s.p50_ms, 3),
+            p90_ms=_num(s.p90_ms, 3),
+            p99_ms=_num(s.p99_ms, 3),
+            mean_ms=_num(s.mean_ms, 3),
+            trimmed_mean_ms=_num(s.trimmed_mean_ms, 3),
+            min_ms=_num(s.min_ms, 3),
+            total_time_s=_num(s.total_time_s, 6),
+            iterations=s.iterations,
+        )
     u = result.utilisation
     row.update(
         cpu_process_pct=_num(u.cpu_process_pct if u else None, 0),
@@ -146,7 +189,11 @@ class BenchReport:
         if self.overhead_ns is None:
             return "measurement overhead: not measured"
         pct = self.overhead_pct()
-        tail = f" = {pct:.4f}% of the fastest case's median latency ({self.fastest_latency_ms():.3f} ms)" if pct is not None else ""
+        tail = (
+            f" = {pct:.4f}% of the fastest case's median latency ({self.fastest_latency_ms():.3f} ms)"
+            if pct is not None
+            else ""
+        )
         return f"measurement overhead: {self.overhead_ns:.0f} ns per iteration (timer + bookkeeping){tail}"
 
     # -- files ------------------------------------------------------------------------------------
@@ -176,7 +223,11 @@ class BenchReport:
             f"TensorFlow {self.env.get('tensorflow')}, onnxruntime {self.env.get('onnxruntime', '-')}, "
             f"CPU {self.env.get('cpu')} ({self.env.get('cpu_count_logical')} logical cores), "
             f"threads {self.settings.threads or 'default'}, warm-up {self.settings.warmup}, "
-            + (f"duration {self.settings.duration_s}s" if self.settings.duration_s else f"iterations {self.settings.iterations}")
+            + (
+                f"duration {self.settings.duration_s}s"
+                if self.settings.duration_s
+                else f"iterations {self.settings.iterations}"
+            )
             + "."
         )
         if self.interrupted:
@@ -188,10 +239,15 @@ class BenchReport:
         s = self.settings
         return {
             "settings": {
-                "batch_sizes": s.batch_sizes, "backends": s.backends, "warmup": s.warmup,
-                "iterations": s.iterations, "duration_s": s.duration_s, "threads": s.threads,
-                "input_shapes": {k: list(v) for k, v in s.input_shapes.items()}, "seed": s.seed,
-            },  # fmt: skip
+                "batch_sizes": s.batch_sizes,
+                "backends": s.backends,
+                "warmup": s.warmup,
+                "iterations": s.iterations,
+                "duration_s": s.duration_s,
+                "threads": s.threads,
+                "input_shapes": {k: list(v) for k, v in s.input_shapes.items()},
+                "seed": s.seed,
+            },
             "environment": self.env,
             "measurement_overhead": {
                 "ns_per_iteration": self.overhead_ns,
@@ -227,7 +283,9 @@ class BenchReport:
         series: dict[str, list[tuple[int, float]]] = {}
         for r in ok:
             assert r.stats is not None
-            series.setdefault(f"{r.model} {r.variant} ({r.backend})", []).append((r.batch_size, r.stats.images_per_sec))
+            series.setdefault(f"{r.model} {r.variant} ({r.backend})", []).append(
+                (r.batch_size, r.stats.images_per_sec)
+            )
         for label, points in sorted(series.items()):
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)

@@ -173,22 +173,45 @@ class _LoadedBackends:
         self._current = None
 
 
-def _run_case(target: BenchTarget, backend_name: str, batch_size: int, settings: BenchSettings,
-              backends: _LoadedBackends, skip_reasons: Mapping[str, str | None]) -> CaseResult:
+def _run_case(
+    target: BenchTarget,
+    backend_name: str,
+    batch_size: int,
+    settings: BenchSettings,
+    backends: _LoadedBackends,
+    skip_reasons: Mapping[str, str | None],
+) -> CaseResult:
     import time
 
     result = CaseResult(
-        model=target.model, variant=target.variant, version=target.version, precision=target.precision,
-        backend=backend_name, batch_size=batch_size, status="ok", size_bytes=target.size_bytes,
-        nodes=target.nodes, conversion_seconds=target.conversion_seconds,
-    )  # fmt: skip
+        model=target.model,
+        variant=target.variant,
+        version=target.version,
+        precision=target.precision,
+        backend=backend_name,
+        batch_size=batch_size,
+        status="ok",
+        size_bytes=target.size_bytes,
+        nodes=target.nodes,
+        conversion_seconds=target.conversion_seconds,
+    )
     log_path = settings.out / "logs" / f"{result.case_id}.log"
     result.log_path = str(log_path)
     with _case_log(log_path) as case_log:
-        case_log.info("case %s: %s version %d (%s) on %s, batch %d", result.case_id, target.model,
-                      target.version, target.variant, backend_name, batch_size)  # fmt: skip
+        case_log.info(
+            "case %s: %s version %d (%s) on %s, batch %d",
+            result.case_id,
+            target.model,
+            target.version,
+            target.variant,
+            backend_name,
+            batch_size,
+        )
         if target.status != "ok":
-            result.status, result.error = "skipped", f"variant {target.status}: {target.reason}".strip()
+            result.status, result.error = (
+                "skipped",
+                f"variant {target.status}: {target.reason}".strip(),
+            )
             case_log.info("skipped: %s", result.error)
             return result
         if skip_reasons.get(backend_name):
@@ -200,26 +223,46 @@ def _run_case(target: BenchTarget, backend_name: str, batch_size: int, settings:
             backend = backends.get(target, backend_name)
             result.backend_conversion_seconds = backend.conversion_seconds
             result.backend_details = dict(backend.details)
-            feeds = synthetic_inputs(backend.inputs, batch_size, settings.input_shapes, seed=settings.seed)
+            feeds = synthetic_inputs(
+                backend.inputs, batch_size, settings.input_shapes, seed=settings.seed
+            )
             case_log.info("inputs: %s", {k: (v.dtype.name, v.shape) for k, v in feeds.items()})
             prepared = backend.prepare(feeds)
             with UtilisationSampler() as sampler:
-                m = measure(lambda: backend.infer(prepared), warmup=settings.warmup,
-                            iterations=settings.iterations, duration_s=settings.duration_s)  # fmt: skip
+                m = measure(
+                    lambda: backend.infer(prepared),
+                    warmup=settings.warmup,
+                    iterations=settings.iterations,
+                    duration_s=settings.duration_s,
+                )
             case_end = time.perf_counter_ns()
             result.utilisation = sampler.summary
             result.latencies_ns = m.latencies_ns
             result.stats = summarise(m.latencies_ns, batch_size)
             trace = case_trace(
-                result.case_id, case_start_ns=case_start, case_end_ns=case_end,
-                warmup_start_ns=m.warmup_start_ns, warmup_end_ns=m.warmup_end_ns,
-                starts_ns=m.starts_ns, latencies_ns=m.latencies_ns, batch_size=batch_size,
-                extra={"backend": backend_name, "variant": target.variant, "version": target.version},
-            )  # fmt: skip
-            result.trace_path = str(write_trace(settings.out / "traces" / f"{result.case_id}.json", trace))
+                result.case_id,
+                case_start_ns=case_start,
+                case_end_ns=case_end,
+                warmup_start_ns=m.warmup_start_ns,
+                warmup_end_ns=m.warmup_end_ns,
+                starts_ns=m.starts_ns,
+                latencies_ns=m.latencies_ns,
+                batch_size=batch_size,
+                extra={
+                    "backend": backend_name,
+                    "variant": target.variant,
+                    "version": target.version,
+                },
+            )
+            result.trace_path = str(
+                write_trace(settings.out / "traces" / f"{result.case_id}.json", trace)
+            )
             case_log.info("stats: %s", result.stats.to_dict())
-            case_log.info("utilisation: cpu process %.0f%%, system %.0f%%",
-                          result.utilisation.cpu_process_pct or 0, result.utilisation.cpu_system_pct or 0)  # fmt: skip
+            case_log.info(
+                "utilisation: cpu process %.0f%%, system %.0f%%",
+                result.utilisation.cpu_process_pct or 0,
+                result.utilisation.cpu_system_pct or 0,
+            )
         except Exception as exc:  # a failing case is a row, never the end of the matrix
             result.status, result.error = "failed", _first_line(exc)
             case_log.error("failed:\n%s", traceback.format_exc())
@@ -245,7 +288,11 @@ def run_matrix(
     try:
         for index, (target, backend_name, batch_size) in enumerate(cases):
             if on_start is not None:
-                on_start(case_id(target.model, target.variant, target.version, backend_name, batch_size), index, len(cases))
+                on_start(
+                    case_id(target.model, target.variant, target.version, backend_name, batch_size),
+                    index,
+                    len(cases),
+                )
             result = _run_case(target, backend_name, batch_size, settings, backends, skip_reasons)
             results.append(result)
             if on_result is not None:

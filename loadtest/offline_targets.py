@@ -23,7 +23,9 @@ _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 def safe_name(name: str, what: str = "model name") -> str:
     """Names become file names under --out; refuse anything that could escape it."""
     if not _SAFE.match(name) or ".." in name:
-        raise BenchUsageError(f"{what} {name!r} may only use letters, digits, '_', '-' and '.'; rename it")
+        raise BenchUsageError(
+            f"{what} {name!r} may only use letters, digits, '_', '-' and '.'; rename it"
+        )
     return name
 
 
@@ -60,7 +62,9 @@ def targets_from_base_path(
     model_name: str | None = None,
 ) -> list[BenchTarget]:
     if not base_path.is_dir():
-        raise BenchUsageError(f"--base-path {base_path} is not a directory; point it at a model base path")
+        raise BenchUsageError(
+            f"--base-path {base_path} is not a directory; point it at a model base path"
+        )
     manifest = VariantsManifest.load_if_exists(base_path)
     if manifest is None:
         found = sorted(int(p.name) for p in base_path.iterdir() if p.is_dir() and p.name.isdigit())
@@ -70,7 +74,9 @@ def targets_from_base_path(
                 "(tfsuite export) or pass the base path that holds 1/, 2/, ..."
             )
         name = safe_name(model_name or base_path.name)
-        all_targets = [BenchTarget(model=name, base_path=base_path, variant=f"v{v}", version=v) for v in found]
+        all_targets = [
+            BenchTarget(model=name, base_path=base_path, variant=f"v{v}", version=v) for v in found
+        ]
     else:
         name = safe_name(model_name or manifest.model_name)
         all_targets = [

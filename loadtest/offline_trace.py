@@ -15,7 +15,9 @@ from typing import Any
 __all__ = ["case_trace", "write_trace"]
 
 
-def _span(name: str, start_ns: int, dur_ns: int, tid: int, cat: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+def _span(
+    name: str, start_ns: int, dur_ns: int, tid: int, cat: str, args: dict[str, Any] | None = None
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "name": name,
         "cat": cat,
@@ -44,15 +46,33 @@ def case_trace(
 ) -> dict[str, Any]:
     """The trace document for one case: a case span, a warm-up span and one span per iteration."""
     events: list[dict[str, Any]] = [
-        {"name": "process_name", "ph": "M", "pid": os.getpid(), "tid": 0, "args": {"name": f"tfsuite bench {case_id}"}},
+        {
+            "name": "process_name",
+            "ph": "M",
+            "pid": os.getpid(),
+            "tid": 0,
+            "args": {"name": f"tfsuite bench {case_id}"},
+        },
         {"name": "thread_name", "ph": "M", "pid": os.getpid(), "tid": 1, "args": {"name": "case"}},
-        {"name": "thread_name", "ph": "M", "pid": os.getpid(), "tid": 2, "args": {"name": "iterations"}},
+        {
+            "name": "thread_name",
+            "ph": "M",
+            "pid": os.getpid(),
+            "tid": 2,
+            "args": {"name": "iterations"},
+        },
         _span(case_id, case_start_ns, case_end_ns - case_start_ns, 1, "case", extra),
     ]
     if warmup_start_ns is not None and warmup_end_ns is not None:
-        events.append(_span("warmup", warmup_start_ns, warmup_end_ns - warmup_start_ns, 2, "warmup"))
+        events.append(
+            _span("warmup", warmup_start_ns, warmup_end_ns - warmup_start_ns, 2, "warmup")
+        )
     for i, (start, dur) in enumerate(zip(starts_ns, latencies_ns, strict=True)):
-        events.append(_span(f"iteration {i}", start, dur, 2, "iteration", {"step": i, "batch_size": batch_size}))
+        events.append(
+            _span(
+                f"iteration {i}", start, dur, 2, "iteration", {"step": i, "batch_size": batch_size}
+            )
+        )
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 

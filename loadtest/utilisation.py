@@ -78,7 +78,10 @@ class UtilisationSampler:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -93,7 +96,10 @@ class UtilisationSampler:
             self._sample()
 
     def _sample(self) -> None:
-        sample = {"cpu_process_pct": self._process.cpu_percent(None), "cpu_system_pct": psutil.cpu_percent(None)}
+        sample = {
+            "cpu_process_pct": self._process.cpu_percent(None),
+            "cpu_system_pct": psutil.cpu_percent(None),
+        }
         if self._nvml is not None:
             try:
                 handle = self._nvml.nvmlDeviceGetHandleByIndex(0)

@@ -35,14 +35,17 @@ class _TinyClassifier(tf.Module):
         dense = rng.normal(0, 0.2, (8, 10)).astype(np.float32)
         if quantized:
             self.scales = [float(np.abs(w).max() / 127) for w in (conv, dense)]
-            self.q = [tf.Variable(np.round(w / s).astype(np.int8)) for w, s in zip((conv, dense), self.scales)]
+            self.q = [
+                tf.Variable(np.round(w / s).astype(np.int8))
+                for w, s in zip((conv, dense), self.scales, strict=True)
+            ]
         else:
             self.w = [tf.Variable(conv), tf.Variable(dense)]
         self.quantized = quantized
 
     def weights(self) -> list[tf.Tensor]:
         if self.quantized:
-            return [tf.cast(q, tf.float32) * s for q, s in zip(self.q, self.scales)]
+            return [tf.cast(q, tf.float32) * s for q, s in zip(self.q, self.scales, strict=True)]
         return [tf.convert_to_tensor(w) for w in self.w]
 
     @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32, name="input")])
@@ -55,26 +58,53 @@ class _TinyClassifier(tf.Module):
 def _own_classifier_base(base: Path) -> Path:
     """A base path in the exporter's layout, used until the shared ``classifier_base`` exists."""
     records = []
-    for version, variant, precision, quantized in ((1, "original", "fp32", False), (2, "weight_quant", "int8-weights", True)):
+    for version, variant, precision, quantized in (
+        (1, "original", "fp32", False),
+        (2, "weight_quant", "int8-weights", True),
+    ):
         module = _TinyClassifier(quantized)
-        tf.saved_model.save(module, str(base / str(version)), signatures={"serving_default": module.serve})
+        tf.saved_model.save(
+            module, str(base / str(version)), signatures={"serving_default": module.serve}
+        )
         size = sum(p.stat().st_size for p in (base / str(version)).rglob("*") if p.is_file())
-        records.append(VariantRecord(version=version, variant=variant, precision=precision, status="ok",
-                                     size_bytes=size, node_count={"Conv2D": 1, "MatMul": 1, "Relu": 1},
-                                     conversion_seconds=0.5 * version))  # fmt: skip
-    records.append(VariantRecord(version=3, variant="trt_fp16", precision="fp16", status="skipped",
-                                 reason="TensorFlow is built without TensorRT"))  # fmt: skip
+        records.append(
+            VariantRecord(
+                version=version,
+                variant=variant,
+                precision=precision,
+                status="ok",
+                size_bytes=size,
+                node_count={"Conv2D": 1, "MatMul": 1, "Relu": 1},
+                conversion_seconds=0.5 * version,
+            )
+        )
+    records.append(
+        VariantRecord(
+            version=3,
+            variant="trt_fp16",
+            precision="fp16",
+            status="skipped",
+            reason="TensorFlow is built without TensorRT",
+        )
+    )
     VariantsManifest(
-        model_name="tiny_classifier", source="in-test", source_format="saved_model", source_sha256="0" * 64,
-        tf_version=tf.__version__, kind="classifier",
+        model_name="tiny_classifier",
+        source="in-test",
+        source_format="saved_model",
+        source_sha256="0" * 64,
+        tf_version=tf.__version__,
+        kind="classifier",
         inputs=[TensorSpecInfo(name="input", dtype="float32", shape=[None, 32, 32, 3])],
-        outputs=[TensorSpecInfo(name="probabilities", dtype="float32", shape=[None, 10])], variants=records,
-    ).save(base)  # fmt: skip
+        outputs=[TensorSpecInfo(name="probabilities", dtype="float32", shape=[None, 10])],
+        variants=records,
+    ).save(base)
     return base
 
 
 @pytest.fixture(scope="session")
-def bench_classifier_base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bench_classifier_base(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The bundled classifier's base path when the shared fixture exists, else a tiny one."""
     try:
         return Path(request.getfixturevalue("classifier_base"))
@@ -83,7 +113,9 @@ def bench_classifier_base(request: pytest.FixtureRequest, tmp_path_factory: pyte
 
 
 @pytest.fixture(scope="session")
-def bench_base_with_broken(bench_classifier_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bench_base_with_broken(
+    bench_classifier_base: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A copy of the classifier base path plus a variant whose SavedModel is corrupt."""
     base = tmp_path_factory.mktemp("bench_broken") / "model"
     shutil.copytree(bench_classifier_base, base)
@@ -91,19 +123,34 @@ def bench_base_with_broken(bench_classifier_base: Path, tmp_path_factory: pytest
     shutil.copytree(base / "1", broken)
     (broken / "saved_model.pb").write_bytes(b"this is not a SavedModel")
     manifest = VariantsManifest.load(base)
-    manifest.upsert(VariantRecord(version=9, variant="broken", precision="fp32", status="ok", size_bytes=1))
+    manifest.upsert(
+        VariantRecord(version=9, variant="broken", precision="fp32", status="ok", size_bytes=1)
+    )
     manifest.save(base)
     return base
 
 
 @pytest.fixture(scope="session")
-def matrix_run(bench_base_with_broken: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def matrix_run(
+    bench_base_with_broken: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench_out")
     result = CliRunner().invoke(
         bench,
-        ["--base-path", str(bench_base_with_broken), "--variants", "original,weight_quant,broken",
-         "--batch-sizes", BATCHES, "--backends", "tf,onnxruntime", "--out", str(out), *FAST],
-    )  # fmt: skip
+        [
+            "--base-path",
+            str(bench_base_with_broken),
+            "--variants",
+            "original,weight_quant,broken",
+            "--batch-sizes",
+            BATCHES,
+            "--backends",
+            "tf,onnxruntime",
+            "--out",
+            str(out),
+            *FAST,
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     return out, result.output
 
@@ -120,20 +167,28 @@ def test_bench_matrix_table_has_every_column(matrix_run: tuple[Path, str]) -> No
     ok = [r for r in rows if r["variant"] in ("original", "weight_quant")]
     assert len(ok) == 2 * 2 * 2  # variants x backends x batch sizes
     assert {(r["variant"], r["backend"], r["batch_size"]) for r in ok} == {
-        (v, b, bs) for v in ("original", "weight_quant") for b in ("tf", "onnxruntime") for bs in ("1", "2")
+        (v, b, bs)
+        for v in ("original", "weight_quant")
+        for b in ("tf", "onnxruntime")
+        for bs in ("1", "2")
     }
     for r in ok:
         assert r["status"] == "ok", r
         assert r["version"] == {"original": "1", "weight_quant": "2"}[r["variant"]]
         assert r["precision"] and r["model"]
-        p50, p90, p99, mean, tmean, mn = (float(r[k]) for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "trimmed_mean_ms", "min_ms"))
+        p50, p90, p99, mean, tmean, mn = (
+            float(r[k])
+            for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "trimmed_mean_ms", "min_ms")
+        )
         assert 0 < mn <= p50 <= p90 <= p99
         assert mn <= mean and mn <= tmean
         assert int(r["iterations"]) == 5
         total = float(r["total_time_s"])
         assert total > 0
         # images/s is seed 000's batch * iterations / total time (to the table's rounding)
-        assert float(r["images_per_sec"]) == pytest.approx(int(r["batch_size"]) * 5 / total, rel=0.02)
+        assert float(r["images_per_sec"]) == pytest.approx(
+            int(r["batch_size"]) * 5 / total, rel=0.02
+        )
         assert float(r["size_mb"]) > 0 and int(r["nodes"]) > 0 and float(r["conversion_s"]) >= 0
         assert float(r["backend_conversion_s"]) >= 0
         if r["backend"] == "onnxruntime":  # the converted model agrees with TF on a seeded input
@@ -143,7 +198,9 @@ def test_bench_matrix_table_has_every_column(matrix_run: tuple[Path, str]) -> No
         assert float(r["cpu_process_pct"]) >= 0 and 0 <= float(r["cpu_system_pct"]) <= 100
         assert r["gpu_util_pct"] == "" and r["gpu_mem_mb"] == ""  # no GPU here: absent, not zero
         assert r["error"] == "" and Path(r["log"]).is_file()
-    onnx_conversion = [float(r["backend_conversion_s"]) for r in ok if r["backend"] == "onnxruntime"]
+    onnx_conversion = [
+        float(r["backend_conversion_s"]) for r in ok if r["backend"] == "onnxruntime"
+    ]
     assert max(onnx_conversion) > 0  # tf2onnx really ran
     assert list(out.glob("onnx/*.onnx"))
 
@@ -155,7 +212,9 @@ def test_bench_broken_variant_fails_without_stopping_matrix(matrix_run: tuple[Pa
     assert len(broken) == 4
     for r in broken:
         assert r["status"] == "failed"
-        assert r["images_per_sec"] == "0" and r["p99_ms"] == "-1" and r["mean_ms"] == "-1"  # seed 003's markers
+        assert (
+            r["images_per_sec"] == "0" and r["p99_ms"] == "-1" and r["mean_ms"] == "-1"
+        )  # seed 003's markers
         assert r["error"] and "\n" not in r["error"]
         log_text = Path(r["log"]).read_text()
         assert "Traceback" in log_text
@@ -171,8 +230,14 @@ def test_bench_prints_seed000_format(matrix_run: tuple[Path, str]) -> None:
     assert len(starts) == 8
     i = starts[0]
     keys = [line.split(":")[0] for line in lines[i + 1 : i + 7]]
-    assert keys == ["    images/sec", "    99th_percentile(ms)", "    total_time(s)", "    latency_mean(ms)",
-                    "    latency_median(ms)", "    latency_min(ms)"]  # fmt: skip
+    assert keys == [
+        "    images/sec",
+        "    99th_percentile(ms)",
+        "    total_time(s)",
+        "    latency_mean(ms)",
+        "    latency_median(ms)",
+        "    latency_min(ms)",
+    ]
     for line in lines[i + 1 : i + 7]:
         float(line.split(": ")[1])
     assert "measurement overhead:" in output
@@ -211,11 +276,25 @@ def test_bench_json_markdown_and_plot(matrix_run: tuple[Path, str]) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bench_tf_trt_and_skipped_variants_are_recorded(bench_classifier_base: Path, tmp_path: Path) -> None:
+def test_bench_tf_trt_and_skipped_variants_are_recorded(
+    bench_classifier_base: Path, tmp_path: Path
+) -> None:
     result = CliRunner().invoke(
-        bench, ["--base-path", str(bench_classifier_base), "--variants", "original,trt_fp16", "--batch-sizes", "1",
-                "--backends", "tf-trt", "--out", str(tmp_path), *FAST],
-    )  # fmt: skip
+        bench,
+        [
+            "--base-path",
+            str(bench_classifier_base),
+            "--variants",
+            "original,trt_fp16",
+            "--batch-sizes",
+            "1",
+            "--backends",
+            "tf-trt",
+            "--out",
+            str(tmp_path),
+            *FAST,
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = _rows(tmp_path)
     assert [r["status"] for r in rows] == ["skipped", "skipped"]
@@ -232,32 +311,55 @@ def _cli_error(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
     return err
 
 
-def test_bench_bad_input_is_one_line_error(bench_classifier_base: Path, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_bench_bad_input_is_one_line_error(
+    bench_classifier_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = ["--base-path", str(bench_classifier_base), "--out", str(tmp_path / "o")]
-    assert "batch size '0' is not a positive integer" in _cli_error(capsys, [*base, "--batch-sizes", "1,0"])
+    assert "batch size '0' is not a positive integer" in _cli_error(
+        capsys, [*base, "--batch-sizes", "1,0"]
+    )
     assert "unknown backend 'trt'" in _cli_error(capsys, [*base, "--backends", "tf,trt"])
     assert "variant 'fp64' is not in" in _cli_error(capsys, [*base, "--variants", "fp64"])
     assert "version 7 is not in" in _cli_error(capsys, [*base, "--versions", "1,7"])
-    assert "--versions or --variants, not both" in _cli_error(capsys, [*base, "--versions", "1", "--variants", "original"])
+    assert "--versions or --variants, not both" in _cli_error(
+        capsys, [*base, "--versions", "1", "--variants", "original"]
+    )
     assert "exactly one of --base-path" in _cli_error(capsys, ["--out", str(tmp_path)])
     bad_csv = tmp_path / "assignment.csv"
     bad_csv.write_text("model,batch_sizes,gpu\n")
-    assert "assignment.csv:1: unknown column 'gpu'" in _cli_error(capsys, ["--assignment", str(bad_csv), "--out", str(tmp_path)])
+    assert "assignment.csv:1: unknown column 'gpu'" in _cli_error(
+        capsys, ["--assignment", str(bad_csv), "--out", str(tmp_path)]
+    )
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
-def test_bench_dynamic_input_needs_input_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_dynamic_input_needs_input_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     class Dynamic(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, None, 4], tf.float32, name="features")])
         def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
             return {"total": tf.reduce_sum(x, axis=[1, 2])}
 
     module = Dynamic()
-    tf.saved_model.save(module, str(tmp_path / "m" / "1"), signatures={"serving_default": module.serve})
-    args = ["--base-path", str(tmp_path / "m"), "--batch-sizes", "2", "--out", str(tmp_path / "o"), *FAST]
+    tf.saved_model.save(
+        module, str(tmp_path / "m" / "1"), signatures={"serving_default": module.serve}
+    )
+    args = [
+        "--base-path",
+        str(tmp_path / "m"),
+        "--batch-sizes",
+        "2",
+        "--out",
+        str(tmp_path / "o"),
+        *FAST,
+    ]
     err = _cli_error(capsys, args)
-    assert "input 'features'" in err and "dims 1 are dynamic" in err and "--input-shape features:1xNx4" in err
+    assert (
+        "input 'features'" in err
+        and "dims 1 are dynamic" in err
+        and "--input-shape features:1xNx4" in err
+    )
     result = CliRunner().invoke(bench, [*args, "--input-shape", "features:1x6x4"])
     assert result.exit_code == 0, result.output
     [row] = _rows(tmp_path / "o")
@@ -266,37 +368,54 @@ def test_bench_dynamic_input_needs_input_shape(tmp_path: Path, capsys: pytest.Ca
 
 def test_bench_assignment_runs_every_line(bench_classifier_base: Path, tmp_path: Path) -> None:
     csv_path = tmp_path / "assignment.csv"
-    csv_path.write_text(f'model,name,batch_sizes,variants\n{bench_classifier_base},clf,"1,3",weight_quant\n')
-    result = CliRunner().invoke(bench, ["--assignment", str(csv_path), "--out", str(tmp_path / "o"), *FAST])
+    csv_path.write_text(
+        f'model,name,batch_sizes,variants\n{bench_classifier_base},clf,"1,3",weight_quant\n'
+    )
+    result = CliRunner().invoke(
+        bench, ["--assignment", str(csv_path), "--out", str(tmp_path / "o"), *FAST]
+    )
     assert result.exit_code == 0, result.output
     rows = _rows(tmp_path / "o")
-    assert [(r["model"], r["variant"], r["backend"], r["batch_size"], r["status"]) for r in rows] == [
-        ("clf", "weight_quant", "tf", "1", "ok"), ("clf", "weight_quant", "tf", "3", "ok"),
+    assert [
+        (r["model"], r["variant"], r["backend"], r["batch_size"], r["status"]) for r in rows
+    ] == [
+        ("clf", "weight_quant", "tf", "1", "ok"),
+        ("clf", "weight_quant", "tf", "3", "ok"),
     ]
 
 
-def test_bench_assignment_exports_what_is_missing(classifier_saved_model: Path, tmp_path: Path) -> None:
+def test_bench_assignment_exports_what_is_missing(
+    classifier_saved_model: Path, tmp_path: Path
+) -> None:
     """A SavedModel source is exported into <out>/models/<name> first; a rerun reuses it."""
     csv_path = tmp_path / "assignment.csv"
-    csv_path.write_text(f"model,name,batch_sizes,variants\n{classifier_saved_model},mnv2,1,original\n")
+    csv_path.write_text(
+        f"model,name,batch_sizes,variants\n{classifier_saved_model},mnv2,1,original\n"
+    )
     out = tmp_path / "o"
     result = CliRunner().invoke(bench, ["--assignment", str(csv_path), "--out", str(out), *FAST])
     assert result.exit_code == 0, result.output + repr(result.exception)
     manifest = VariantsManifest.load(out / "models" / "mnv2")
-    assert [v.variant for v in manifest.variants] == ["original"] and manifest.variants[0].status == "ok"
+    assert [v.variant for v in manifest.variants] == ["original"] and manifest.variants[
+        0
+    ].status == "ok"
     [row] = _rows(out)
     assert (row["model"], row["variant"], row["status"]) == ("mnv2", "original", "ok")
     assert int(row["nodes"]) > 0 and float(row["size_mb"]) > 1  # conversion stats from the export
     stamp = (out / "models" / "mnv2" / "variants.json").stat().st_mtime_ns
     again = CliRunner().invoke(bench, ["--assignment", str(csv_path), "--out", str(out), *FAST])
     assert again.exit_code == 0, again.output
-    assert (out / "models" / "mnv2" / "variants.json").stat().st_mtime_ns == stamp  # nothing re-exported
+    assert (
+        out / "models" / "mnv2" / "variants.json"
+    ).stat().st_mtime_ns == stamp  # nothing re-exported
 
 
 def test_bench_interrupt_keeps_finished_rows(bench_classifier_base: Path, tmp_path: Path) -> None:
     from tfsuite.loadtest.offline import BenchJob, BenchSettings, run_bench, targets_from_base_path
 
-    settings = BenchSettings(out=tmp_path, batch_sizes=[1, 2], backends=["tf"], warmup=1, iterations=3)
+    settings = BenchSettings(
+        out=tmp_path, batch_sizes=[1, 2], backends=["tf"], warmup=1, iterations=3
+    )
     job = BenchJob(targets_from_base_path(bench_classifier_base, variants=["original"]), settings)
 
     def interrupt_after_first(result: object) -> None:

@@ -81,14 +81,20 @@ def test_bench_input_shapes_and_defaults() -> None:
     assert resolve_shape(detector, 8, {}) == (8, 300, 300, 3)
     assert resolve_shape(detector, 2, {"image_tensor": (1, 64, 96, 3)}) == (2, 64, 96, 3)
     dynamic = InputSpec("features", "float32", (None, None, 16))
-    with pytest.raises(BenchUsageError, match=r"input 'features' .*dims 1 are dynamic.*--input-shape features:1xNx16"):
+    with pytest.raises(
+        BenchUsageError,
+        match=r"input 'features' .*dims 1 are dynamic.*--input-shape features:1xNx16",
+    ):
         resolve_shape(dynamic, 4, {})
     with pytest.raises(BenchUsageError, match="has 2 dims but the signature has 3"):
         resolve_shape(dynamic, 4, {"features": (1, 5)})
 
 
 def test_bench_synthetic_inputs_are_deterministic_and_typed() -> None:
-    specs = [InputSpec("image", "uint8", (None, None, None, 3)), InputSpec("x", "float32", (None, 4))]
+    specs = [
+        InputSpec("image", "uint8", (None, None, None, 3)),
+        InputSpec("x", "float32", (None, 4)),
+    ]
     a = synthetic_inputs(specs, 2, seed=7)
     b = synthetic_inputs(specs, 2, seed=7)
     c = synthetic_inputs(specs, 2, seed=8)
@@ -107,14 +113,20 @@ def test_bench_duration_parsing() -> None:
 
 
 def test_bench_unknown_or_missing_backend_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(BenchUsageError, match="unknown backend 'tensorrt'; choose from tf, onnxruntime, tf-trt"):
+    with pytest.raises(
+        BenchUsageError, match="unknown backend 'tensorrt'; choose from tf, onnxruntime, tf-trt"
+    ):
         check_backends(["tensorrt"])
     # Simulate an environment without onnxruntime: find_spec reports it absent.
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "onnxruntime" else real(n, *a))
-    with pytest.raises(BenchUsageError, match=r"backend 'onnxruntime' is not installed: pip install onnxruntime$"):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "onnxruntime" else real(n, *a)
+    )
+    with pytest.raises(
+        BenchUsageError, match=r"backend 'onnxruntime' is not installed: pip install onnxruntime$"
+    ):
         check_backends(["tf", "onnxruntime"])
     assert set(BACKENDS) == {"tf", "onnxruntime", "tf-trt"}
 
@@ -125,7 +137,7 @@ def test_bench_measure_counts_and_excludes_warmup() -> None:
     assert len(calls) == 20
     assert len(m.latencies_ns) == len(m.starts_ns) == 13
     assert m.warmup_end_ns <= m.starts_ns[0]
-    assert all(later >= earlier for earlier, later in zip(m.starts_ns, m.starts_ns[1:]))
+    assert all(later >= earlier for earlier, later in zip(m.starts_ns, m.starts_ns[1:], strict=False))
     before = time.perf_counter_ns()
     timed = measure(lambda: None, warmup=0, iterations=None, duration_s=0.02)
     # The last timed call ends at or after the deadline, which is 20 ms after the call began.
@@ -139,13 +151,22 @@ def test_bench_measurement_overhead_is_sub_microsecond() -> None:
 
 def test_bench_trace_is_chrome_trace_json(tmp_path: Path) -> None:
     m = measure(lambda: None, warmup=2, iterations=5, duration_s=None)
-    trace = case_trace("m_original_v1_tf_b1", case_start_ns=m.warmup_start_ns - 10, case_end_ns=m.starts_ns[-1] + 10**6,
-                       warmup_start_ns=m.warmup_start_ns, warmup_end_ns=m.warmup_end_ns,
-                       starts_ns=m.starts_ns, latencies_ns=m.latencies_ns, batch_size=1)  # fmt: skip
+    trace = case_trace(
+        "m_original_v1_tf_b1",
+        case_start_ns=m.warmup_start_ns - 10,
+        case_end_ns=m.starts_ns[-1] + 10**6,
+        warmup_start_ns=m.warmup_start_ns,
+        warmup_end_ns=m.warmup_end_ns,
+        starts_ns=m.starts_ns,
+        latencies_ns=m.latencies_ns,
+        batch_size=1,
+    )
     path = write_trace(tmp_path / "t.json", trace)
     doc = json.loads(path.read_text())
     spans = [e for e in doc["traceEvents"] if e["ph"] == "X"]
-    assert [e["name"] for e in spans] == ["m_original_v1_tf_b1", "warmup"] + [f"iteration {i}" for i in range(5)]
+    assert [e["name"] for e in spans] == ["m_original_v1_tf_b1", "warmup"] + [
+        f"iteration {i}" for i in range(5)
+    ]
     for e in spans:
         assert {"name", "ph", "ts", "dur", "pid", "tid"} <= set(e)
         assert isinstance(e["ts"], float) and e["dur"] >= 0
@@ -181,22 +202,38 @@ def _write(path: Path, text: str) -> Path:
 def test_bench_assignment_parses_seed003_columns(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "resnet.pb").write_bytes(b"x")
-    csv_path = _write(tmp_path / "assignment.csv", 'Tasks,batch_size,precision\nmodel/resnet.pb,"1,8",FP32\n')
+    csv_path = _write(
+        tmp_path / "assignment.csv", 'Tasks,batch_size,precision\nmodel/resnet.pb,"1,8",FP32\n'
+    )
     [a] = parse_assignment(csv_path)
-    assert a.line == 2 and a.name == "resnet" and a.batch_sizes == [1, 8] and a.variants == ["original"]
+    assert (
+        a.line == 2
+        and a.name == "resnet"
+        and a.batch_sizes == [1, 8]
+        and a.variants == ["original"]
+    )
     assert a.source == tmp_path / "model" / "resnet.pb"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("model,batch_sizes,colour\n", r"assignment.csv:1: unknown column 'colour'; known columns: model, batch_sizes"),
-        ('model,batch_sizes\nmissing.pb,"1,8"\n', r"assignment.csv:2: model 'missing.pb' not found"),
-        ('model,batch_sizes\nm.pb,"1,0"\n', r"assignment.csv:2: batch size '0' is not a positive integer"),
+        (
+            "model,batch_sizes,colour\n",
+            r"assignment.csv:1: unknown column 'colour'; known columns: model, batch_sizes",
+        ),
+        (
+            'model,batch_sizes\nmissing.pb,"1,8"\n',
+            r"assignment.csv:2: model 'missing.pb' not found",
+        ),
+        (
+            'model,batch_sizes\nm.pb,"1,0"\n',
+            r"assignment.csv:2: batch size '0' is not a positive integer",
+        ),
         ("model,batch_sizes\nm.pb,1\nm.pb,2\n", r"assignment.csv:3: model name 'm' is used twice"),
         ("batch_sizes\n1\n", r"assignment.csv:1: no 'model' column"),
         ("model\n", r"no models listed"),
-        ('model,batch_sizes\nm.pb,1,2,3\n', r"assignment.csv:2: 4 fields but the header has 2"),
+        ("model,batch_sizes\nm.pb,1,2,3\n", r"assignment.csv:2: 4 fields but the header has 2"),
     ],
 )
 def test_bench_assignment_errors_name_the_line(tmp_path: Path, text: str, message: str) -> None:
@@ -221,7 +258,11 @@ def test_bench_onnx_dequantize_rewrite_matches_tf() -> None:
     assert sum(n.op == "Dequantize" for n in quantized.node) == 1
     rewritten, count = dequantize_for_onnx(quantized)
     assert count == 1
-    assert not [n for n in rewritten.node if n.op == "Dequantize" or n.attr["dtype"].type == tf.quint8.as_datatype_enum]
+    assert not [
+        n
+        for n in rewritten.node
+        if n.op == "Dequantize" or n.attr["dtype"].type == tf.quint8.as_datatype_enum
+    ]
     feed = np.random.default_rng(4).random((3, 64), dtype=np.float32)
 
     def run(graph_def: tf.compat.v1.GraphDef) -> np.ndarray:
@@ -237,10 +278,23 @@ def test_bench_onnx_dequantize_rewrite_matches_tf() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["offline", "offline_backends", "offline_errors", "offline_inputs", "offline_measure", "offline_onnx",
-     "offline_report", "offline_runner", "offline_stats", "offline_targets", "offline_trace", "utilisation",
-     "assignment", "bench_cli"],
-)  # fmt: skip
+    [
+        "offline",
+        "offline_backends",
+        "offline_errors",
+        "offline_inputs",
+        "offline_measure",
+        "offline_onnx",
+        "offline_report",
+        "offline_runner",
+        "offline_stats",
+        "offline_targets",
+        "offline_trace",
+        "utilisation",
+        "assignment",
+        "bench_cli",
+    ],
+)
 def test_bench_modules_export_what_all_names(module: str) -> None:
     import importlib
 

@@ -302,3 +302,24 @@ def test_bench_modules_export_what_all_names(module: str) -> None:
     assert mod.__all__, module
     for name in mod.__all__:
         assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_bench_utilisation_gpu_fields_with_fake_nvml_no_gpu_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU exists on this machine, so NVML is faked to check the GPU fields are summarised."""
+    import sys
+    import types
+
+    fake = types.ModuleType("pynvml")
+    readings = iter([30.0, 50.0, 70.0, 90.0] + [90.0] * 1000)
+    fake.nvmlInit = lambda: None  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetCount = lambda: 1  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetHandleByIndex = lambda i: object()  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetUtilizationRates = lambda h: types.SimpleNamespace(gpu=next(readings))  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=512 * 2**20)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    with UtilisationSampler(interval=0.01) as sampler:
+        while len(sampler.summary.raw) < 2:
+            threading.Event().wait(0.005)
+    s = sampler.summary
+    assert s.gpu_util_pct is not None and 30.0 <= s.gpu_util_pct <= 90.0
+    assert s.gpu_mem_mb == pytest.approx(512.0)

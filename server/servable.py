@@ -251,18 +251,38 @@ _OP_ERROR_CODES = _op_error_codes()
 
 
 def read_signature_defs(path: Path, tags: Sequence[str]) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """SignatureDefs of the MetaGraph whose tag set equals ``tags`` (from saved_model.pb)."""
-    pb = path / "saved_model.pb"
+    """SignatureDefs of the MetaGraph whose tag set equals ``tags``, with TF's loader errors."""
+    import grpc
+    from google.protobuf import text_format
+    from google.protobuf.message import DecodeError
+
     saved = saved_model_pb2.SavedModel()
-    saved.ParseFromString(pb.read_bytes())
+    pb, pbtxt = path / "saved_model.pb", path / "saved_model.pbtxt"
+    try:
+        if pb.is_file():
+            saved.ParseFromString(pb.read_bytes())
+        elif pbtxt.is_file():
+            text_format.Parse(pbtxt.read_text(), saved)
+        else:
+            raise ServingError(
+                grpc.StatusCode.NOT_FOUND,
+                "Could not find SavedModel .pb or .pbtxt at supplied export directory path: "
+                f"{path}",
+            )
+    except (DecodeError, text_format.ParseError, UnicodeDecodeError):
+        found = pb if pb.is_file() else pbtxt
+        raise ServingError(
+            grpc.StatusCode.DATA_LOSS, f"Can't parse {found} as binary proto"
+        ) from None
     wanted = set(tags)
     for mg in saved.meta_graphs:
         if set(mg.meta_info_def.tags) == wanted:
             return dict(mg.signature_def)
-    available = [sorted(mg.meta_info_def.tags) for mg in saved.meta_graphs]
-    raise ServingError.failed_precondition(
+    raise ServingError(
+        grpc.StatusCode.NOT_FOUND,
         f"Could not find meta graph def matching supplied tags: {{ {' '.join(sorted(wanted))} }}. "
-        f"Available tags: {available}"
+        "To inspect available tag-sets in the SavedModel, please use the SavedModel CLI: "
+        "`saved_model_cli`",
     )
 
 

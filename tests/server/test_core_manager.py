@@ -161,7 +161,8 @@ def test_failed_version_is_reported_while_others_serve(
     status = {s.version: s for s in dp.get_model_status("m")}
     assert status[1].state == "AVAILABLE" and status[1].error_code == grpc.StatusCode.OK
     assert status[2].state == "END" and status[2].error_code != grpc.StatusCode.OK
-    assert str(base / "2") in status[2].error_message
+    assert status[2].error_code == grpc.StatusCode.DATA_LOSS
+    assert status[2].error_message == f"Can't parse {base / '2' / 'saved_model.pb'} as binary proto"
     assert _y(dp, RequestSpec("m")) == (1, [2.5, 3.0])
 
 
@@ -358,3 +359,22 @@ def test_failed_version_is_retried_when_its_dir_is_replaced(
     dp.manager.poll_now()
     assert _states(dp, "m") == {1: "AVAILABLE"}
     assert _y(dp, RequestSpec("m")) == (1, [2.5, 3.0])
+
+
+def test_wrong_tags_and_missing_saved_model_are_load_errors(
+    make_model_base, start_dataplane
+) -> None:
+    base = make_model_base({1: "half_plus_two"})
+    (base / "2").mkdir()  # a version dir without a SavedModel
+    dp = start_dataplane(model_name="m", model_base_path=str(base))
+    (row,) = dp.get_model_status("m")
+    assert (row.version, row.state, row.error_code) == (2, "END", grpc.StatusCode.NOT_FOUND)
+    assert row.error_message.startswith("Could not find SavedModel .pb or .pbtxt")
+
+    other = make_model_base({1: "half_plus_two"}, name="tags")
+    dp = start_dataplane(model_name="t", model_base_path=str(other), saved_model_tags="serve,gpu")
+    (row,) = dp.get_model_status("t")
+    assert (row.state, row.error_code) == ("END", grpc.StatusCode.NOT_FOUND)
+    assert row.error_message.startswith(
+        "Could not find meta graph def matching supplied tags: { gpu serve }."
+    )

@@ -158,6 +158,7 @@ def run_bench(
                 "--threads %d not applied to tf: TensorFlow's runtime was already running", threads
             )
     report = BenchReport(jobs[0].settings, overhead_ns=measure_overhead())
+    report.job_settings = [job.settings for job in jobs]
     total = sum(j.total_cases for j in jobs)
     done = 0
 

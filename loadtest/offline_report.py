@@ -153,6 +153,19 @@ def environment(settings: BenchSettings) -> dict[str, Any]:
     return env
 
 
+def _settings_dict(s: BenchSettings) -> dict[str, Any]:
+    return {
+        "batch_sizes": s.batch_sizes,
+        "backends": s.backends,
+        "warmup": s.warmup,
+        "iterations": s.iterations,
+        "duration_s": s.duration_s,
+        "threads": s.threads,
+        "input_shapes": {k: list(v) for k, v in s.input_shapes.items()},
+        "seed": s.seed,
+    }
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -169,6 +182,8 @@ class BenchReport:
         self.overhead_ns = overhead_ns
         self.env = environment(settings)
         self.interrupted = False
+        #: Settings of every job (assignment lines may differ in batch sizes and backends).
+        self.job_settings: list[BenchSettings] = [settings]
 
     def add(self, result: CaseResult) -> None:
         self.results.append(result)
@@ -236,18 +251,9 @@ class BenchReport:
         return "\n".join(lines)
 
     def document(self) -> dict[str, Any]:
-        s = self.settings
         return {
-            "settings": {
-                "batch_sizes": s.batch_sizes,
-                "backends": s.backends,
-                "warmup": s.warmup,
-                "iterations": s.iterations,
-                "duration_s": s.duration_s,
-                "threads": s.threads,
-                "input_shapes": {k: list(v) for k, v in s.input_shapes.items()},
-                "seed": s.seed,
-            },
+            "settings": _settings_dict(self.settings),
+            "job_settings": [_settings_dict(j) for j in self.job_settings],
             "environment": self.env,
             "measurement_overhead": {
                 "ns_per_iteration": self.overhead_ns,

@@ -41,10 +41,20 @@ def source_format(path: Path) -> str:
     return "frozen_graph"
 
 
+SAVED_MODEL_FINGERPRINT = "fingerprint.pb"
+
+
 def source_sha256(path: Path) -> str:
-    """sha256 of a file, or of a directory's relative paths and contents (sorted, so stable)."""
+    """sha256 of a file, or of a directory's relative paths and contents (sorted, so stable).
+
+    A SavedModel's ``fingerprint.pb`` is left out: TensorFlow writes a fresh one on every save
+    (it holds a per-save UUID), so two saves of the same model would otherwise never match
+    and an idempotent re-export would be refused as "a different source".
+    """
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file() and p.relative_to(path) != Path(SAVED_MODEL_FINGERPRINT)
+    )
     for file in files:
         if path.is_dir():
             digest.update(str(file.relative_to(path)).encode() + b"\0")

@@ -121,8 +121,8 @@ def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
 def comparison_table(results: Sequence[VersionResult], title: str) -> Table:
     """One model's versions: size, served latency, throughput, agreement with version 1."""
     table = Table(title=title, title_justify="left")
-    for name in ("version", "variant", "status", "size MB", "p50 ms", "p99 ms", "img/s", "agreement"):
-        table.add_column(name, justify="left" if name in ("variant", "status") else "right")
+    for name in ("version", "variant", "status", "size MB", "p50 ms", "p99 ms", "img/s", "agree"):
+        table.add_column(name, justify="left" if name in ("variant", "status") else "right", no_wrap=name == "variant")
     for r in results:
         table.add_row(
             str(r.version), r.variant, r.status,

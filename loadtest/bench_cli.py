@@ -82,6 +82,13 @@ def _versions(text: str) -> list[int]:
     help="Shape for dynamic dims, NAME:1x300x300x3 (batch dim replaced by the batch size). Repeatable.",
 )
 @click.option(
+    "--display-every",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Also print seed 000's 'step N/M, iter_time(ms)=..., images/sec=...' every N iterations "
+    "(from the recorded times, after the case).",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs."
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
@@ -101,6 +108,7 @@ def bench(
     backends: str,
     threads: int | None,
     input_shapes: tuple[str, ...],
+    display_every: int,
     seed: int,
     out: Path,
     progress: bool,
@@ -114,7 +122,7 @@ def bench(
     from tfsuite.loadtest.offline_backends import check_backends
     from tfsuite.loadtest.offline_inputs import parse_batch_sizes, parse_input_shapes
     from tfsuite.loadtest.offline_runner import CaseResult
-    from tfsuite.loadtest.offline_stats import format_seed000
+    from tfsuite.loadtest.offline_stats import format_seed000, format_steps
     from tfsuite.loadtest.offline_targets import targets_from_base_path
 
     if (base_path is None) == (assignment is None):
@@ -166,7 +174,17 @@ def bench(
         title = f"{r.model} {r.variant} (v{r.version}, {r.precision or '-'}) {r.backend},batch={r.batch_size}"
         if r.stats is not None:
             console.print(
-                format_seed000(title, r.model, r.stats), markup=False, end="", soft_wrap=True
+                format_seed000(
+                    title,
+                    r.model,
+                    r.stats,
+                    format_steps(r.latencies_ns, r.batch_size, display_every)
+                    if display_every
+                    else "",
+                ),
+                markup=False,
+                end="",
+                soft_wrap=True,
             )
         else:
             console.print(

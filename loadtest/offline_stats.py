@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["LatencyStats", "format_seed000", "summarise"]
+__all__ = ["LatencyStats", "format_seed000", "format_steps", "summarise"]
 
 #: Share cut from each end for the trimmed mean (robust against scheduler hiccups on shared CPUs).
 TRIM_FRACTION = 0.05
@@ -67,10 +67,26 @@ def summarise(latencies_ns: Sequence[int] | np.ndarray, batch_size: int) -> Late
     )
 
 
-def format_seed000(title: str, model: str, stats: LatencyStats) -> str:
+def format_steps(latencies_ns: Sequence[int], batch_size: int, every: int) -> str:
+    """Seed 000's ``--display_every`` lines, from the recorded times (nothing printed while timing).
+
+    ``iter_time(ms)`` is the mean of the ``every`` iterations ending at that step.
+    """
+    lines = []
+    total = len(latencies_ns)
+    for end in range(every, total + 1, every):
+        window = latencies_ns[end - every : end]
+        iter_ms = sum(window) / len(window) / 1e6
+        ips = batch_size * 1000 / iter_ms if iter_ms > 0 else 0.0
+        lines.append(f"    step {end}/{total}, iter_time(ms)={iter_ms:.4f}, images/sec={ips:.0f}\n")
+    return "".join(lines)
+
+
+def format_seed000(title: str, model: str, stats: LatencyStats, steps: str = "") -> str:
     """One case in seed 000's layout (``results of <model>:`` + six indented lines)."""
     return (
         f"=========={title}\n"
+        f"{steps}"
         f"results of {model}:\n"
         f"    images/sec: {stats.images_per_sec:.0f}\n"
         f"    99th_percentile(ms): {stats.p99_ms:.2f}\n"

@@ -148,6 +148,8 @@ def matrix_run(
             "tf,onnxruntime",
             "--out",
             str(out),
+            "--display-every",
+            "5",
             *FAST,
         ],
     )
@@ -229,6 +231,7 @@ def test_bench_prints_seed000_format(matrix_run: tuple[Path, str]) -> None:
     starts = [i for i, line in enumerate(lines) if line.startswith("results of ")]
     assert len(starts) == 8
     i = starts[0]
+    assert lines[i - 1].startswith("    step 5/5, iter_time(ms)=")  # --display-every 5
     keys = [line.split(":")[0] for line in lines[i + 1 : i + 7]]
     assert keys == [
         "    images/sec",

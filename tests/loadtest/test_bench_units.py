@@ -62,6 +62,16 @@ def test_bench_seed000_format_lines() -> None:
     ]
 
 
+def test_bench_step_lines_like_seed000() -> None:
+    from tfsuite.loadtest.offline_stats import format_steps
+
+    text = format_steps([4_000_000] * 10 + [5_000_000] * 10 + [1] * 5, batch_size=8, every=10)
+    assert text.splitlines() == [
+        "    step 10/25, iter_time(ms)=4.0000, images/sec=2000",
+        "    step 20/25, iter_time(ms)=5.0000, images/sec=1600",
+    ]
+
+
 @pytest.mark.parametrize("text", ["0", "-1", "1,x", "2.5", "", "1,,0"])
 def test_bench_batch_sizes_must_be_positive_integers(text: str) -> None:
     with pytest.raises(BenchUsageError, match="positive integer|no batch sizes"):

@@ -36,7 +36,10 @@ from tfsuite.clients.codec import make_tensor_proto  # noqa: E402
 from tfsuite.server.core import ServerCore  # noqa: E402
 from tfsuite.server.dataplane import DataPlane, RequestSpec  # noqa: E402
 from tfsuite.server.options import ServerOptions  # noqa: E402
-from tfsuite.serving_configs.batching import BatchingOptions, write_batching_parameters  # noqa: E402
+from tfsuite.serving_configs.batching import (  # noqa: E402
+    BatchingOptions,
+    write_batching_parameters,
+)
 
 
 def build_tiny(out: Path) -> tuple[str, np.ndarray]:
@@ -76,7 +79,9 @@ def measure(calls: dict[str, Callable[[], object]], n: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def run(name: str, base: Path, alias: str, x: np.ndarray, n: int, tmp: Path) -> list[tuple[str, float, float]]:
+def run(
+    name: str, base: Path, alias: str, x: np.ndarray, n: int, tmp: Path
+) -> list[tuple[str, float, float]]:
     params = write_batching_parameters(
         tmp / f"{name}-batching.txt",
         BatchingOptions(max_batch_size=32, batch_timeout_micros=0, num_batch_threads=1),

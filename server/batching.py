@@ -168,7 +168,7 @@ class _Batch:
 
 
 class DynamicBatcher:
-    """One batching queue (a model version + signature). Create with ``BatchScheduler.add_queue``."""
+    """One batching queue (a model version + signature); made by ``BatchScheduler.add_queue``."""
 
     def __init__(
         self,

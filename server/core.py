@@ -116,7 +116,9 @@ def _fill_classification(
             cls = row.classes.add()
             if classes is not None:
                 label = classes[i, j]
-                cls.label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+                cls.label = (
+                    label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+                )
             if scores is not None:
                 cls.score = float(scores[i, j])
 

@@ -22,7 +22,7 @@ from google.protobuf import text_format
 import tfsuite.protos  # noqa: F401
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from tfsuite.server.batching import BatchParams, BatchScheduler, DynamicBatcher
+from tfsuite.server.batching import BatchObserver, BatchParams, BatchScheduler, DynamicBatcher
 from tfsuite.server.errors import ServingError
 from tfsuite.server.metrics import ServerMetrics
 from tfsuite.server.model_manager import ModelManager, VersionStatus
@@ -280,10 +280,11 @@ class DataPlane:
             raise
 
     def _unloaded(self, servable: Servable) -> None:
-        for key in [k for k in self._batchers if k[0] == servable.name and k[1] == servable.version]:
+        mine = (servable.name, servable.version)
+        for key in [k for k in self._batchers if k[:2] == mine]:
             self._batchers.pop(key).close()
 
-    def _batch_observer(self, servable: Servable) -> Callable[[Sequence[int], int, Sequence[float]], None]:
+    def _batch_observer(self, servable: Servable) -> BatchObserver:
         labels = (servable.name, str(servable.version))
         m = self.metrics
 
@@ -417,13 +418,17 @@ class DataPlane:
         self, spec: RequestSpec, examples: Sequence[bytes], *, entrypoint: str = "GRPC"
     ) -> tuple[int, ClassifyResult]:
         """Classify serialized tf.Examples; (version served, classes/scores)."""
-        return self._examples_call("Classify", spec, examples, entrypoint, self.classify_on)  # type: ignore[return-value]
+        return self._examples_call(  # type: ignore[return-value]
+            "Classify", spec, examples, entrypoint, self.classify_on
+        )
 
     def regress(
         self, spec: RequestSpec, examples: Sequence[bytes], *, entrypoint: str = "GRPC"
     ) -> tuple[int, np.ndarray]:
         """Regress serialized tf.Examples; (version served, one float per example)."""
-        return self._examples_call("Regress", spec, examples, entrypoint, self.regress_on)  # type: ignore[return-value]
+        return self._examples_call(  # type: ignore[return-value]
+            "Regress", spec, examples, entrypoint, self.regress_on
+        )
 
     def multi_inference(
         self,
@@ -438,7 +443,9 @@ class DataPlane:
         version/label chooses the servable (TF Serving ignores the others').
         """
         if not tasks:
-            raise ServingError.invalid_argument("MultiInferenceRequest must contain at least one task")
+            raise ServingError.invalid_argument(
+                "MultiInferenceRequest must contain at least one task"
+            )
         first = tasks[0][0]
         seen: set[str] = set()
         for spec, method in tasks:
@@ -466,7 +473,8 @@ class DataPlane:
                     )
                 if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
                     raise ServingError(
-                        grpc.StatusCode.UNIMPLEMENTED, f"Unsupported signature method_name: {method}"
+                        grpc.StatusCode.UNIMPLEMENTED,
+                        f"Unsupported signature method_name: {method}",
                     )
                 _examples_signature(runner, method, check)
             results: list[ClassifyResult | np.ndarray] = []
@@ -477,7 +485,9 @@ class DataPlane:
                     results.append(self.regress_on(servable, spec.signature_name, exs))
             return results
 
-        return self._examples_call("MultiInference", first, examples, entrypoint, run_all)  # type: ignore[return-value]
+        return self._examples_call(  # type: ignore[return-value]
+            "MultiInference", first, examples, entrypoint, run_all
+        )
 
     def get_model_metadata(
         self, spec: RequestSpec, fields: Sequence[str] = ("signature_def",)

@@ -64,7 +64,9 @@ class ServingError(TFSuiteError):
 
     @classmethod
     def unknown_label(cls, label: str) -> ServingError:
-        return cls(grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}")
+        return cls(
+            grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}"
+        )
 
     @classmethod
     def no_model_name(cls) -> ServingError:
@@ -114,7 +116,9 @@ class ServingError(TFSuiteError):
 
     @classmethod
     def dtype_mismatch(cls, index: int, expected: str, given: str) -> ServingError:
-        return cls.invalid_argument(f"Expects arg[{index}] to be {expected} but {given} is provided")
+        return cls.invalid_argument(
+            f"Expects arg[{index}] to be {expected} but {given} is provided"
+        )
 
     @classmethod
     def shape_mismatch(cls, alias: str, expected: str, given: str) -> ServingError:

@@ -184,7 +184,9 @@ class ServerMetrics:
     def __init__(self) -> None:
         model = ("model_name", "model_version")
         self.request_count = CounterFamily(
-            REQUEST_COUNT, "The total number of requests.", ("model_name", "model_version", "status")
+            REQUEST_COUNT,
+            "The total number of requests.",
+            ("model_name", "model_version", "status"),
         )
         self.request_latency = HistogramFamily(
             REQUEST_LATENCY,

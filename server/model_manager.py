@@ -351,7 +351,9 @@ class ModelManager:
     def _load(self, name: str, rec: _VersionRecord) -> None:
         opts = self.options
         self._set_state(rec, "LOADING")
-        log.info("Loading servable version {name: %s version: %d} from %s", name, rec.version, rec.path)
+        log.info(
+            "Loading servable version {name: %s version: %d} from %s", name, rec.version, rec.path
+        )
         attempts = 1 + max(0, opts.max_num_load_retries)
         for attempt in range(attempts):
             try:
@@ -393,7 +395,9 @@ class ModelManager:
         if servable is not None:
             start = time.perf_counter()
             if not servable.close(drain_seconds):
-                log.warning("unloading %s version %d with requests still running", name, rec.version)
+                log.warning(
+                    "unloading %s version %d with requests still running", name, rec.version
+                )
             if self._on_unload is not None:
                 self._on_unload(servable)
             log.info(

@@ -160,7 +160,9 @@ class ServerOptions(BaseModel):
     )
 
     # -- batching ------------------------------------------------------------------------------
-    enable_batching: bool = Field(False, description="Batch requests per model version + signature.")
+    enable_batching: bool = Field(
+        False, description="Batch requests per model version + signature."
+    )
     batching_parameters_file: str = Field(
         "",
         description="BatchingParameters text proto; an error at start if set without "

@@ -176,7 +176,9 @@ def _base_of(root: Path, name: str, kind: str, model_dirs: dict[str, Path]) -> P
 
 
 @pytest.fixture(scope="session")
-def half_plus_two_base(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Path:
+def half_plus_two_base(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> Path:
     return _base_of(tmp_path_factory.mktemp("bases"), "half_plus_two", "half_plus_two", model_dirs)
 
 
@@ -188,12 +190,16 @@ def tf1_half_plus_two_base(
 
 
 @pytest.fixture(scope="session")
-def string_model_base(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Path:
+def string_model_base(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> Path:
     return _base_of(tmp_path_factory.mktemp("bases"), "strings", "strings", model_dirs)
 
 
 @pytest.fixture(scope="session")
-def broken_model_base(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Path:
+def broken_model_base(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> Path:
     return _base_of(tmp_path_factory.mktemp("bases"), "broken", "broken", model_dirs)
 
 

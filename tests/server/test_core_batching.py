@@ -1,4 +1,7 @@
-"""DynamicBatcher: merge/split, padding, queue limits, timeouts — with plain callables and a real model."""
+"""DynamicBatcher: merge/split, padding, queue limits, timeouts.
+
+With plain callables, and with a real model through the DataPlane.
+"""
 
 from __future__ import annotations
 
@@ -132,7 +135,9 @@ def test_timeout_lets_a_partial_batch_run(scheduler: BatchScheduler) -> None:
 def test_full_batch_runs_before_the_timeout(scheduler: BatchScheduler) -> None:
     model = Recorder()
     # An hour-long timeout: only "batch is full" can start it.
-    params = BatchingOptions(max_batch_size=4, batch_timeout_micros=3_600_000_000, num_batch_threads=1)
+    params = BatchingOptions(
+        max_batch_size=4, batch_timeout_micros=3_600_000_000, num_batch_threads=1
+    )
     batcher = scheduler.add_queue(model, params)
     futures = [batcher.submit(_x(i)) for i in range(4)]
     assert [f.result(10)["y"].tolist() for f in futures] == [[0], [2], [4], [6]]
@@ -158,7 +163,9 @@ def test_queue_full_is_unavailable(scheduler: BatchScheduler) -> None:
     with pytest.raises(ServingError) as err:
         batcher.submit(_x(3))
     assert err.value.code == grpc.StatusCode.UNAVAILABLE
-    assert err.value.message == "The batch scheduling queue to which this task was submitted is full"
+    assert err.value.message == (
+        "The batch scheduling queue to which this task was submitted is full"
+    )
     gate.set()
     assert [f.result(10)["y"].tolist() for f in [running, *queued]] == [[0], [2], [4]]
 
@@ -219,11 +226,12 @@ def test_dataplane_batches_concurrent_predicts_on_a_real_model(
         assert {i: r.tolist() for i, r in results.items()} == {
             i: [0.5 * i + 2, 0.5 * (i + 1) + 2] for i in range(6)
         }
-        with pytest.raises(ServingError, match="Task size 9 is larger than maximum input batch size 8"):
+        with pytest.raises(ServingError, match="Task size 9 is larger than maximum input batch"):
             dp.predict(RequestSpec("hp"), {"x": np.zeros(9, np.float32)})
         text = dp.metrics.render().decode()
         # Every processed batch was padded to an allowed size.
-        assert f'{PROCESSED_BATCH_SIZE}_bucket{{model_name="hp",model_version="1",le="2"}} 0' in text
+        labels = 'model_name="hp",model_version="1"'
+        assert f'{PROCESSED_BATCH_SIZE}_bucket{{{labels},le="2"}} 0' in text
         assert f'{PROCESSED_BATCH_SIZE}_count{{model_name="hp",model_version="1"}}' in text
     finally:
         dp.stop()
@@ -235,7 +243,8 @@ def test_per_model_batching_parameters_override_the_file(make_model_base) -> Non
     from tfsuite.serving_configs.batching import PER_MODEL_BATCHING_FILE, write_batching_parameters
 
     base = make_model_base({1: "half_plus_two"})
-    write_batching_parameters(base / "1" / PER_MODEL_BATCHING_FILE, BatchingOptions(max_batch_size=2))
+    per_model = base / "1" / PER_MODEL_BATCHING_FILE
+    write_batching_parameters(per_model, BatchingOptions(max_batch_size=2))
     options = ServerOptions(
         model_name="m", model_base_path=str(base), enable_batching=True,
         enable_per_model_batching_parameters=True, file_system_poll_wait_seconds=0,
@@ -243,8 +252,9 @@ def test_per_model_batching_parameters_override_the_file(make_model_base) -> Non
     dp = DataPlane(options)  # global defaults: max_batch_size 1000
     dp.start()
     try:
-        assert dp.predict(RequestSpec("m"), {"x": np.ones(2, np.float32)})[1]["y"].tolist() == [2.5, 2.5]
-        with pytest.raises(ServingError, match="Task size 3 is larger than maximum input batch size 2"):
+        _, out = dp.predict(RequestSpec("m"), {"x": np.ones(2, np.float32)})
+        assert out["y"].tolist() == [2.5, 2.5]
+        with pytest.raises(ServingError, match="Task size 3 is larger than maximum input batch"):
             dp.predict(RequestSpec("m"), {"x": np.ones(3, np.float32)})
     finally:
         dp.stop()

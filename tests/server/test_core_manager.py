@@ -99,7 +99,8 @@ def test_version_labels(make_model_base, start_dataplane, tmp_path) -> None:
     config = _config_file(tmp_path, f"""
         model_config_list {{ config {{ name: "m" base_path: "{base}" model_platform: "tensorflow"
           model_version_policy {{ all {{}} }}
-          version_labels {{ key: "original" value: 1 }} version_labels {{ key: "quant" value: 2 }} }} }}""")
+          version_labels {{ key: "original" value: 1 }}
+          version_labels {{ key: "quant" value: 2 }} }} }}""")
     dp = start_dataplane(model_config_file=config)
     assert _y(dp, RequestSpec("m", label="original")) == (1, [2.5, 3.0])
     assert _y(dp, RequestSpec("m", label="quant")) == (2, [3.5, 4.0])
@@ -133,7 +134,8 @@ def test_request_errors_for_unknown_models(half_plus_two_base, start_dataplane) 
     dp = start_dataplane(model_name="m", model_base_path=str(half_plus_two_base))
     cases = [
         (RequestSpec(""), grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified."),
-        (RequestSpec("other"), grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(other)"),
+        (RequestSpec("other"), grpc.StatusCode.NOT_FOUND,
+         "Servable not found for request: Latest(other)"),
         (RequestSpec("m", version=9), grpc.StatusCode.NOT_FOUND,
          "Servable not found for request: Specific(m, 9)"),
     ]
@@ -166,7 +168,9 @@ def test_failed_version_is_reported_while_others_serve(
     assert _y(dp, RequestSpec("m")) == (1, [2.5, 3.0])
 
 
-def test_load_is_retried_max_num_load_retries_times(broken_model_base, start_dataplane, caplog) -> None:
+def test_load_is_retried_max_num_load_retries_times(
+    broken_model_base, start_dataplane, caplog
+) -> None:
     caplog.set_level(logging.ERROR, logger="tfsuite.server.model_manager")
     dp = start_dataplane(
         model_name="b", model_base_path=str(broken_model_base),
@@ -207,7 +211,9 @@ def test_polling_loads_new_and_unloads_removed_versions_under_load(
     assert served >= {2}
 
 
-def test_removed_version_dir_is_unloaded_under_load(make_model_base, start_dataplane, tmp_path) -> None:
+def test_removed_version_dir_is_unloaded_under_load(
+    make_model_base, start_dataplane, tmp_path
+) -> None:
     base = make_model_base({1: "half_plus_two", 2: "half_plus_three"})
     config = _config_file(tmp_path, f"""
         model_config_list {{ config {{ name: "m" base_path: "{base}" model_platform: "tensorflow"
@@ -270,7 +276,8 @@ def test_reload_config_replaces_models(make_model_base, start_dataplane) -> None
     b = make_model_base({1: "half_plus_three"}, name="b")
     dp = start_dataplane(model_name="a", model_base_path=str(a))
     dp.reload_config(parse_model_config(
-        f'model_config_list {{ config {{ name: "b" base_path: "{b}" model_platform: "tensorflow" }} }}'
+        f'model_config_list {{ config {{ name: "b" base_path: "{b}" '
+        'model_platform: "tensorflow" } }'
     ))
     assert _y(dp, RequestSpec("b")) == (1, [3.5, 4.0])  # available when reload returns
     with pytest.raises(ServingError, match=r"Latest\(a\)"):
@@ -286,7 +293,9 @@ def test_reload_config_rejects_invalid_configs(half_plus_two_base, start_datapla
     for _ in range(2):
         dup.model_config_list.config.add(name="x", base_path="/abs", model_platform="tensorflow")
     relative = ModelServerConfig()
-    relative.model_config_list.config.add(name="x", base_path="rel/path", model_platform="tensorflow")
+    relative.model_config_list.config.add(
+        name="x", base_path="rel/path", model_platform="tensorflow"
+    )
     for config, message in [
         (dup, "Illegal to list model x multiple times in config list"),
         (relative, "Expected model x to have an absolute path or URI"),
@@ -306,7 +315,8 @@ def test_config_file_polling_applies_changes(make_model_base, start_dataplane, t
     path.write_text("model_config_list {\n" + entry.format(n="a", p=a) + "}\n")
     dp = start_dataplane(model_config_file=str(path), model_config_file_poll_wait_seconds=1)
     tmp = tmp_path / "models.config.tmp"
-    tmp.write_text("model_config_list {\n" + entry.format(n="a", p=a) + entry.format(n="b", p=b) + "}\n")
+    both = entry.format(n="a", p=a) + entry.format(n="b", p=b)
+    tmp.write_text("model_config_list {\n" + both + "}\n")
     tmp.replace(path)
     assert dp.manager.wait_for(lambda: "b" in dp.manager.model_names(), timeout=30)
     assert _y(dp, RequestSpec("b")) == (1, [3.5, 4.0])

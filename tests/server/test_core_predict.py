@@ -157,7 +157,8 @@ def test_string_half_and_int_dtypes(core: ServerCore) -> None:
     half = _predict(core, "strings", {"h": np.array([1.5, -2], np.float16)}, signature="half")
     doubled = make_ndarray(half.outputs["doubled"])
     assert doubled.dtype == np.float16 and doubled.tolist() == [3.0, -4.0]
-    rows = _predict(core, "strings", {"seq": np.array([[1, 2], [3, 4]], np.int32)}, signature="rows")
+    seq = np.array([[1, 2], [3, 4]], np.int32)
+    rows = _predict(core, "strings", {"seq": seq}, signature="rows")
     assert make_ndarray(rows.outputs["total"]).tolist() == [3, 7]
 
 
@@ -203,7 +204,9 @@ def test_classify_with_classes_and_context(core: ServerCore) -> None:
     ]
 
 
-def _classify_request(model: str, signature: str, *xs: float) -> classification_pb2.ClassificationRequest:
+def _classify_request(
+    model: str, signature: str, *xs: float
+) -> classification_pb2.ClassificationRequest:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
@@ -232,8 +235,10 @@ def test_classify_errors(core: ServerCore) -> None:
 def test_method_name_check_flag(tf1_half_plus_two_base: Path, half_plus_two_base: Path) -> None:
     from tfsuite.server.dataplane import DataPlane, RequestSpec
 
-    options = ServerOptions(model_name="hp", model_base_path=str(half_plus_two_base),
-                            file_system_poll_wait_seconds=0, enable_signature_method_name_check=True)
+    options = ServerOptions(
+        model_name="hp", model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0, enable_signature_method_name_check=True,
+    )
     dp = DataPlane(options)
     dp.start()
     try:
@@ -249,7 +254,8 @@ def test_method_name_check_flag(tf1_half_plus_two_base: Path, half_plus_two_base
 
 
 def test_duplicate_output_filter(core: ServerCore) -> None:
-    err = _error(lambda: _predict(core, "strings", {"text": [b"a"]}, output_filter=("upper", "upper")))
+    twice = ("upper", "upper")
+    err = _error(lambda: _predict(core, "strings", {"text": [b"a"]}, output_filter=twice))
     assert err.message == "duplicate output tensor alias: upper"
 
 
@@ -270,7 +276,8 @@ def test_multi_inference(core: ServerCore) -> None:
     request.tasks[1].method_name = "tensorflow/serving/predict"
     err = _error(lambda: core.multi_inference(request))
     assert (err.code, err.message) == (
-        grpc.StatusCode.UNIMPLEMENTED, "Unsupported signature method_name: tensorflow/serving/predict"
+        grpc.StatusCode.UNIMPLEMENTED,
+        "Unsupported signature method_name: tensorflow/serving/predict",
     )
     request.tasks[1].model_spec.signature_name = "nope"
     err = _error(lambda: core.multi_inference(request))
@@ -280,7 +287,9 @@ def test_multi_inference(core: ServerCore) -> None:
     assert err.message == "Duplicate evaluation of signature: classify_x_to_y"
     request.tasks[1].model_spec.name = "hp"
     err = _error(lambda: core.multi_inference(request))
-    assert err.message == "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+    assert err.message == (
+        "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+    )
 
 
 # -- metadata and status ----------------------------------------------------------------------

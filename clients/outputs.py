@@ -103,9 +103,9 @@ class DetectionWriter:
             image_id = self.image_ids[item.index]
             self.results.append((image_id, dets))
             plural = "" if len(dets) == 1 else "s"
-            self.echo(f"{item.path} ({w}x{h}): {len(dets)} detection{plural}")
-            for d in dets:
-                self.echo(f"  {d.describe()}")
+            lines = [f"{item.path} ({w}x{h}): {len(dets)} detection{plural}"]
+            lines.extend(f"  {d.describe()}" for d in dets)
+            self.echo("\n".join(lines))  # one write per image, not per box
             stem = self.stems[item.index]
             if self.out_dir is not None:
                 write_json_atomic(self.out_dir / f"{stem}.json", [d.coco(image_id) for d in dets])
@@ -136,9 +136,9 @@ class TopKWriter:
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         for row, item in enumerate(batch):
             picks = [(int(c), self.labels[int(c)], float(scores[row, c])) for c in top[row]]
-            self.echo(f"{item.path}:")
-            for rank, (_, name, score) in enumerate(picks, start=1):
-                self.echo(f"  {rank}. {name} {score:.4f}")
+            lines = [f"{item.path}:"]
+            lines.extend(f"  {r}. {name} {score:.4f}" for r, (_, name, score) in enumerate(picks, 1))
+            self.echo("\n".join(lines))
             self.results.append(
                 {
                     "image": str(item.path),

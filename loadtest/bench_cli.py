@@ -14,12 +14,12 @@ __all__ = ["bench", "parse_duration"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, option: str = "--duration") -> float:
     """``"10s"`` / ``"500ms"`` / ``"2m"`` / ``"10"`` -> seconds."""
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
         raise BenchUsageError(
-            f"--duration {text!r} is not a positive duration; use e.g. 10s, 500ms or 2m"
+            f"{option} {text!r} is not a positive duration; use e.g. 10s, 500ms or 2m"
         )
     value, unit = float(match.group(1)), match.group(2) or "s"
     return value * {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0}[unit]
@@ -82,6 +82,11 @@ def _versions(text: str) -> list[int]:
     help="Shape for dynamic dims, NAME:1x300x300x3 (batch dim replaced by the batch size). Repeatable.",
 )
 @click.option(
+    "--convert-timeout",
+    help="Run tf2onnx in a subprocess killed after this long (e.g. 10m); isolates a conversion "
+    "hang or crash. Default: in-process.",
+)
+@click.option(
     "--display-every",
     type=click.IntRange(min=0),
     default=0,
@@ -108,6 +113,7 @@ def bench(
     backends: str,
     threads: int | None,
     input_shapes: tuple[str, ...],
+    convert_timeout: str | None,
     display_every: int,
     seed: int,
     out: Path,
@@ -141,6 +147,9 @@ def bench(
         threads=threads,
         input_shapes=parse_input_shapes(input_shapes),
         seed=seed,
+        convert_timeout_s=parse_duration(convert_timeout, "--convert-timeout")
+        if convert_timeout
+        else None,
     )
     if assignment is not None:
         jobs = jobs_from_assignment(assignment, settings)

@@ -28,7 +28,12 @@ import numpy as np
 
 from tfsuite.loadtest.offline_errors import BenchUsageError
 from tfsuite.loadtest.offline_inputs import InputSpec
-from tfsuite.loadtest.offline_onnx import ONNX_OPSET, OnnxConversion, convert_saved_model
+from tfsuite.loadtest.offline_onnx import (
+    ONNX_OPSET,
+    OnnxConversion,
+    convert_in_subprocess,
+    convert_saved_model,
+)
 
 __all__ = [
     "BACKENDS",
@@ -53,13 +58,22 @@ class Backend(ABC):
     packages: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
-        self, model_dir: Path, *, model: str, version: int, threads: int | None, cache_dir: Path
+        self,
+        model_dir: Path,
+        *,
+        model: str,
+        version: int,
+        threads: int | None,
+        cache_dir: Path,
+        convert_timeout_s: float | None = None,
     ) -> None:
         self.model_dir = model_dir
         self.model = model
         self.version = version
         self.threads = threads
         self.cache_dir = cache_dir
+        #: Convert in a subprocess killed after this many seconds; None converts in-process.
+        self.convert_timeout_s = convert_timeout_s
         self.inputs: list[InputSpec] = []
         #: Seconds spent converting the model for this backend (0 when cached or not needed).
         self.conversion_seconds: float | None = None
@@ -187,10 +201,16 @@ class OnnxRuntimeBackend(Backend):
             self.conversion_seconds = 0.0
             conversion = cached
         else:
-            conversion = convert_saved_model(self.model_dir, target, ONNX_OPSET)
+            if self.convert_timeout_s:
+                conversion = convert_in_subprocess(
+                    self.model_dir, target, ONNX_OPSET, self.convert_timeout_s
+                )
+            else:
+                conversion = convert_saved_model(self.model_dir, target, ONNX_OPSET)
             self.conversion_seconds = conversion.seconds
         self.details.update(
             onnx_cached=cached is not None,
+            onnx_converted_in="subprocess" if self.convert_timeout_s else "process",
             onnx_max_abs_error_vs_tf=conversion.max_abs_error_vs_tf,
             onnx_dequantize_rewrites=conversion.dequantize_rewrites,
             tf2onnx=conversion.tf2onnx,

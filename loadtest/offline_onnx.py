@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ONNX_OPSET", "OnnxConversion", "convert_saved_model", "dequantize_for_onnx"]
+__all__ = [
+    "ONNX_OPSET",
+    "OnnxConversion",
+    "convert_in_subprocess",
+    "convert_saved_model",
+    "dequantize_for_onnx",
+]
 
 log = logging.getLogger(__name__)
 
@@ -268,3 +276,46 @@ def convert_saved_model(model_dir: Path, target: Path, opset: int = ONNX_OPSET) 
     finally:
         tmp.unlink(missing_ok=True)
     return result
+
+
+def convert_in_subprocess(
+    model_dir: Path, target: Path, opset: int = ONNX_OPSET, timeout_s: float = 600.0
+) -> OnnxConversion:
+    """:func:`convert_saved_model` in a child process killed after ``timeout_s``.
+
+    Isolates the bench from a tf2onnx hang or crash (the child's output goes to this log).
+    """
+    cmd = [sys.executable, "-m", "tfsuite.loadtest.offline_onnx", str(model_dir), str(target)]
+    cmd += ["--opset", str(opset)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"tf2onnx conversion timed out after {timeout_s:g}s") from exc
+    for line in (proc.stdout + proc.stderr).splitlines():
+        log.info("tf2onnx child: %s", line)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        last = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise RuntimeError(f"tf2onnx conversion failed in a subprocess: {last}")
+    result = OnnxConversion.load(target)
+    if result is None or not target.exists():
+        raise RuntimeError(f"tf2onnx subprocess exited 0 but wrote no {target.name}")
+    return result
+
+
+if __name__ == "__main__":
+    import click
+
+    @click.command()
+    @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--opset", type=int, default=ONNX_OPSET, show_default=True)
+    def _main(model_dir: Path, target: Path, opset: int) -> None:
+        """Convert one SavedModel version dir to ONNX (the bench's subprocess entry)."""
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        convert_saved_model(model_dir, target, opset)
+
+    _main()

@@ -163,6 +163,7 @@ def _settings_dict(s: BenchSettings) -> dict[str, Any]:
         "threads": s.threads,
         "input_shapes": {k: list(v) for k, v in s.input_shapes.items()},
         "seed": s.seed,
+        "convert_timeout_s": s.convert_timeout_s,
     }
 
 

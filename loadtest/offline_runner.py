@@ -50,6 +50,8 @@ class BenchSettings:
     """Overrides for dynamic dims, by input name."""
     seed: int = 0
     """Seed of the synthetic inputs (same seed -> same bytes for every backend)."""
+    convert_timeout_s: float | None = None
+    """Convert for onnxruntime in a subprocess killed after this long; None: in-process."""
 
 
 @dataclass
@@ -156,6 +158,7 @@ class _LoadedBackends:
                 version=target.version,
                 threads=self.settings.threads,
                 cache_dir=self.settings.out / "onnx",
+                convert_timeout_s=self.settings.convert_timeout_s,
             )
             try:
                 backend.load()

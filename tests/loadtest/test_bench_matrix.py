@@ -432,3 +432,24 @@ def test_bench_interrupt_keeps_finished_rows(bench_classifier_base: Path, tmp_pa
     assert doc["interrupted"] is True and len(doc["cases"]) == 1
     assert "Interrupted" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "throughput.png").exists()
+
+
+def test_bench_onnx_conversion_in_subprocess_and_its_timeout(tmp_path: Path) -> None:
+    """--convert-timeout isolates tf2onnx in a child process; a timeout is a failed row."""
+    base = _own_classifier_base(tmp_path / "tiny")
+    args = ["--base-path", str(base), "--variants", "original", "--batch-sizes", "1"]
+    args += ["--backends", "onnxruntime", *FAST]
+    ok = CliRunner().invoke(bench, [*args, "--convert-timeout", "5m", "--out", str(tmp_path / "a")])
+    assert ok.exit_code == 0, ok.output
+    [row] = _rows(tmp_path / "a")
+    assert row["status"] == "ok" and float(row["backend_max_abs_err"]) < 1e-5
+    doc = json.loads((tmp_path / "a" / "bench.json").read_text())
+    assert doc["cases"][0]["backend_details"]["onnx_converted_in"] == "subprocess"
+    timed_out = CliRunner().invoke(
+        bench, [*args, "--convert-timeout", "1ms", "--out", str(tmp_path / "b")]
+    )
+    assert timed_out.exit_code == 0, timed_out.output
+    [row] = _rows(tmp_path / "b")
+    assert row["status"] == "failed"
+    assert row["error"] == "RuntimeError: tf2onnx conversion timed out after 0.001s"
+    assert not list((tmp_path / "b" / "onnx").glob("*.onnx"))  # nothing half-written

@@ -147,7 +147,9 @@ def test_bench_measure_counts_and_excludes_warmup() -> None:
     assert len(calls) == 20
     assert len(m.latencies_ns) == len(m.starts_ns) == 13
     assert m.warmup_end_ns <= m.starts_ns[0]
-    assert all(later >= earlier for earlier, later in zip(m.starts_ns, m.starts_ns[1:], strict=False))
+    assert all(
+        later >= earlier for earlier, later in zip(m.starts_ns, m.starts_ns[1:], strict=False)
+    )
     before = time.perf_counter_ns()
     timed = measure(lambda: None, warmup=0, iterations=None, duration_s=0.02)
     # The last timed call ends at or after the deadline, which is 20 ms after the call began.
@@ -314,7 +316,9 @@ def test_bench_modules_export_what_all_names(module: str) -> None:
         assert hasattr(mod, name), f"{module}.{name}"
 
 
-def test_bench_utilisation_gpu_fields_with_fake_nvml_no_gpu_here(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_utilisation_gpu_fields_with_fake_nvml_no_gpu_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """No GPU exists on this machine, so NVML is faked to check the GPU fields are summarised."""
     import sys
     import types

@@ -7,6 +7,9 @@
   otherwise opens a new one (at most ``max_enqueued_batches`` batches wait, else
   UNAVAILABLE). A batch runs when it is full, when a newer batch exists behind it, or when
   ``batch_timeout_micros`` have passed since it was opened (0: as soon as a thread is free).
+  With ``enable_large_batch_splitting`` a request (up to ``max_batch_size`` rows) that does
+  not fit the open batch is cut into parts filling batches of ``max_execution_batch_size``;
+  its future completes when every part has run, rows back in order.
 - ``merge_inputs`` / ``split_outputs`` (pure functions) concatenate the tasks' tensors along
   dim 0 — padding inner dims when ``pad_variable_length_inputs`` is on and the batch up to
   the next ``allowed_batch_sizes`` entry by repeating its first row — and cut the outputs
@@ -151,6 +154,41 @@ def split_outputs(outputs: Tensors, sizes: Sequence[int]) -> list[dict[str, np.n
     return parts
 
 
+def _split_sizes(size: int, room: int, batch_rows: int) -> list[int]:
+    """Part sizes for a task split over batches: fill the open batch's room, then whole ones."""
+    parts = [room] if room > 0 else []
+    left = size - sum(parts)
+    while left > 0:
+        parts.append(min(batch_rows, left))
+        left -= parts[-1]
+    return parts
+
+
+def _join_parts(
+    pieces: Sequence[Future[dict[str, np.ndarray]]], future: Future[dict[str, np.ndarray]]
+) -> None:
+    """Complete ``future`` with the parts' outputs concatenated once every part is done."""
+    remaining = [len(pieces)]
+    lock = threading.Lock()
+
+    def done(_: Future[dict[str, np.ndarray]]) -> None:
+        with lock:
+            remaining[0] -= 1
+            if remaining[0]:
+                return
+        errors = [p.exception() for p in pieces if p.exception() is not None]
+        if errors:
+            future.set_exception(errors[0])
+            return
+        results = [p.result() for p in pieces]
+        future.set_result(
+            {alias: np.concatenate([r[alias] for r in results], axis=0) for alias in results[0]}
+        )
+
+    for piece in pieces:
+        piece.add_done_callback(done)
+
+
 # -- scheduling ---------------------------------------------------------------------------------
 @dataclass(slots=True)
 class _Task:
@@ -185,6 +223,12 @@ class DynamicBatcher:
         self._observer = observer
         self._timeout = params.batch_timeout_micros / 1e6
         self._max = params.max_batch_size
+        # Large-batch splitting (off by default, as in TF Serving): a request may be as big as
+        # max_batch_size but batches hold at most max_execution_batch_size rows, so a request
+        # that does not fit the open batch is cut into parts over several batches.
+        self._split = bool(getattr(params, "enable_large_batch_splitting", False))
+        exec_size = getattr(params, "max_execution_batch_size", None) if self._split else None
+        self._batch_rows = exec_size or params.max_batch_size
         self._max_batches = params.max_enqueued_batches
         self._batches: deque[_Batch] = deque()
         self._closed = False
@@ -196,21 +240,47 @@ class DynamicBatcher:
             raise ServingError.task_too_large(size, self._max)
         now = time.monotonic()
         future: Future[dict[str, np.ndarray]] = Future()
-        task = _Task(inputs, size, future, now)
         cond = self._scheduler._cond
         with cond:
             if self._closed:
                 raise ServingError.unavailable("The batch scheduling queue is closed (unloading)")
-            batch = self._batches[-1] if self._batches else None
-            if batch is None or batch.size + size > self._max:
-                if len(self._batches) >= self._max_batches:
-                    raise ServingError.queue_full()
-                batch = _Batch(now + self._timeout)
-                self._batches.append(batch)
-            batch.tasks.append(task)
-            batch.size += size
+            open_batch = self._batches[-1] if self._batches else None
+            room = self._batch_rows - open_batch.size if open_batch is not None else 0
+            if size <= room:
+                parts = [size]
+            elif not self._split or size == 0:
+                parts = [size]
+                room = 0  # the whole task opens a new batch
+            else:
+                parts = _split_sizes(size, room, self._batch_rows)
+            new_batches = len(parts) - (1 if room > 0 else 0)
+            if len(self._batches) + new_batches > self._max_batches:
+                raise ServingError.queue_full()
+            if len(parts) == 1:
+                self._place(_Task(inputs, size, future, now), now, room)
+            else:
+                offset = 0
+                pieces: list[Future[dict[str, np.ndarray]]] = []
+                for part in parts:
+                    piece: Future[dict[str, np.ndarray]] = Future()
+                    chunk = {a: arr[offset : offset + part] for a, arr in inputs.items()}
+                    self._place(_Task(chunk, part, piece, now), now, room)
+                    room = 0  # only the first part joins the open batch
+                    offset += part
+                    pieces.append(piece)
+                _join_parts(pieces, future)
             cond.notify()
         return future
+
+    def _place(self, task: _Task, now: float, room: int) -> None:
+        """Append to the open batch when the task fits its room, else to a new batch."""
+        if room >= task.size and self._batches:
+            batch = self._batches[-1]
+        else:
+            batch = _Batch(now + self._timeout)
+            self._batches.append(batch)
+        batch.tasks.append(task)
+        batch.size += task.size
 
     def close(self) -> None:
         """Refuse new tasks; queued ones still run (at once, without waiting for timeouts)."""
@@ -230,7 +300,7 @@ class DynamicBatcher:
         if not self._batches:
             return None, float("inf")
         head = self._batches[0]
-        if urgent or self._closed or head.size >= self._max or len(self._batches) > 1 or (
+        if urgent or self._closed or head.size >= self._batch_rows or len(self._batches) > 1 or (
             now >= head.deadline
         ):
             return self._batches.popleft(), 0.0

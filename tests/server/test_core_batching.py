@@ -267,3 +267,43 @@ def test_batching_file_without_enable_batching_is_a_usage_error(tmp_path) -> Non
 
     with pytest.raises(UsageError, match="requires --enable_batching"):
         DataPlane(ServerOptions(batching_parameters_file=str(tmp_path / "b.txt")))
+
+
+def test_large_batch_splitting_spreads_a_request_over_batches(scheduler: BatchScheduler) -> None:
+    gate = threading.Event()
+    model = Recorder(gate)
+    params = BatchingOptions(
+        max_batch_size=8, enable_large_batch_splitting=True, max_execution_batch_size=4,
+        num_batch_threads=1,
+    )
+    batcher = scheduler.add_queue(model, params)
+    first = batcher.submit(_x(100))  # runs alone and blocks: the rest queue behind it
+    assert model.entered.wait(10)
+    small = batcher.submit(_x(1))  # opens a batch with room for 3 more rows
+    big = batcher.submit(_x(*range(2, 9)))  # 7 rows: 3 join that batch, 4 fill the next
+    gate.set()
+    assert first.result(10)["y"].tolist() == [200]
+    assert small.result(10)["y"].tolist() == [2]
+    assert big.result(10)["y"].tolist() == [2 * v for v in range(2, 9)]  # rows back in order
+    assert model.batches == [1, 4, 4]
+    with pytest.raises(ServingError, match="Task size 9 is larger than maximum input batch size 8"):
+        batcher.submit(_x(*range(9)))
+
+
+def test_split_parts_count_against_the_queue_limit(scheduler: BatchScheduler) -> None:
+    gate = threading.Event()
+    model = Recorder(gate)
+    params = BatchingOptions(
+        max_batch_size=8, enable_large_batch_splitting=True, max_execution_batch_size=2,
+        max_enqueued_batches=3, num_batch_threads=1,
+    )
+    batcher = scheduler.add_queue(model, params)
+    running = batcher.submit(_x(0))
+    assert model.entered.wait(10)
+    with pytest.raises(ServingError, match="queue to which this task was submitted is full"):
+        batcher.submit(_x(*range(8)))  # needs 4 batches of 2 rows; only 3 may wait
+    ok = batcher.submit(_x(*range(6)))  # 3 batches fit
+    gate.set()
+    assert running.result(10)["y"].tolist() == [0]
+    assert ok.result(10)["y"].tolist() == [2 * v for v in range(6)]
+    assert model.batches == [1, 2, 2, 2]

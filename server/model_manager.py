@@ -361,9 +361,12 @@ class ModelManager:
                 if self._prepare is not None:
                     self._prepare(servable)
             except Exception as err:  # noqa: BLE001 - any failure is this version's status
-                error = err if isinstance(err, ServingError) else ServingError(
-                    grpc.StatusCode.UNKNOWN, f"{type(err).__name__}: {err}"
-                )
+                if isinstance(err, ServingError):
+                    error = err
+                elif isinstance(err, ConfigError):  # e.g. a bad batching_params.pbtxt
+                    error = ServingError.invalid_argument(str(err))
+                else:
+                    error = ServingError(grpc.StatusCode.UNKNOWN, f"{type(err).__name__}: {err}")
                 left = attempts - attempt - 1
                 log.error(
                     "Loading servable {name: %s version: %d} failed: %s%s",

@@ -307,3 +307,25 @@ def test_split_parts_count_against_the_queue_limit(scheduler: BatchScheduler) ->
     assert running.result(10)["y"].tolist() == [0]
     assert ok.result(10)["y"].tolist() == [2 * v for v in range(6)]
     assert model.batches == [1, 2, 2, 2]
+
+
+def test_bad_per_model_batching_file_fails_that_version(make_model_base) -> None:
+    from tfsuite.server.dataplane import DataPlane
+    from tfsuite.server.options import ServerOptions
+    from tfsuite.serving_configs.batching import PER_MODEL_BATCHING_FILE
+
+    base = make_model_base({1: "half_plus_two"})
+    (base / "1" / PER_MODEL_BATCHING_FILE).write_text("max_batch_size { value: 0 }")
+    options = ServerOptions(
+        model_name="m", model_base_path=str(base), enable_batching=True,
+        enable_per_model_batching_parameters=True, file_system_poll_wait_seconds=0,
+        max_num_load_retries=0,
+    )
+    dp = DataPlane(options)
+    dp.start()
+    try:
+        (row,) = dp.get_model_status("m")
+        assert (row.state, row.error_code) == ("END", grpc.StatusCode.INVALID_ARGUMENT)
+        assert "max_batch_size must be positive" in row.error_message
+    finally:
+        dp.stop()

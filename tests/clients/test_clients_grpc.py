@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -15,9 +18,13 @@ from tfsuite.errors import UsageError
 
 pytestmark = pytest.mark.slow
 
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+
 
 @pytest.fixture(scope="module")
-def client(serving):  # type: ignore[no-untyped-def]
+def client(serving: Any) -> Iterator[TFServingClient]:
     with TFServingClient(serving.grpc, call_metadata=[("x-test", "clients")]) as c:
         yield c
 
@@ -30,18 +37,21 @@ def _classifier_input(n: int) -> np.ndarray:
     return np.random.default_rng(n).uniform(-1, 1, (n, 224, 224, 3)).astype(np.float32)
 
 
-def test_predict_detector_by_version_and_label(serving, client: TFServingClient) -> None:  # type: ignore[no-untyped-def]
+def test_predict_detector_by_version_and_label(serving: Any, client: TFServingClient) -> None:
     batch = _images(2)
     for spec in ({"version": 1}, {"label": "weight_quant"}, {}):
         out = client.predict({"image_tensor": batch}, serving.detector, **spec)
-        assert out["detection_boxes"].shape == (2, 100, 4) and out["detection_boxes"].dtype == np.float32
+        boxes = out["detection_boxes"]
+        assert boxes.shape == (2, 100, 4) and boxes.dtype == np.float32
         assert out["detection_scores"].shape == (2, 100) and out["num_detections"].shape == (2,)
         assert ((out["detection_boxes"] >= 0) & (out["detection_boxes"] <= 1)).all()
-    only = client.predict({"image_tensor": batch}, serving.detector, version=1, output_filter=["detection_scores"])
+    only = client.predict(
+        {"image_tensor": batch}, serving.detector, version=1, output_filter=["detection_scores"]
+    )
     assert set(only) == {"detection_scores"}
 
 
-def test_metadata_and_status_are_typed(serving, client: TFServingClient) -> None:  # type: ignore[no-untyped-def]
+def test_metadata_and_status_are_typed(serving: Any, client: TFServingClient) -> None:
     meta = client.metadata(serving.detector, version=1)
     assert meta.name == serving.detector and meta.version == 1
     sig = meta.signature()
@@ -54,14 +64,18 @@ def test_metadata_and_status_are_typed(serving, client: TFServingClient) -> None
     assert client.status(serving.classifier, label="weight_quant")[0].version == 2
 
 
-def test_async_client_same_answers_as_sync(serving, client: TFServingClient) -> None:  # type: ignore[no-untyped-def]
+def test_async_client_same_answers_as_sync(serving: Any, client: TFServingClient) -> None:
     inputs = [_classifier_input(1) + np.float32(i / 10) for i in range(6)]
-    expected = [client.predict({"input": x}, serving.classifier, label="weight_quant")["probabilities"] for x in inputs]
+    expected = [
+        client.predict({"input": x}, serving.classifier, label="weight_quant")["probabilities"]
+        for x in inputs
+    ]
 
     async def run() -> list[np.ndarray]:
         async with AsyncTFServingClient(serving.grpc, model=serving.classifier) as aio:
             await aio.wait_ready(10)
-            outs = await asyncio.gather(*(aio.predict({"input": x}, label="weight_quant") for x in inputs))
+            calls = (aio.predict({"input": x}, label="weight_quant") for x in inputs)
+            outs = await asyncio.gather(*calls)
             meta = await aio.metadata()
             assert "serving_default" in meta.signatures
             with pytest.raises(ServingClientError) as err:
@@ -78,13 +92,19 @@ def test_async_client_same_answers_as_sync(serving, client: TFServingClient) -> 
 @pytest.mark.parametrize(
     ("spec", "code", "message"),
     [
-        ({"model": "nope"}, grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
-        ({"version": 9}, grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(ssd_mobilenet_v2_tiny, 9)"),
-        ({"label": "trt_fp16"}, grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: trt_fp16"),
-        ({"signature": "nope"}, grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found.'),
+        ({"model": "nope"}, NOT_FOUND, "Servable not found for request: Latest(nope)"),
+        (
+            {"version": 9},
+            NOT_FOUND,
+            "Servable not found for request: Specific(ssd_mobilenet_v2_tiny, 9)",
+        ),
+        ({"label": "trt_fp16"}, INVALID, "Unrecognized servable version label: trt_fp16"),
+        ({"signature": "nope"}, PRECONDITION, 'Serving signature key "nope" not found.'),
     ],
 )
-def test_unknown_model_version_label_signature(serving, client, spec, code, message) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_model_version_label_signature(
+    serving: Any, client: TFServingClient, spec: dict[str, Any], code: grpc.StatusCode, message: str
+) -> None:
     spec = {"model": serving.detector, **spec}
     with pytest.raises(ServingClientError) as err:
         client.predict({"image_tensor": _images(1)}, **spec)
@@ -92,7 +112,7 @@ def test_unknown_model_version_label_signature(serving, client, spec, code, mess
     assert str(err.value) == f"{code.name}: {message}"
 
 
-def test_wrong_dtype_is_tf_servings_message(serving, client: TFServingClient) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_dtype_is_tf_servings_message(serving: Any, client: TFServingClient) -> None:
     with pytest.raises(ServingClientError) as err:
         client.predict({"image_tensor": _images(1).astype(np.float32)}, serving.detector)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -104,14 +124,15 @@ def test_unreachable_server_is_one_line_naming_the_address() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"127.0.0.1:{port}"
-    with TFServingClient(address, model="m", timeout=5) as c, pytest.raises(ServerUnreachableError) as err:
+    client = TFServingClient(address, model="m", timeout=5)
+    with client as c, pytest.raises(ServerUnreachableError) as err:
         c.predict({"x": np.ones(1, np.float32)})
     text = str(err.value)
     assert text.startswith(f"cannot reach TF Serving at {address} (gRPC)") and "\n" not in text
     assert "--server" in text and err.value.code == grpc.StatusCode.UNAVAILABLE
 
 
-def test_message_too_large_says_which_option(serving) -> None:  # type: ignore[no-untyped-def]
+def test_message_too_large_says_which_option(serving: Any) -> None:
     small = TFServingClient(serving.grpc, options=ChannelOptions(max_message_bytes=64 * 1024))
     with small, pytest.raises(MessageTooLargeError) as err:
         small.predict({"image_tensor": _images(1, 200, 200)}, serving.detector)
@@ -122,16 +143,21 @@ def test_message_too_large_says_which_option(serving) -> None:  # type: ignore[n
         tiny.predict({"input": _classifier_input(64)}, serving.classifier)
 
 
-def test_version_and_label_together_is_a_usage_error(serving, client: TFServingClient) -> None:  # type: ignore[no-untyped-def]
+def test_version_and_label_together_is_a_usage_error(serving: Any, client: TFServingClient) -> None:
     with pytest.raises(UsageError, match="version or a label"):
         client.predict({"image_tensor": _images(1)}, serving.detector, version=1, label="original")
 
 
-def test_reload_config_with_the_same_models_keeps_serving(serving, client, detector_base, classifier_base) -> None:  # type: ignore[no-untyped-def]
+def test_reload_config_with_the_same_models_keeps_serving(
+    serving: Any, client: TFServingClient, detector_base: Path, classifier_base: Path
+) -> None:
     from tfsuite.serving_configs.model_config import model_config_for, model_server_config
 
     config = model_server_config(
-        [model_config_for(serving.detector, detector_base), model_config_for(serving.classifier, classifier_base)]
+        [
+            model_config_for(serving.detector, detector_base),
+            model_config_for(serving.classifier, classifier_base),
+        ]
     )
     assert client.reload_config(config) is None
     assert [s.state for s in client.status(serving.detector)] == ["AVAILABLE", "AVAILABLE"]
@@ -139,10 +165,12 @@ def test_reload_config_with_the_same_models_keeps_serving(serving, client, detec
         client.reload_config("model_config_list { config { nme: 'x' } }")
 
 
-def test_classify_on_a_predict_signature_reports_the_server_error(serving, client) -> None:  # type: ignore[no-untyped-def]
+def test_classify_on_a_predict_signature_reports_the_server_error(
+    serving: Any, client: TFServingClient
+) -> None:
     # The bundled models have predict signatures only: TF Serving refuses Classify/Regress on
     # them; the client must carry that status, not crash while building or parsing.
     for call in (client.classify, client.regress):
         with pytest.raises(ServingClientError) as err:
             call([{"x": 1.0}], serving.classifier)
-        assert err.value.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
+        assert err.value.code in (INVALID, PRECONDITION)

@@ -205,6 +205,26 @@ def grpc_predict(port: int, name: str, in_name: str, x: np.ndarray) -> Callable[
     return call
 
 
+def rejected(port: int, in_name: str, x: np.ndarray | None) -> Callable[[], None]:
+    """A Predict for an unknown model: the server answers NOT_FOUND before any inference."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 2**31 - 1)])
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "no_such_model"
+    if x is not None:
+        request.inputs[in_name].CopyFrom(make_tensor_proto(x))
+
+    def call() -> None:
+        try:
+            stub.Predict(request, timeout=30)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+
+    call._channel = channel  # type: ignore[attr-defined]
+    return call
+
+
 def throughput(call: Callable[[], Any], clients: int, seconds: float, per_call: int) -> float:
     """Items per second with ``clients`` threads calling back to back for ``seconds``."""
     stop = time.perf_counter() + seconds
@@ -251,6 +271,13 @@ class LoadProcess:
         requests, elapsed = self.proc.stdout.readline().split()
         return int(requests) / float(elapsed)
 
+    def latencies(self, port: int, model: str, in_name: str, n: int) -> list[float]:
+        """``n`` sequential Predict calls from one (sync) client in the worker process."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"lat {port} {model} {in_name} {n}\n")
+        self.proc.stdin.flush()
+        return [float(v) for v in self.proc.stdout.readline().split()]
+
     def close(self) -> None:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
@@ -285,7 +312,26 @@ def load_worker() -> None:
             await asyncio.gather(*(client() for _ in range(clients)))
             return done, time.perf_counter() - start
 
+    stubs: dict[int, tuple[Any, Any]] = {}
+
+    def sync_latencies(port: int, model: str, in_name: str, n: int) -> list[float]:
+        if port not in stubs:
+            channel = grpc.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 2**31 - 1)]
+            )
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = model
+            request.inputs[in_name].CopyFrom(make_tensor_proto(x1))
+            stubs[port] = (prediction_service_pb2_grpc.PredictionServiceStub(channel), request)
+            stubs[port][0].Predict(request, timeout=120)  # connect + warm up
+        stub, request = stubs[port]
+        return timed(lambda: stub.Predict(request, timeout=120), n, warmup=0)
+
     for line in sys.stdin:
+        if line.startswith("lat "):
+            _, port, model, in_name, n = line.split()
+            print(" ".join(f"{v:.6f}" for v in sync_latencies(int(port), model, in_name, int(n))), flush=True)
+            continue
         port, model, in_name, clients, seconds = line.split()
         done, elapsed = asyncio.run(run(int(port), model, in_name, int(clients), float(seconds)))
         print(done, elapsed, flush=True)
@@ -384,7 +430,10 @@ def main() -> None:
         rng = np.random.default_rng(0)
         x1 = rng.random((1, 224, 224, 3), dtype=np.float32)
         x32 = rng.random((32, 224, 224, 3), dtype=np.float32)
+        load = LoadProcess()
         with server(mobile_base, "mobilenet") as srv:
+            timer = HandlerTimer()
+            srv.request_observers.append(timer)
             g = grpc_predict(srv.grpc_port, "mobilenet", in_name, x1)
             body = orjson.dumps({"instances": x1.tolist()})
             spec = {in_name: np.dtype(np.float32)}
@@ -392,6 +441,17 @@ def main() -> None:
             url = "/v1/models/mobilenet:predict"
             # Two pairs: the 3 MB JSON runs would leave the caches cold for whatever follows them.
             inproc, grpc_s = interleaved([lambda: call(x1), g], n_big, warmup=3)
+            handler_mob = p50(timer.samples["GRPC:predict"][3:])  # without the warmup calls
+            # Transport alone: a Predict that fails at once (unknown model), empty vs 600 KB.
+            empty_rt, big_rt = interleaved(
+                [rejected(srv.grpc_port, in_name, None), rejected(srv.grpc_port, in_name, x1)], n_big * 2
+            )
+            # The same comparison with the client in another process (as in a deployment),
+            # alternating blocks of 5 calls.
+            inproc_b, remote_b = [], []
+            for _ in range(max(1, n_big // 5)):
+                inproc_b += timed(lambda: call(x1), 5, warmup=0)
+                remote_b += load.latencies(srv.grpc_port, "mobilenet", in_name, 5)
             rest_s, decode_s = interleaved(
                 [lambda: raw.post(url, body), lambda: parse_predict_body(orjson.loads(body), spec)],
                 n_big,
@@ -417,7 +477,6 @@ def main() -> None:
             batching_parameters_file=str(params),
             grpc_max_threads=64,
         ) as batching:
-            load = LoadProcess()
             call(x32)  # warm the batch-32 graph
             window = seconds / ROUNDS
             inproc_t, nobatch_t, batch_t = [], [], []
@@ -436,6 +495,12 @@ def main() -> None:
             Row("mobilenet: gRPC Predict p50 (batch 1)", f"{grpc_mob * 1e3:.2f} ms", "", None),
             Row("mobilenet: gRPC p50 / in-process p50", f"{grpc_mob / inproc_mob:.3f}x", "≤ 1.05x",
                 grpc_mob / inproc_mob <= 1.05),
+            Row("mobilenet: same, client in another process", f"{p50(remote_b) / p50(inproc_b):.3f}x",
+                "≤ 1.05x", p50(remote_b) / p50(inproc_b) <= 1.05),
+            Row("mobilenet: gRPC handler p50 / in-process p50 (server-side)",
+                f"{handler_mob / inproc_mob:.3f}x", "", None),
+            Row("gRPC round trip, empty request (rejected at once)", f"{p50(empty_rt) * 1e3:.3f} ms", "", None),
+            Row("gRPC round trip, 600 KB request (rejected at once)", f"{p50(big_rt) * 1e3:.3f} ms", "", None),
             Row("mobilenet: in-process batch-32 throughput", f"{inproc_tput:.1f} img/s", "", None),
             Row("mobilenet: server, no batching, 32 clients", f"{nobatch_tput:.1f} img/s", "", None),
             Row(f"mobilenet: server, batching (timeout {BATCH_TIMEOUT_MICROS} µs, "

@@ -25,6 +25,10 @@ Ports: --rest_api_port=0 turns REST off and --port=0 turns TCP gRPC off (then
 (tfsuite extension); the bound ports are printed in TF Serving's start-up lines
 "Running gRPC ModelServer at HOST:PORT ..." and "Exporting HTTP/REST API at:HOST:PORT ...".
 SIGTERM / SIGINT: stop accepting, finish in-flight requests, exit 0.
+
+\b
+Batching: a request waiting in a batch holds one gRPC handler thread, so set
+--grpc_max_threads to at least the number of concurrent clients (default 4 x cores).
 """
 
 

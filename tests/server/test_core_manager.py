@@ -188,19 +188,29 @@ def test_polling_loads_new_and_unloads_removed_versions_under_load(
     dp = start_dataplane(model_name="m", model_base_path=str(base), file_system_poll_wait_seconds=1)
     failures: list[BaseException] = []
     served: set[int] = set()
+    progress = threading.Condition()
     stop = threading.Event()
 
     def load() -> None:
         while not stop.is_set():
             try:
-                served.add(dp.predict(RequestSpec("m"), dict(X))[0])
+                version = dp.predict(RequestSpec("m"), dict(X))[0]
             except BaseException as exc:  # noqa: BLE001 - any failure fails the test
                 failures.append(exc)
+                continue
+            with progress:
+                served.add(version)
+                progress.notify_all()
 
     worker = threading.Thread(target=load)
     worker.start()
     try:
+        with progress:
+            assert progress.wait_for(lambda: 1 in served, timeout=30)
         add_version(base, 2, "half_plus_three")
+        # The poll thread (1 s) loads version 2; the load moves over with no failed request.
+        with progress:
+            assert progress.wait_for(lambda: 2 in served, timeout=30)
         assert dp.manager.wait_for(lambda: _states(dp, "m").get(1) == "END", timeout=30)
         assert _states(dp, "m")[2] == "AVAILABLE"  # latest{1}: 2 replaced 1
         assert _y(dp, RequestSpec("m")) == (2, [3.5, 4.0])
@@ -208,7 +218,6 @@ def test_polling_loads_new_and_unloads_removed_versions_under_load(
         stop.set()
         worker.join(30)
     assert failures == []
-    assert served >= {2}
 
 
 def test_removed_version_dir_is_unloaded_under_load(

@@ -393,8 +393,9 @@ class ModelManager:
 
     def _unload(self, name: str, rec: _VersionRecord, drain_seconds: float) -> None:
         servable = rec.servable
-        self._set_state(rec, "UNLOADING")
-        self._publish()  # stop handing the version out before waiting for in-flight requests
+        with self._lock:  # state and serving map change together (observers see both)
+            rec.state = "UNLOADING"
+            self._publish()  # stop handing the version out before waiting for in-flight ones
         if servable is not None:
             start = time.perf_counter()
             if not servable.close(drain_seconds):

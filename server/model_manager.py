@@ -380,11 +380,11 @@ class ModelManager:
                     rec.state = "END"
                     self._changed.notify_all()
                 return
-            with self._lock:
+            with self._lock:  # AVAILABLE in the status only once requests can reach it
                 rec.servable = servable
                 rec.error = None
                 rec.state = "AVAILABLE"
-                self._changed.notify_all()
+                self._publish()
             log.info(
                 "Successfully loaded servable version {name: %s version: %d} in %.2f s",
                 name, rec.version, servable.load_seconds,

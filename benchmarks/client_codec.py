@@ -5,7 +5,8 @@
    the message-level encoder vs ``tf.make_tensor_proto`` alone.
 2. Decoding a 1x100x4 float32 tensor: ``codec.make_ndarray`` vs ``tf.make_ndarray`` (>= 2x).
 3. ``AsyncTFServingClient.predict`` with 64 requests in flight against a trivial model on the
-   embedded server (``tfsuite serve`` in its own process, as deployed) vs a bare ``grpc.aio`` stub loop sending one pre-built request (>= 0.9x).
+   embedded server (``tfsuite serve`` in its own process, as deployed) vs a bare ``grpc.aio``
+   stub loop sending one pre-built request (>= 0.9x).
 4. ``tfsuite detect`` over 200 images (read + decoded in its background pool) vs a loop that
    sends already-decoded tensors with the same client (within 10%, i.e. >= 0.9x).
 
@@ -89,16 +90,19 @@ def bench_codec() -> list[Row]:
     def our_request() -> bytes:
         return codec.predict_request_wire(head_bytes, {"input": image})
 
-    assert predict_pb2.PredictRequest.FromString(our_request()) == predict_pb2.PredictRequest.FromString(tf_request())
+    parse = predict_pb2.PredictRequest.FromString
+    assert parse(our_request()) == parse(tf_request())
     rows = [
         Row("encode 1x224x224x3 f32 request", best_time(our_request, 500) * 1e6,
             best_time(tf_request, 500) * 1e6, "µs", 2.0, False),
-        Row("  (message only: make_tensor_proto)", best_time(lambda: codec.make_tensor_proto(image), 500) * 1e6,
+        Row("  (message only: make_tensor_proto)",
+            best_time(lambda: codec.make_tensor_proto(image), 500) * 1e6,
             best_time(lambda: tf.make_tensor_proto(image), 500) * 1e6, "µs", 0.0, False),
     ]
     boxes = tf.make_tensor_proto(np.random.default_rng(1).random((1, 100, 4), dtype=np.float32))
     assert np.array_equal(codec.make_ndarray(boxes), tf.make_ndarray(boxes))
-    rows.append(Row("decode 1x100x4 f32 tensor", best_time(lambda: codec.make_ndarray(boxes), 20000) * 1e6,
+    rows.append(Row("decode 1x100x4 f32 tensor",
+                    best_time(lambda: codec.make_ndarray(boxes), 20000) * 1e6,
                     best_time(lambda: tf.make_ndarray(boxes), 20000) * 1e6, "µs", 2.0, False))
     return rows
 
@@ -222,7 +226,8 @@ def bench_detect(work: Path, n_images: int) -> Row:
         cv2.imwrite(str(images / f"{i:06d}.jpg"), img)
     base = build_detector_base(work)
     with serve("ssd_mobilenet_v2_tiny", base) as address:
-        decoded = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)[None] for p in sorted(images.iterdir())]
+        files = sorted(images.iterdir())
+        decoded = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)[None] for p in files]
         with TFServingClient(address, model="ssd_mobilenet_v2_tiny") as client:
             for img in decoded[:10]:  # warm-up
                 client.predict({"image_tensor": img})
@@ -236,7 +241,9 @@ def bench_detect(work: Path, n_images: int) -> Row:
             def cli() -> float:
                 t0 = time.perf_counter()
                 result = CliRunner().invoke(
-                    detect, ["--server", address, "--model", "ssd_mobilenet_v2_tiny", "--no-progress", str(images)]
+                    detect,
+                    ["--server", address, "--model", "ssd_mobilenet_v2_tiny", "--no-progress",
+                     str(images)],
                 )
                 if result.exit_code != 0:
                     raise RuntimeError(f"detect failed: {result.output}") from result.exception

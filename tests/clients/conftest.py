@@ -119,7 +119,11 @@ def tf_example_model_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
             builder.add_meta_graph_and_variables(
                 sess,
                 [tf1.saved_model.tag_constants.SERVING],
-                signature_def_map={"serving_default": classify, "classify": classify, "regress": regress},
+                signature_def_map={
+                    "serving_default": classify,
+                    "classify": classify,
+                    "regress": regress,
+                },
             )
             builder.save()
     return base

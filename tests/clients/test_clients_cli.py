@@ -74,7 +74,8 @@ def test_detect_writes_coco_json_annotated_images_and_per_image_json(
     boxes = [m for m in (LINE.match(line) for line in result.stdout.splitlines()) if m]
     assert len(boxes) == len(records)
     first = records[0]
-    assert [int(boxes[0][2]), int(boxes[0][3])] == [round(first["bbox"][0]), round(first["bbox"][1])]
+    x1, y1 = int(boxes[0][2]), int(boxes[0][3])
+    assert [x1, y1] == [round(first["bbox"][0]), round(first["bbox"][1])]
 
     drawn = sorted((tmp_path / "drawn").iterdir())
     assert [p.stem for p in drawn] == [p.stem for p in readable]
@@ -149,7 +150,8 @@ def test_detect_unknown_label_is_tf_servings_message(serving: Any, image_dir: Pa
 def test_unreachable_server_is_one_error_line_from_the_real_cli(image_dir: Path) -> None:
     address = f"127.0.0.1:{_free_port()}"
     proc = subprocess.run(
-        [sys.executable, "-m", "tfsuite", "detect", "--server", address, "--model", "m", str(image_dir)],
+        [sys.executable, "-m", "tfsuite", "detect", "--server", address, "--model", "m",
+         str(image_dir)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode != 0

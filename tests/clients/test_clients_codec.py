@@ -35,7 +35,8 @@ def numeric_arrays(draw: st.DrawFn) -> np.ndarray:
 @st.composite
 def string_arrays(draw: st.DrawFn) -> np.ndarray:
     shape = draw(shapes)
-    values = draw(st.lists(st.binary(max_size=20), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    n = int(np.prod(shape))
+    values = draw(st.lists(st.binary(max_size=20), min_size=n, max_size=n))
     arr = np.empty(shape, dtype=object)
     arr.reshape(-1)[:] = values
     return arr
@@ -87,7 +88,8 @@ def test_wire_request_parses_as_the_same_predict_request(arr: np.ndarray, alias:
     head.model_spec.name = "m"
     head.model_spec.version_label = "weight_quant"
     head.output_filter.append("out")
-    wire = codec.predict_request_wire(head.SerializeToString(), {alias: arr, "second": np.arange(3)})
+    inputs = {alias: arr, "second": np.arange(3)}
+    wire = codec.predict_request_wire(head.SerializeToString(), inputs)
     parsed = predict_pb2.PredictRequest.FromString(wire)
     assert parsed.model_spec == head.model_spec and list(parsed.output_filter) == ["out"]
     assert_same(tf.make_ndarray(parsed.inputs[alias]), arr)
@@ -163,6 +165,7 @@ def test_codec_does_not_import_tensorflow() -> None:
     code = (
         "import sys, numpy as np; from tfsuite.clients import codec, grpc_client, rest_client; "
         "codec.make_ndarray(codec.make_tensor_proto(np.ones(3))); "
-        "assert 'tensorflow.python' not in sys.modules and 'tensorflow' not in sys.modules, 'tf imported'"
+        "assert 'tensorflow.python' not in sys.modules and 'tensorflow' not in sys.modules, "
+        "'tf imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -66,7 +66,10 @@ def test_label_maps(tmp_path: Path) -> None:
     assert coco_label_map()[1] == "person" and coco_label_map()[90] == "toothbrush"
     assert coco_label_map()[1234] == "id_1234" and index_label_map()[7] == "class_7"
     pbtxt = tmp_path / "map.pbtxt"
-    pbtxt.write_text('item {\n  id: 1\n  name: "/m/01g317"\n  display_name: "person"\n}\nitem { id: 3 name: \'car\' }\n')
+    pbtxt.write_text(
+        'item {\n  id: 1\n  name: "/m/01g317"\n  display_name: "person"\n}\n'
+        "item { id: 3 name: 'car' }\n"
+    )
     m = load_label_map(pbtxt)
     assert m[1] == "person" and m[3] == "car"
     js = tmp_path / "map.json"
@@ -92,7 +95,8 @@ def test_detections_to_pixels_and_coco(tmp_path: Path) -> None:
     assert dets[0].describe() == "person at [40,10,120,50] 0.900"
     rec = dets[0].coco(7)
     assert rec["bbox"] == pytest.approx([40.0, 10.0, 80.0, 40.0]) and rec["category_id"] == 1
-    assert image_id_for(Path("000000397133.jpg"), 3) == 397133 and image_id_for(Path("cat.jpg"), 3) == 3
+    assert image_id_for(Path("000000397133.jpg"), 3) == 397133
+    assert image_id_for(Path("cat.jpg"), 3) == 3
     out = tmp_path / "o" / "r.json"
     write_json_atomic(out, [rec])
     assert json.loads(out.read_text()) == [rec] and not list(out.parent.glob(".*"))
@@ -110,22 +114,26 @@ def test_rest_json_formats_and_b64() -> None:
             "s": TensorSpec("s", "string", (None,)),
         },
     )
-    body = json.loads(encode_predict_body({"x": np.ones((2, 2), np.float32), "b": np.array([b"\x00\xff", b"ok"], dtype=object)}, "sig", "row"))
+    strings = np.array([b"\x00\xff", b"ok"], dtype=object)
+    inputs = {"x": np.ones((2, 2), np.float32), "b": strings}
+    body = json.loads(encode_predict_body(inputs, "sig", "row"))
     assert body["signature_name"] == "sig"
     assert body["instances"][0] == {"x": [1.0, 1.0], "b": {"b64": "AP8="}}
     col = json.loads(encode_predict_body({"x": np.arange(3, dtype=np.int32)}, None))
     assert col == {"inputs": {"x": [0, 1, 2]}}
     out = decode_predict_body(b'{"outputs": {"y": [[1, 2]], "s": [{"b64": "AP8="}]}}', sig)
     assert out["y"].dtype == np.float32 and out["s"].tolist() == [b"\x00\xff"]
-    rows = decode_predict_body(b'{"predictions": [{"y": [1, 2], "s": "a"}, {"y": [3, 4], "s": "b"}]}', sig)
+    raw = b'{"predictions": [{"y": [1, 2], "s": "a"}, {"y": [3, 4], "s": "b"}]}'
+    rows = decode_predict_body(raw, sig)
     assert rows["y"].shape == (2, 2) and rows["s"].tolist() == [b"a", b"b"]
 
 
 def test_public_names_resolve() -> None:
     import importlib
 
-    for name in ("", ".codec", ".errors", ".grpc_client", ".rest_client", ".rest_json", ".rpcs", ".specs", ".outputs",
-                 ".images", ".labels", ".coco", ".pipeline", ".cli"):
+    modules = ("", ".codec", ".errors", ".grpc_client", ".rest_client", ".rest_json", ".rpcs",
+               ".specs", ".outputs", ".images", ".labels", ".coco", ".pipeline", ".cli")
+    for name in modules:
         module = importlib.import_module(f"tfsuite.clients{name}")
         assert module.__all__, module.__name__
         for public in module.__all__:

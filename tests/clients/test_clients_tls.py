@@ -22,14 +22,17 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("clients_tls")
     key, cert = d / "key.pem", d / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
         check=True, capture_output=True,
     )  # fmt: skip
     return key, cert
 
 
-def test_tls_client_talks_to_a_tls_server(trivial_base: Path, certificate: tuple[Path, Path], tmp_path: Path) -> None:
+def test_tls_client_talks_to_a_tls_server(
+    trivial_base: Path, certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
     from tfsuite.server.app import ModelServer
     from tfsuite.server.options import ServerOptions
 
@@ -45,6 +48,7 @@ def test_tls_client_talks_to_a_tls_server(trivial_base: Path, certificate: tuple
             out = client.predict({"x": np.array([1.0, 4.0], np.float32)})
             np.testing.assert_allclose(out["y"], [2.5, 4.0])
         # A plaintext client cannot talk to a TLS port: one line, naming the address.
-        with TFServingClient(address, model="trivial", timeout=5) as plain, pytest.raises(ServerUnreachableError) as err:
+        plain = TFServingClient(address, model="trivial", timeout=5)
+        with plain, pytest.raises(ServerUnreachableError) as err:
             plain.predict({"x": np.array([1.0], np.float32)})
         assert address in str(err.value)

@@ -15,28 +15,32 @@ text). The codec (:mod:`tfsuite.clients.codec`) does not import TensorFlow.
 
 from __future__ import annotations
 
-from tfsuite.clients.errors import MessageTooLargeError, ServerUnreachableError, ServingClientError
-from tfsuite.clients.grpc_client import (
-    AsyncTFServingClient,
-    ChannelOptions,
-    TFServingClient,
-    TLSConfig,
-)
-from tfsuite.clients.rest_client import AsyncRestClient, RestClient
-from tfsuite.clients.specs import ModelMetadata, SignatureSpec, TensorSpec, VersionStatus
+import importlib
+from typing import Any
 
-__all__ = [
-    "AsyncRestClient",
-    "AsyncTFServingClient",
-    "ChannelOptions",
-    "MessageTooLargeError",
-    "ModelMetadata",
-    "RestClient",
-    "ServerUnreachableError",
-    "ServingClientError",
-    "SignatureSpec",
-    "TFServingClient",
-    "TLSConfig",
-    "TensorSpec",
-    "VersionStatus",
-]
+# Public name -> defining module. Resolved on first use (PEP 562) so that importing
+# ``tfsuite.clients.codec`` (as the server does) does not pull in httpx and the clients.
+_EXPORTS: dict[str, str] = {
+    "AsyncRestClient": "rest_client",
+    "AsyncTFServingClient": "grpc_client",
+    "ChannelOptions": "grpc_client",
+    "MessageTooLargeError": "errors",
+    "ModelMetadata": "specs",
+    "RestClient": "rest_client",
+    "ServerUnreachableError": "errors",
+    "ServingClientError": "errors",
+    "SignatureSpec": "specs",
+    "TFServingClient": "grpc_client",
+    "TLSConfig": "grpc_client",
+    "TensorSpec": "specs",
+    "VersionStatus": "specs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tfsuite.clients' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tfsuite.clients.{module}"), name)

@@ -14,6 +14,7 @@ MODULES = [
     "tfsuite.server.batching",
     "tfsuite.server.metrics",
     "tfsuite.server.dataplane",
+    "tfsuite.server.example_inference",
     "tfsuite.server.core",
 ]
 

@@ -31,8 +31,14 @@ import click  # noqa: E402
 @click.option("--iterations", default=50, show_default=True)
 @click.option("--duration", default=None, help="Per case, instead of --iterations (e.g. 5s).")
 @click.option("--threads", type=int, default=None)
+@click.option("--onnx-spin/--no-onnx-spin", default=True, help="Passed to tfsuite bench.")
 def main(
-    out: Path, warmup: int, iterations: int, duration: str | None, threads: int | None
+    out: Path,
+    warmup: int,
+    iterations: int,
+    duration: str | None,
+    threads: int | None,
+    onnx_spin: bool,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -71,6 +77,7 @@ def main(
     ]
     args += ["--duration", duration] if duration else ["--iterations", str(iterations)]
     args += ["--threads", str(threads)] if threads else []
+    args += [] if onnx_spin else ["--no-onnx-spin"]
     run(cli, args, prog_name="tfsuite")
 
     with (out / "bench" / "table.csv").open() as fh:

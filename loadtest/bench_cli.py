@@ -87,6 +87,13 @@ def _versions(text: str) -> list[int]:
     "hang or crash. Default: in-process.",
 )
 @click.option(
+    "--onnx-spin/--no-onnx-spin",
+    default=True,
+    show_default=True,
+    help="onnxruntime's idle threads spin (its default); --no-onnx-spin on a CPU shared with "
+    "other work.",
+)
+@click.option(
     "--display-every",
     type=click.IntRange(min=0),
     default=0,
@@ -114,6 +121,7 @@ def bench(
     threads: int | None,
     input_shapes: tuple[str, ...],
     convert_timeout: str | None,
+    onnx_spin: bool,
     display_every: int,
     seed: int,
     out: Path,
@@ -150,6 +158,7 @@ def bench(
         convert_timeout_s=parse_duration(convert_timeout, "--convert-timeout")
         if convert_timeout
         else None,
+        onnx_spinning=onnx_spin,
     )
     if assignment is not None:
         jobs = jobs_from_assignment(assignment, settings)

@@ -190,6 +190,9 @@ class OnnxRuntimeBackend(Backend):
         "CPUExecutionProvider",
     )
 
+    #: Whether onnxruntime's intra-op threads spin while idle (onnxruntime's default: yes).
+    spinning: bool = True
+
     def onnx_path(self) -> Path:
         return self.cache_dir / f"{self.model}_v{self.version}_{_dir_digest(self.model_dir)}.onnx"
 
@@ -223,6 +226,9 @@ class OnnxRuntimeBackend(Backend):
         path = self.convert()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not self.spinning:
+            # Spinning workers lose their time slices to other processes on a shared CPU.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
@@ -234,6 +240,7 @@ class OnnxRuntimeBackend(Backend):
             providers=self._session.get_providers(),
             opset=ONNX_OPSET,
             intra_op_threads=self.threads or "onnxruntime default",
+            allow_spinning=self.spinning,
         )
         type_names = {
             "tensor(float)": "float32",

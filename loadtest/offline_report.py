@@ -164,6 +164,7 @@ def _settings_dict(s: BenchSettings) -> dict[str, Any]:
         "input_shapes": {k: list(v) for k, v in s.input_shapes.items()},
         "seed": s.seed,
         "convert_timeout_s": s.convert_timeout_s,
+        "onnx_spinning": s.onnx_spinning,
     }
 
 
@@ -297,6 +298,8 @@ class BenchReport:
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
         ax.set_xscale("log", base=2)
+        sizes = sorted({r.batch_size for r in ok})
+        ax.set_xticks(sizes, [str(b) for b in sizes])
         ax.set_xlabel("batch size")
         ax.set_ylabel("images/sec")
         ax.set_title("tfsuite bench: throughput vs batch size")

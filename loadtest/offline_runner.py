@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfsuite.loadtest.offline_backends import BACKENDS, Backend
+from tfsuite.loadtest.offline_backends import BACKENDS, Backend, OnnxRuntimeBackend
 from tfsuite.loadtest.offline_inputs import synthetic_inputs
 from tfsuite.loadtest.offline_measure import measure
 from tfsuite.loadtest.offline_stats import LatencyStats, summarise
@@ -52,6 +52,8 @@ class BenchSettings:
     """Seed of the synthetic inputs (same seed -> same bytes for every backend)."""
     convert_timeout_s: float | None = None
     """Convert for onnxruntime in a subprocess killed after this long; None: in-process."""
+    onnx_spinning: bool = True
+    """onnxruntime's idle threads spin (its default); off is kinder to a CPU shared with others."""
 
 
 @dataclass
@@ -160,6 +162,8 @@ class _LoadedBackends:
                 cache_dir=self.settings.out / "onnx",
                 convert_timeout_s=self.settings.convert_timeout_s,
             )
+            if isinstance(backend, OnnxRuntimeBackend):
+                backend.spinning = self.settings.onnx_spinning
             try:
                 backend.load()
                 self._current = (key, backend)

@@ -439,12 +439,15 @@ def test_bench_onnx_conversion_in_subprocess_and_its_timeout(tmp_path: Path) -> 
     base = _own_classifier_base(tmp_path / "tiny")
     args = ["--base-path", str(base), "--variants", "original", "--batch-sizes", "1"]
     args += ["--backends", "onnxruntime", *FAST]
-    ok = CliRunner().invoke(bench, [*args, "--convert-timeout", "5m", "--out", str(tmp_path / "a")])
+    ok = CliRunner().invoke(
+        bench, [*args, "--convert-timeout", "5m", "--no-onnx-spin", "--out", str(tmp_path / "a")]
+    )
     assert ok.exit_code == 0, ok.output
     [row] = _rows(tmp_path / "a")
     assert row["status"] == "ok" and float(row["backend_max_abs_err"]) < 1e-5
     doc = json.loads((tmp_path / "a" / "bench.json").read_text())
     assert doc["cases"][0]["backend_details"]["onnx_converted_in"] == "subprocess"
+    assert doc["cases"][0]["backend_details"]["allow_spinning"] is False
     timed_out = CliRunner().invoke(
         bench, [*args, "--convert-timeout", "1ms", "--out", str(tmp_path / "b")]
     )

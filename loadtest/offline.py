@@ -1,9 +1,11 @@
 """The offline benchmark (``tfsuite bench``) as a library call.
 
-    from tfsuite.loadtest.offline import BenchSettings, run_bench, targets_from_base_path
+    from tfsuite.loadtest.offline import BenchJob, BenchSettings, run_bench, targets_from_base_path
 
-    settings = BenchSettings(out=Path("bench"), batch_sizes=[1, 8, 32], backends=["tf", "onnxruntime"])
-    report = run_bench([BenchJob(targets_from_base_path(Path("models/mobilenet_v2")), settings)])
+    settings = BenchSettings(out=Path("bench"), batch_sizes=[1, 8, 32],
+                             backends=["tf", "onnxruntime"])
+    targets = targets_from_base_path(Path("models/mobilenet_v2"))
+    report = run_bench([BenchJob(targets, settings)])
     report.results  # one CaseResult per model x variant x backend x batch size
 
 Modules: ``offline_targets`` (what to run), ``offline_inputs`` (synthetic feeds),

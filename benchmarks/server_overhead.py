@@ -38,20 +38,20 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import grpc  # noqa: E402
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import orjson  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import grpc
+import httpx
+import numpy as np
+import orjson
+from rich.console import Console
+from rich.table import Table
 
-import tfsuite.protos  # noqa: E402,F401
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+import tfsuite.protos
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tfsuite.clients.codec import make_tensor_proto  # noqa: E402
-from tfsuite.server.app import ModelServer  # noqa: E402
-from tfsuite.server.options import ServerOptions  # noqa: E402
-from tfsuite.server.rest_json import parse_predict_body  # noqa: E402
+from tfsuite.clients.codec import make_tensor_proto
+from tfsuite.server.app import ModelServer
+from tfsuite.server.options import ServerOptions
+from tfsuite.server.rest_json import parse_predict_body
 
 
 #: Batching settings of the throughput run (max_batch_size is 32).
@@ -161,7 +161,9 @@ def build_mobilenet(base: Path) -> Path:
                 super().__init__()
                 self.model = model
 
-            @tf.function(input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32, name="input")])
+            @tf.function(
+                input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32, name="input")]
+            )
             def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
                 return {"probabilities": self.model(x, training=False)}
 
@@ -191,7 +193,10 @@ def in_process(base: Path) -> tuple[Callable[[np.ndarray], Any], str, str]:
 def grpc_predict(port: int, name: str, in_name: str, x: np.ndarray) -> Callable[[], Any]:
     channel = grpc.insecure_channel(
         f"127.0.0.1:{port}",
-        options=[("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)],
+        options=[
+            ("grpc.max_send_message_length", 2**31 - 1),
+            ("grpc.max_receive_message_length", 2**31 - 1),
+        ],
     )
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
@@ -207,7 +212,9 @@ def grpc_predict(port: int, name: str, in_name: str, x: np.ndarray) -> Callable[
 
 def rejected(port: int, in_name: str, x: np.ndarray | None) -> Callable[[], None]:
     """A Predict for an unknown model: the server answers NOT_FOUND before any inference."""
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 2**31 - 1)])
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 2**31 - 1)]
+    )
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "no_such_model"
@@ -264,7 +271,9 @@ class LoadProcess:
             text=True,
         )
 
-    def throughput(self, port: int, model: str, in_name: str, clients: int, seconds: float) -> float:
+    def throughput(
+        self, port: int, model: str, in_name: str, clients: int, seconds: float
+    ) -> float:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(f"{port} {model} {in_name} {clients} {seconds}\n")
         self.proc.stdin.flush()
@@ -290,7 +299,9 @@ def load_worker() -> None:
     rng = np.random.default_rng(0)
     x1 = rng.random((1, 224, 224, 3), dtype=np.float32)
 
-    async def run(port: int, model: str, in_name: str, clients: int, seconds: float) -> tuple[int, float]:
+    async def run(
+        port: int, model: str, in_name: str, clients: int, seconds: float
+    ) -> tuple[int, float]:
         async with grpc.aio.insecure_channel(
             f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 2**31 - 1)]
         ) as channel:
@@ -330,7 +341,10 @@ def load_worker() -> None:
     for line in sys.stdin:
         if line.startswith("lat "):
             _, port, model, in_name, n = line.split()
-            print(" ".join(f"{v:.6f}" for v in sync_latencies(int(port), model, in_name, int(n))), flush=True)
+            print(
+                " ".join(f"{v:.6f}" for v in sync_latencies(int(port), model, in_name, int(n))),
+                flush=True,
+            )
             continue
         port, model, in_name, clients, seconds = line.split()
         done, elapsed = asyncio.run(run(int(port), model, in_name, int(clients), float(seconds)))
@@ -355,7 +369,9 @@ class HandlerTimer:
     def __init__(self) -> None:
         self.samples: dict[str, list[float]] = {}
 
-    def __call__(self, entrypoint: str, api: str, model: str, code: grpc.StatusCode, seconds: float) -> None:
+    def __call__(
+        self, entrypoint: str, api: str, model: str, code: grpc.StatusCode, seconds: float
+    ) -> None:
         self.samples.setdefault(f"{entrypoint}:{api}", []).append(seconds)
 
     def reset(self) -> None:
@@ -415,14 +431,45 @@ def main() -> None:
             Row("tiny: in-process signature call p50", f"{inproc_tiny * 1e3:.3f} ms", "", None),
             Row("tiny: gRPC Predict p50 (client view)", f"{grpc_tiny * 1e3:.3f} ms", "", None),
             # The 1.05x target is for mobilenet; on a 0.1 ms model the RPC itself dominates.
-            Row("tiny: gRPC p50 / in-process p50", f"{grpc_tiny / inproc_tiny:.2f}x", "(info)", None),
-            Row("tiny: gRPC handler p50 (inside the server)", f"{handler_tiny * 1e3:.3f} ms", "", None),
-            Row("tiny: added server time (handler p50 − in-process p50)", f"{added * 1e3:.3f} ms",
-                "≤ 0.3 ms", added <= 3e-4),
-            Row(f"tiny: REST predict p50 ({len(body)} B body, http.client)", f"{rest_tiny * 1e3:.3f} ms", "", None),
-            Row("tiny: REST predict p50 via httpx (client cost included)", f"{httpx_tiny * 1e3:.3f} ms", "", None),
-            Row("tiny: REST handler p50 (inside the server)", f"{rest_handler_tiny * 1e3:.3f} ms", "", None),
-            Row("tiny: REST p50 / gRPC p50", f"{rest_tiny / grpc_tiny:.2f}x", "≤ 1.5x", rest_tiny / grpc_tiny <= 1.5),
+            Row(
+                "tiny: gRPC p50 / in-process p50", f"{grpc_tiny / inproc_tiny:.2f}x", "(info)", None
+            ),
+            Row(
+                "tiny: gRPC handler p50 (inside the server)",
+                f"{handler_tiny * 1e3:.3f} ms",
+                "",
+                None,
+            ),
+            Row(
+                "tiny: added server time (handler p50 − in-process p50)",
+                f"{added * 1e3:.3f} ms",
+                "≤ 0.3 ms",
+                added <= 3e-4,
+            ),
+            Row(
+                f"tiny: REST predict p50 ({len(body)} B body, http.client)",
+                f"{rest_tiny * 1e3:.3f} ms",
+                "",
+                None,
+            ),
+            Row(
+                "tiny: REST predict p50 via httpx (client cost included)",
+                f"{httpx_tiny * 1e3:.3f} ms",
+                "",
+                None,
+            ),
+            Row(
+                "tiny: REST handler p50 (inside the server)",
+                f"{rest_handler_tiny * 1e3:.3f} ms",
+                "",
+                None,
+            ),
+            Row(
+                "tiny: REST p50 / gRPC p50",
+                f"{rest_tiny / grpc_tiny:.2f}x",
+                "≤ 1.5x",
+                rest_tiny / grpc_tiny <= 1.5,
+            ),
         ]
 
         # -- mobilenet: batch 1 latency (interleaved), REST JSON decode share -------------------
@@ -444,7 +491,8 @@ def main() -> None:
             handler_mob = p50(timer.samples["GRPC:predict"][3:])  # without the warmup calls
             # Transport alone: a Predict that fails at once (unknown model), empty vs 600 KB.
             empty_rt, big_rt = interleaved(
-                [rejected(srv.grpc_port, in_name, None), rejected(srv.grpc_port, in_name, x1)], n_big * 2
+                [rejected(srv.grpc_port, in_name, None), rejected(srv.grpc_port, in_name, x1)],
+                n_big * 2,
             )
             # The same comparison with the client in another process (as in a deployment),
             # alternating blocks of 5 calls.
@@ -458,7 +506,12 @@ def main() -> None:
                 warmup=2,
             )
             raw.close()
-            inproc_mob, grpc_mob, rest_mob, decode = p50(inproc), p50(grpc_s), p50(rest_s), p50(decode_s)
+            inproc_mob, grpc_mob, rest_mob, decode = (
+                p50(inproc),
+                p50(grpc_s),
+                p50(rest_s),
+                p50(decode_s),
+            )
         console.log("mobilenet latency done")
 
         # -- mobilenet throughput: in-process batch-32 vs server with / without batching, ------
@@ -470,50 +523,105 @@ def main() -> None:
             f"max_batch_size {{ value: 32 }} batch_timeout_micros {{ value: {BATCH_TIMEOUT_MICROS} }} "
             f"max_enqueued_batches {{ value: 100 }} num_batch_threads {{ value: {NUM_BATCH_THREADS} }}"
         )
-        with server(mobile_base, "mobilenet", grpc_max_threads=64) as plain, server(
-            mobile_base,
-            "mobilenet",
-            enable_batching=True,
-            batching_parameters_file=str(params),
-            grpc_max_threads=64,
-        ) as batching:
+        with (
+            server(mobile_base, "mobilenet", grpc_max_threads=64) as plain,
+            server(
+                mobile_base,
+                "mobilenet",
+                enable_batching=True,
+                batching_parameters_file=str(params),
+                grpc_max_threads=64,
+            ) as batching,
+        ):
             call(x32)  # warm the batch-32 graph
             window = seconds / ROUNDS
             inproc_t, nobatch_t, batch_t = [], [], []
             for _ in range(ROUNDS):
                 inproc_t.append(throughput(lambda: call(x32), 1, window, 32))
                 nobatch_t.append(load.throughput(plain.grpc_port, "mobilenet", in_name, 32, window))
-                batch_t.append(load.throughput(batching.grpc_port, "mobilenet", in_name, 32, window))
+                batch_t.append(
+                    load.throughput(batching.grpc_port, "mobilenet", in_name, 32, window)
+                )
             load.close()
             inproc_tput, nobatch_tput, batch_tput = p50(inproc_t), p50(nobatch_t), p50(batch_t)
             labels = ("mobilenet", "1")
             m = batching.core.metrics
-            mean_batch = m.processed_batch_size.sum(labels) / max(1, m.processed_batch_size.count(labels))
+            mean_batch = m.processed_batch_size.sum(labels) / max(
+                1, m.processed_batch_size.count(labels)
+            )
         console.log("mobilenet with batching done")
         rows += [
             Row("mobilenet: in-process p50 (batch 1)", f"{inproc_mob * 1e3:.2f} ms", "", None),
             Row("mobilenet: gRPC Predict p50 (batch 1)", f"{grpc_mob * 1e3:.2f} ms", "", None),
-            Row("mobilenet: gRPC p50 / in-process p50", f"{grpc_mob / inproc_mob:.3f}x", "≤ 1.05x",
-                grpc_mob / inproc_mob <= 1.05),
-            Row("mobilenet: same, client in another process", f"{p50(remote_b) / p50(inproc_b):.3f}x",
-                "≤ 1.05x", p50(remote_b) / p50(inproc_b) <= 1.05),
-            Row("mobilenet: gRPC handler p50 / in-process p50 (server-side)",
-                f"{handler_mob / inproc_mob:.3f}x", "", None),
-            Row("gRPC round trip, empty request (rejected at once)", f"{p50(empty_rt) * 1e3:.3f} ms", "", None),
-            Row("gRPC round trip, 600 KB request (rejected at once)", f"{p50(big_rt) * 1e3:.3f} ms", "", None),
+            Row(
+                "mobilenet: gRPC p50 / in-process p50",
+                f"{grpc_mob / inproc_mob:.3f}x",
+                "≤ 1.05x",
+                grpc_mob / inproc_mob <= 1.05,
+            ),
+            Row(
+                "mobilenet: same, client in another process",
+                f"{p50(remote_b) / p50(inproc_b):.3f}x",
+                "≤ 1.05x",
+                p50(remote_b) / p50(inproc_b) <= 1.05,
+            ),
+            Row(
+                "mobilenet: gRPC handler p50 / in-process p50 (server-side)",
+                f"{handler_mob / inproc_mob:.3f}x",
+                "",
+                None,
+            ),
+            Row(
+                "gRPC round trip, empty request (rejected at once)",
+                f"{p50(empty_rt) * 1e3:.3f} ms",
+                "",
+                None,
+            ),
+            Row(
+                "gRPC round trip, 600 KB request (rejected at once)",
+                f"{p50(big_rt) * 1e3:.3f} ms",
+                "",
+                None,
+            ),
             Row("mobilenet: in-process batch-32 throughput", f"{inproc_tput:.1f} img/s", "", None),
-            Row("mobilenet: server, no batching, 32 clients", f"{nobatch_tput:.1f} img/s", "", None),
-            Row(f"mobilenet: server, batching (timeout {BATCH_TIMEOUT_MICROS} µs, "
-                f"{NUM_BATCH_THREADS} batch thread), 32 clients", f"{batch_tput:.1f} img/s", "", None),
+            Row(
+                "mobilenet: server, no batching, 32 clients", f"{nobatch_tput:.1f} img/s", "", None
+            ),
+            Row(
+                f"mobilenet: server, batching (timeout {BATCH_TIMEOUT_MICROS} µs, "
+                f"{NUM_BATCH_THREADS} batch thread), 32 clients",
+                f"{batch_tput:.1f} img/s",
+                "",
+                None,
+            ),
             Row("mobilenet: mean processed batch size", f"{mean_batch:.1f}", "", None),
-            Row("batching / in-process batch-32", f"{batch_tput / inproc_tput:.2f}x", "≥ 0.9x",
-                batch_tput / inproc_tput >= 0.9),
-            Row("batching / no batching", f"{batch_tput / nobatch_tput:.2f}x", "≥ 1.3x",
-                batch_tput / nobatch_tput >= 1.3),
-            Row("mobilenet: REST predict p50 (224x224x3 JSON, "
-                f"{len(body) / 1e6:.1f} MB)", f"{rest_mob * 1e3:.2f} ms", "", None),
-            Row("mobilenet: JSON decode (orjson + ndarray) p50", f"{decode * 1e3:.2f} ms", "", None),
-            Row("mobilenet: share of REST latency in JSON decode", f"{decode / rest_mob:.1%}", "low", None),
+            Row(
+                "batching / in-process batch-32",
+                f"{batch_tput / inproc_tput:.2f}x",
+                "≥ 0.9x",
+                batch_tput / inproc_tput >= 0.9,
+            ),
+            Row(
+                "batching / no batching",
+                f"{batch_tput / nobatch_tput:.2f}x",
+                "≥ 1.3x",
+                batch_tput / nobatch_tput >= 1.3,
+            ),
+            Row(
+                f"mobilenet: REST predict p50 (224x224x3 JSON, {len(body) / 1e6:.1f} MB)",
+                f"{rest_mob * 1e3:.2f} ms",
+                "",
+                None,
+            ),
+            Row(
+                "mobilenet: JSON decode (orjson + ndarray) p50", f"{decode * 1e3:.2f} ms", "", None
+            ),
+            Row(
+                "mobilenet: share of REST latency in JSON decode",
+                f"{decode / rest_mob:.1%}",
+                "low",
+                None,
+            ),
         ]
 
     table = Table(title="embedded server overhead (benchmarks/server_overhead.py)")
@@ -522,7 +630,9 @@ def main() -> None:
     table.add_column("target", justify="right")
     table.add_column("met", justify="center")
     for row in rows:
-        table.add_row(row.metric, row.value, row.target, "" if row.ok is None else ("yes" if row.ok else "NO"))
+        table.add_row(
+            row.metric, row.value, row.target, "" if row.ok is None else ("yes" if row.ok else "NO")
+        )
     console.print(table)
 
 

@@ -41,7 +41,7 @@ from tfsuite.server.rest import RestApi
 if TYPE_CHECKING:
     from tfsuite.server.core import ServerCore
 
-__all__ = ["ModelServer", "DEFAULT_GRACE_SECONDS", "print_announce"]
+__all__ = ["DEFAULT_GRACE_SECONDS", "ModelServer", "print_announce"]
 
 logger = logging.getLogger("tfsuite.server")
 
@@ -149,7 +149,9 @@ class ModelServer:
         if self.grpc_port:
             self._announce(f"Running gRPC ModelServer at {host}:{self.grpc_port} ...")
         if options.grpc_socket_path:
-            self._announce(f"Running gRPC ModelServer at UNIX socket {options.grpc_socket_path} ...")
+            self._announce(
+                f"Running gRPC ModelServer at UNIX socket {options.grpc_socket_path} ..."
+            )
         if options.rest_api_port != 0:
             self._start_rest(metrics_path, render, observer)
             self._announce(f"Exporting HTTP/REST API at:{host}:{self.rest_port} ...")
@@ -178,7 +180,9 @@ class ModelServer:
         self._rest = RestApi(
             self._core, options, metrics_path=metrics_path, render_metrics=render, observer=observer
         )
-        sock = _bind(options.host, options.rest_api_port if options.rest_api_port != EPHEMERAL_PORT else 0)
+        sock = _bind(
+            options.host, options.rest_api_port if options.rest_api_port != EPHEMERAL_PORT else 0
+        )
         self.rest_port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._rest.app,
@@ -240,9 +244,7 @@ class ModelServer:
             logger.info("Received %s, shutting down", signal.Signals(signum).name)
             stop_requested.set()
 
-        previous = {
-            sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.start()
             # Waiting in slices keeps the main thread responsive to signals.

@@ -36,7 +36,9 @@ class _FlagsCommand(click.Command):
     """A click command whose help lists the TF Serving flags."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        with formatter.section("Flags (tensorflow_model_server names; --flag=value or --flag value)"):
+        with formatter.section(
+            "Flags (tensorflow_model_server names; --flag=value or --flag value)"
+        ):
             formatter.write_dl(flags_help())
         super().format_options(ctx, formatter)
 

@@ -31,11 +31,11 @@ from tfsuite.server.options import IGNORED_FLAGS, ServerOptions
 
 __all__ = [
     "EPHEMERAL_PORT",
-    "FlagSpec",
     "FLAGS",
+    "FlagSpec",
+    "flags_help",
     "parse_flags",
     "validate_options",
-    "flags_help",
 ]
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,12 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
         spec = FLAGS.get(name)
         if spec is None:
             # TF's parser also accepts --noflag for booleans.
-            if not eq and name.startswith("no") and name[2:] in FLAGS and FLAGS[name[2:]].type is bool:
+            if (
+                not eq
+                and name.startswith("no")
+                and name[2:] in FLAGS
+                and FLAGS[name[2:]].type is bool
+            ):
                 values[name[2:]] = False
                 continue
             raise _unknown(name)
@@ -139,7 +144,9 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
         values[name] = _convert(spec, raw)
     for name in sorted(values):
         if FLAGS[name].ignored:
-            logger.warning("Flag --%s=%s is accepted for compatibility and ignored", name, values[name])
+            logger.warning(
+                "Flag --%s=%s is accepted for compatibility and ignored", name, values[name]
+            )
     try:
         options = ServerOptions(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -165,7 +172,9 @@ def validate_options(options: ServerOptions) -> None:
     for flag in ("port", "rest_api_port"):
         value = getattr(options, flag)
         if value < EPHEMERAL_PORT or value > 65535:
-            raise UsageError(f"--{flag}={value} is not a port (0-65535, or -1 for an ephemeral port)")
+            raise UsageError(
+                f"--{flag}={value} is not a port (0-65535, or -1 for an ephemeral port)"
+            )
     if options.port == 0 and not options.grpc_socket_path:
         raise UsageError(
             "--port=0 turns gRPC over TCP off and no --grpc_socket_path is set; "

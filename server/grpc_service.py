@@ -23,7 +23,7 @@ import grpc
 from google.protobuf import descriptor_pb2, message_factory, text_format
 from google.protobuf.message import Message
 
-import tfsuite.protos  # noqa: F401  (light proto import; must precede the pb2 imports)
+import tfsuite.protos
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import CodecError
@@ -33,14 +33,14 @@ from tfsuite.server.observers import RequestObserver
 from tfsuite.server.options import ServerOptions
 
 __all__ = [
+    "HEALTH_SERVICES",
     "INT32_MAX",
-    "PredictionServicer",
-    "ModelServicer",
     "GrpcEndpoint",
+    "ModelServicer",
+    "PredictionServicer",
     "build_grpc_server",
     "parse_channel_arguments",
     "read_ssl_config",
-    "HEALTH_SERVICES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ HEALTH_SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.M
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
-
 
 
 def _model_name(request: Message) -> str:
@@ -100,23 +99,23 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
     """``tensorflow.serving.PredictionService`` delegating to the core."""
 
     @_translate("predict")
-    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._core.predict(request)
 
     @_translate("classify")
-    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._core.classify(request)
 
     @_translate("regress")
-    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._core.regress(request)
 
     @_translate("multi_inference")
-    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._core.multi_inference(request)
 
     @_translate("get_model_metadata")
-    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._core.get_model_metadata(request)
 
 
@@ -124,11 +123,11 @@ class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
     """``tensorflow.serving.ModelService`` delegating to the core."""
 
     @_translate("get_model_status")
-    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._core.get_model_status(request)
 
     @_translate("handle_reload_config_request")
-    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self._core.reload_config(request)
 
 
@@ -172,13 +171,18 @@ def _ssl_config_class() -> type[Message]:
         start=1,
     ):
         msg.field.add(
-            name=name, number=number, type=ftype, label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
+            name=name,
+            number=number,
+            type=ftype,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
         )
     from google.protobuf import descriptor_pool
 
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.SSLConfig"))
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.SSLConfig")
+    )
 
 
 def read_ssl_config(path: str) -> grpc.ServerCredentials:

@@ -47,7 +47,7 @@ from tfsuite.server.rest_json import (
 )
 from tfsuite.server.servable import DEFAULT_SIGNATURE
 
-__all__ = ["RestApi", "ModelPath", "parse_model_path"]
+__all__ = ["ModelPath", "RestApi", "parse_model_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,9 @@ class RestApi:
         # directly instead of building TensorProtos only to decode them again.
         self._dataplane = core.dataplane
         self._max_body = options.max_request_bytes
-        self._timeout = options.rest_api_timeout_in_ms / 1000 if options.rest_api_timeout_in_ms else None
+        self._timeout = (
+            options.rest_api_timeout_in_ms / 1000 if options.rest_api_timeout_in_ms else None
+        )
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, options.rest_api_num_threads), thread_name_prefix="rest"
         )
@@ -130,7 +132,11 @@ class RestApi:
     async def _models(self, request: Request) -> Response:
         path = parse_model_path(request.path_params["rest"])
         method = request.method
-        expected = "POST" if path is not None and path.action in ("predict", "classify", "regress") else "GET"
+        expected = (
+            "POST"
+            if path is not None and path.action in ("predict", "classify", "regress")
+            else "GET"
+        )
         if path is None or method != expected:
             return _error(400, f"Malformed request: {method} {request.url.path}")
         body = b""
@@ -277,4 +283,3 @@ def _to_dict(message: Any) -> Any:
 
 def _error(status: int, message: str) -> Response:
     return Response(dumps({"error": message}), status_code=status, media_type=_JSON)
-

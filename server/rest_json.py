@@ -24,18 +24,18 @@ import grpc
 import numpy as np
 import orjson
 
-import tfsuite.protos  # noqa: F401  (light proto import; must precede the pb2 imports)
+import tfsuite.protos
 from tensorflow.core.example import example_pb2
 
 from tfsuite.server.errors import ServingError
 
 __all__ = [
     "PredictBody",
+    "dumps",
+    "examples_from_json",
     "parse_json",
     "parse_predict_body",
     "predict_response",
-    "examples_from_json",
-    "dumps",
 ]
 
 #: Numpy dtype names as TF's DataTypeString spells them (for messages).
@@ -151,7 +151,9 @@ def to_array(value: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
     if dtype == object:
         arr = np.array(_strings(value), dtype=object)
         if arr.ndim and any(isinstance(v, list) for v in arr.flat):
-            raise ServingError.invalid_argument(f"Input {name!r} is a ragged (non-rectangular) list")
+            raise ServingError.invalid_argument(
+                f"Input {name!r} is a ragged (non-rectangular) list"
+            )
         return arr
     # Let numpy infer first (one pass in C), then check the kind: an explicit dtype would
     # silently turn 1.5 into 1 or true into 1.0, which TF Serving rejects.
@@ -319,7 +321,7 @@ def _feature(name: str, value: Any, feature: Any) -> None:
     values = value if isinstance(value, list) else [value]
     if not values:
         return
-    if all(isinstance(v, bool) or isinstance(v, int) for v in values):
+    if all(isinstance(v, int) for v in values):  # bools count as ints, as in JSON->tf.Example
         feature.int64_list.value.extend(int(v) for v in values)
     elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         feature.float_list.value.extend(float(v) for v in values)
@@ -330,7 +332,7 @@ def _feature(name: str, value: Any, feature: Any) -> None:
     else:
         raise ServingError.invalid_argument(
             f"Feature '{name}': JSON Value: {_snippet(value)} mixes types or is not a number, "
-            "string or {\"b64\": ...}"
+            'string or {"b64": ...}'
         )
 
 

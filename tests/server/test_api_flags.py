@@ -18,7 +18,12 @@ def test_equals_and_space_forms_give_the_same_options() -> None:
     a = parse_flags(["--port=9000", "--rest_api_port=9001", "--model_name=m", *BASE])
     b = parse_flags(["--port", "9000", "--rest_api_port", "9001", "--model_name", "m", *BASE])
     assert a == b
-    assert (a.port, a.rest_api_port, a.model_name, a.model_base_path) == (9000, 9001, "m", "/models/m")
+    assert (a.port, a.rest_api_port, a.model_name, a.model_base_path) == (
+        9000,
+        9001,
+        "m",
+        "/models/m",
+    )
 
 
 @pytest.mark.parametrize(
@@ -61,7 +66,8 @@ def test_typed_values_and_defaults() -> None:
             "--rest_api_timeout_in_ms=1500",
             "--grpc_channel_arguments=grpc.max_concurrent_streams=1000",
             "--saved_model_tags=serve,gpu",
-            "--file_system_poll_wait_seconds", "0",
+            "--file_system_poll_wait_seconds",
+            "0",
             *BASE,
         ]
     )
@@ -108,7 +114,9 @@ def test_port_zero_with_socket_and_ephemeral_ports() -> None:
     assert (opts.port, opts.rest_api_port) == (-1, -1)
 
 
-def test_gpu_tpu_tflite_flags_are_accepted_and_logged_as_ignored(caplog: pytest.LogCaptureFixture) -> None:
+def test_gpu_tpu_tflite_flags_are_accepted_and_logged_as_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.WARNING, logger="tfsuite.server.flags"):
         opts = parse_flags(
             [

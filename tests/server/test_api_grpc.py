@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-import tfsuite.protos  # noqa: F401
+import tfsuite.protos
 from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -43,7 +43,9 @@ def _config_text(models: dict[str, tuple[Path, str]]) -> str:
 
 
 @pytest.fixture(scope="module")
-def model_bases(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> dict[str, Path]:
+def model_bases(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("api_grpc_models")
     layout = {
         "hp2": {1: "half_plus_two", 2: "half_plus_three"},
@@ -59,7 +61,9 @@ def model_bases(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, model_bases: dict[str, Path]) -> Iterator[ModelServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, model_bases: dict[str, Path]
+) -> Iterator[ModelServer]:
     root = tmp_path_factory.mktemp("api_grpc_cfg")
     config = root / "models.config"
     config.write_text(
@@ -67,8 +71,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_bases: dict[str, Path
             {
                 "hp2": (
                     model_bases["hp2"],
-                    "model_version_policy { specific { versions: 1 versions: 2 } } "
-                    'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }',
+                    (
+                        "model_version_policy { specific { versions: 1 versions: 2 } } "
+                        'version_labels { key: "stable" value: 1 } '
+                        'version_labels { key: "canary" value: 2 }'
+                    ),
                 ),
                 "tf1": (model_bases["tf1"], ""),
                 "strings": (model_bases["strings"], ""),
@@ -108,7 +115,9 @@ def model_stub(channel: grpc.Channel) -> model_service_pb2_grpc.ModelServiceStub
     return model_service_pb2_grpc.ModelServiceStub(channel)
 
 
-def _predict(name: str = "hp2", x: object = (1.0, 2.0, 5.0), **spec: object) -> predict_pb2.PredictRequest:
+def _predict(
+    name: str = "hp2", x: object = (1.0, 2.0, 5.0), **spec: object
+) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
     for key, value in spec.items():
@@ -132,7 +141,9 @@ def _examples(values: list[float]) -> list[example_pb2.Example]:
 # -- happy paths ------------------------------------------------------------------------------
 
 
-def test_predict_latest_echoes_model_spec(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_predict_latest_echoes_model_spec(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
     # Specific policy {1, 2}: latest is version 2 (0.5x + 3).
     response = stub.Predict(_predict(), timeout=10)
     np.testing.assert_allclose(make_ndarray(response.outputs["y"]), [3.5, 4.0, 5.5])
@@ -160,7 +171,9 @@ def test_predict_by_version_and_label(
     assert response.model_spec.version.value == version
 
 
-def test_predict_accepts_typed_val_fields(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_predict_accepts_typed_val_fields(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
     request = _predict(version=1)
     tensor = request.inputs["x"]
     tensor.ClearField("tensor_content")
@@ -169,7 +182,9 @@ def test_predict_accepts_typed_val_fields(stub: prediction_service_pb2_grpc.Pred
     np.testing.assert_allclose(make_ndarray(response.outputs["y"]), [2.5, 3.0, 4.5])
 
 
-def test_predict_strings_and_output_filter(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_predict_strings_and_output_filter(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "strings"
     request.inputs["text"].CopyFrom(make_tensor_proto(np.array([b"ab", b"xyz"], dtype=object)))
@@ -189,7 +204,9 @@ def test_predict_half_precision(stub: prediction_service_pb2_grpc.PredictionServ
 
 
 @pytest.mark.parametrize("model", ["tf1", "hp2"])
-def test_classify_and_regress(stub: prediction_service_pb2_grpc.PredictionServiceStub, model: str) -> None:
+def test_classify_and_regress(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub, model: str
+) -> None:
     offset = 2.0 if model == "tf1" else 3.0  # hp2 latest is half_plus_three
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model
@@ -210,7 +227,10 @@ def test_classify_and_regress(stub: prediction_service_pb2_grpc.PredictionServic
 
 def test_multi_inference(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
     request = inference_pb2.MultiInferenceRequest()
-    for sig, method in (("classify_x_to_y", "tensorflow/serving/classify"), ("regress_x_to_y", "tensorflow/serving/regress")):
+    for sig, method in (
+        ("classify_x_to_y", "tensorflow/serving/classify"),
+        ("regress_x_to_y", "tensorflow/serving/regress"),
+    ):
         task = request.tasks.add()
         task.model_spec.name = "tf1"
         task.model_spec.signature_name = sig
@@ -218,7 +238,9 @@ def test_multi_inference(stub: prediction_service_pb2_grpc.PredictionServiceStub
     request.input.example_list.examples.extend(_examples([2.0]))
     response = stub.MultiInference(request, timeout=10)
     assert len(response.results) == 2
-    assert response.results[0].classification_result.classifications[0].classes[0].score == pytest.approx(3.0)
+    assert response.results[0].classification_result.classifications[0].classes[
+        0
+    ].score == pytest.approx(3.0)
     assert response.results[1].regression_result.regressions[0].value == pytest.approx(3.0)
 
 
@@ -260,21 +282,57 @@ def test_health_service_reports_serving(channel: grpc.Channel) -> None:
 
 def _bad_predicts() -> list[tuple[str, predict_pb2.PredictRequest, grpc.StatusCode, str]]:
     cases = []
-    cases.append(("unknown model", _predict("nope"), grpc.StatusCode.NOT_FOUND,
-                  "Servable not found for request: Latest(nope)"))
-    cases.append(("unknown version", _predict(version=99), grpc.StatusCode.NOT_FOUND,
-                  "Servable not found for request: Specific(hp2, 99)"))
-    cases.append(("unknown label", _predict(version_label="beta"), grpc.StatusCode.INVALID_ARGUMENT,
-                  "Unrecognized servable version label: beta"))
-    cases.append(("empty name", _predict(""), grpc.StatusCode.INVALID_ARGUMENT,
-                  "ModelSpec has no name specified."))
-    cases.append(("unknown signature", _predict(signature_name="nosig"), grpc.StatusCode.FAILED_PRECONDITION,
-                  'Serving signature key "nosig" not found.'))
+    cases.append(
+        (
+            "unknown model",
+            _predict("nope"),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Latest(nope)",
+        )
+    )
+    cases.append(
+        (
+            "unknown version",
+            _predict(version=99),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Specific(hp2, 99)",
+        )
+    )
+    cases.append(
+        (
+            "unknown label",
+            _predict(version_label="beta"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Unrecognized servable version label: beta",
+        )
+    )
+    cases.append(
+        (
+            "empty name",
+            _predict(""),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "ModelSpec has no name specified.",
+        )
+    )
+    cases.append(
+        (
+            "unknown signature",
+            _predict(signature_name="nosig"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            'Serving signature key "nosig" not found.',
+        )
+    )
     wrong_alias = _predict()
     wrong_alias.inputs["z"].CopyFrom(wrong_alias.inputs["x"])
     del wrong_alias.inputs["x"]
-    cases.append(("wrong alias", wrong_alias, grpc.StatusCode.INVALID_ARGUMENT,
-                  "input tensor alias not found in signature: z"))
+    cases.append(
+        (
+            "wrong alias",
+            wrong_alias,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "input tensor alias not found in signature: z",
+        )
+    )
     missing = _predict()
     del missing.inputs["x"]
     cases.append(("missing input", missing, grpc.StatusCode.INVALID_ARGUMENT, "input"))
@@ -286,7 +344,11 @@ def _bad_predicts() -> list[tuple[str, predict_pb2.PredictRequest, grpc.StatusCo
     return cases
 
 
-@pytest.mark.parametrize(("what", "request_", "code", "message"), _bad_predicts(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("what", "request_", "code", "message"),
+    _bad_predicts(),
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_bad_predict_requests(
     stub: prediction_service_pb2_grpc.PredictionServiceStub,
     what: str,
@@ -303,7 +365,9 @@ def test_bad_predict_requests(
     np.testing.assert_allclose(make_ndarray(good.outputs["y"]), [2.5, 3.0, 4.5])
 
 
-def test_metadata_without_signature_def_field(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_metadata_without_signature_def_field(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
     request = get_model_metadata_pb2.GetModelMetadataRequest()
     request.model_spec.name = "hp2"
     with pytest.raises(grpc.RpcError) as err:
@@ -312,7 +376,9 @@ def test_metadata_without_signature_def_field(stub: prediction_service_pb2_grpc.
     assert "GetModelMetadataRequest must specify at least one metadata_field" in err.value.details()
 
 
-def test_status_of_unknown_model_and_version(model_stub: model_service_pb2_grpc.ModelServiceStub) -> None:
+def test_status_of_unknown_model_and_version(
+    model_stub: model_service_pb2_grpc.ModelServiceStub,
+) -> None:
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = "nope"
     with pytest.raises(grpc.RpcError) as err:
@@ -327,7 +393,9 @@ def test_status_of_unknown_model_and_version(model_stub: model_service_pb2_grpc.
     assert "Could not find version 7 of model hp2" in err.value.details()
 
 
-def test_oversized_message_is_rejected(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_oversized_message_is_rejected(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
     big = np.zeros(MAX_REQUEST_BYTES // 4 + 1024, dtype=np.float32)
     with pytest.raises(grpc.RpcError) as err:
         stub.Predict(_predict(x=big), timeout=10)
@@ -351,11 +419,11 @@ def test_malformed_protobuf_is_rejected(channel: grpc.Channel) -> None:
 
 
 @pytest.fixture
-def batching_server(
-    tmp_path: Path, model_bases: dict[str, Path]
-) -> Iterator[ModelServer]:
+def batching_server(tmp_path: Path, model_bases: dict[str, Path]) -> Iterator[ModelServer]:
     params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 4 } batch_timeout_micros { value: 1000 } num_batch_threads { value: 1 }")
+    params.write_text(
+        "max_batch_size { value: 4 } batch_timeout_micros { value: 1000 } num_batch_threads { value: 1 }"
+    )
     config = tmp_path / "models.config"
     config.write_text(_config_text({"tf1": (model_bases["tf1"], "")}))
     options = ServerOptions(
@@ -394,7 +462,9 @@ def test_batch_larger_than_max_and_reload_config(
         status = get_model_status_pb2.GetModelStatusRequest()
         status.model_spec.name = "strings"
         rows = models.GetModelStatus(status, timeout=10).model_version_status
-        assert [get_model_status_pb2.ModelVersionStatus.State.Name(r.state) for r in rows] == ["AVAILABLE"]
+        assert [get_model_status_pb2.ModelVersionStatus.State.Name(r.state) for r in rows] == [
+            "AVAILABLE"
+        ]
         with pytest.raises(grpc.RpcError) as err:
             stub.Predict(_predict("tf1"), timeout=10)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -18,10 +18,15 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Iterator[ModelServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> Iterator[ModelServer]:
     root = tmp_path_factory.mktemp("api_rest")
-    for name, versions in {"hp2": {1: "half_plus_two", 2: "half_plus_three"}, "tf1": {1: "tf1"},
-                           "strings": {1: "strings"}}.items():
+    for name, versions in {
+        "hp2": {1: "half_plus_two", 2: "half_plus_three"},
+        "tf1": {1: "tf1"},
+        "strings": {1: "strings"},
+    }.items():
         for version, kind in versions.items():
             shutil.copytree(model_dirs[kind], root / name / str(version))
     config = root / "models.config"
@@ -73,7 +78,9 @@ def test_columnar_predict_and_latest_version(http: httpx.Client) -> None:
     assert r.json() == {"outputs": [3.5]}
 
 
-@pytest.mark.parametrize(("path", "expected"), [("labels/stable", 2.5), ("labels/canary", 3.5), ("versions/2", 3.5)])
+@pytest.mark.parametrize(
+    ("path", "expected"), [("labels/stable", 2.5), ("labels/canary", 3.5), ("versions/2", 3.5)]
+)
 def test_predict_by_label_and_version(http: httpx.Client, path: str, expected: float) -> None:
     r = http.post(f"/v1/models/hp2/{path}:predict", json={"instances": [1.0]})
     assert r.status_code == 200, r.text
@@ -88,7 +95,9 @@ def test_integers_are_accepted_for_float_inputs(http: httpx.Client) -> None:
 def test_strings_multiple_outputs_row_and_columnar(http: httpx.Client) -> None:
     r = http.post("/v1/models/strings:predict", json={"instances": ["ab", "xyz"]})
     assert r.status_code == 200, r.text
-    assert r.json() == {"predictions": [{"length": 2, "upper": "AB"}, {"length": 3, "upper": "XYZ"}]}
+    assert r.json() == {
+        "predictions": [{"length": 2, "upper": "AB"}, {"length": 3, "upper": "XYZ"}]
+    }
     r = http.post("/v1/models/strings:predict", json={"inputs": {"text": ["ab"]}})
     assert r.json() == {"outputs": {"length": [2], "upper": ["AB"]}}
 
@@ -120,7 +129,8 @@ def test_classify_and_regress(http: httpx.Client) -> None:
     results = r.json()["results"]
     assert [row[0][1] for row in results] == pytest.approx([2.5, 4.0])
     r = http.post(
-        "/v1/models/tf1:regress", json={"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}
+        "/v1/models/tf1:regress",
+        json={"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]},
     )
     assert r.status_code == 200, r.text
     assert r.json()["results"] == pytest.approx([3.0])
@@ -134,7 +144,11 @@ def test_status(http: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {
         "model_version_status": [
-            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
         ]
     }
     r = http.get("/v1/models/hp2")
@@ -158,29 +172,88 @@ def test_metadata(http: httpx.Client) -> None:
     ("method", "path", "body", "status", "fragment"),
     [
         ("POST", "/v1/models/hp2:predict", b"{not json", 400, "JSON Parse error"),
-        ("POST", "/v1/models/hp2:predict", b'{"instances": [1], "inputs": [1]}', 400, "only one of"),
-        ("POST", "/v1/models/hp2:predict", b'{"signature_name": "serving_default"}', 400,
-         "Missing 'inputs' or 'instances' key"),
-        ("POST", "/v1/models/strings:predict", b'{"instances": [{"b64": "%%%"}]}', 400,
-         "Unable to base64 decode"),
-        ("POST", "/v1/models/hp2:predict", b'{"instances": ["a"]}', 400, "is not of expected type: float"),
+        (
+            "POST",
+            "/v1/models/hp2:predict",
+            b'{"instances": [1], "inputs": [1]}',
+            400,
+            "only one of",
+        ),
+        (
+            "POST",
+            "/v1/models/hp2:predict",
+            b'{"signature_name": "serving_default"}',
+            400,
+            "Missing 'inputs' or 'instances' key",
+        ),
+        (
+            "POST",
+            "/v1/models/strings:predict",
+            b'{"instances": [{"b64": "%%%"}]}',
+            400,
+            "Unable to base64 decode",
+        ),
+        (
+            "POST",
+            "/v1/models/hp2:predict",
+            b'{"instances": ["a"]}',
+            400,
+            "is not of expected type: float",
+        ),
         ("POST", "/v1/models/hp2:predict", b'{"instances": [[1.0, 2.0]]}', 400, ""),
         ("POST", "/v1/models/hp2:predict", b'{"instances": [[1.0], [1.0, 2.0]]}', 400, "ragged"),
-        ("POST", "/v1/models/hp2:predict", b'{"inputs": {"z": [1.0]}}', 400, "does not have named input: z"),
-        ("POST", "/v1/models/hp2:predict", b'{"signature_name": "nosig", "instances": [1.0]}', 400,
-         'Serving signature key "nosig" not found.'),
-        ("POST", "/v1/models/nope:predict", b'{"instances": [1.0]}', 404,
-         "Servable not found for request: Latest(nope)"),
-        ("POST", "/v1/models/hp2/versions/9:predict", b'{"instances": [1.0]}', 404,
-         "Servable not found for request: Specific(hp2, 9)"),
-        ("POST", "/v1/models/hp2/labels/beta:predict", b'{"instances": [1.0]}', 400,
-         "Unrecognized servable version label: beta"),
-        ("GET", "/v1/models/hp2:predict", None, 400, "Malformed request: GET /v1/models/hp2:predict"),
+        (
+            "POST",
+            "/v1/models/hp2:predict",
+            b'{"inputs": {"z": [1.0]}}',
+            400,
+            "does not have named input: z",
+        ),
+        (
+            "POST",
+            "/v1/models/hp2:predict",
+            b'{"signature_name": "nosig", "instances": [1.0]}',
+            400,
+            'Serving signature key "nosig" not found.',
+        ),
+        (
+            "POST",
+            "/v1/models/nope:predict",
+            b'{"instances": [1.0]}',
+            404,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            "POST",
+            "/v1/models/hp2/versions/9:predict",
+            b'{"instances": [1.0]}',
+            404,
+            "Servable not found for request: Specific(hp2, 9)",
+        ),
+        (
+            "POST",
+            "/v1/models/hp2/labels/beta:predict",
+            b'{"instances": [1.0]}',
+            400,
+            "Unrecognized servable version label: beta",
+        ),
+        (
+            "GET",
+            "/v1/models/hp2:predict",
+            None,
+            400,
+            "Malformed request: GET /v1/models/hp2:predict",
+        ),
         ("POST", "/v1/models/hp2:explode", b"{}", 400, "Malformed request"),
         ("GET", "/v1/models/nope", None, 404, "Could not find any versions of model nope"),
         ("GET", "/v2/elsewhere", None, 404, "Not found"),
-        ("POST", "/v1/models/hp2:predict", b'{"instances": [' + b"1.0," * 20000 + b"1.0]}", 413,
-         "exceeds the limit"),
+        (
+            "POST",
+            "/v1/models/hp2:predict",
+            b'{"instances": [' + b"1.0," * 20000 + b"1.0]}",
+            413,
+            "exceeds the limit",
+        ),
     ],
 )
 def test_errors(

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-import tfsuite.protos  # noqa: F401
+import tfsuite.protos
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import make_ndarray, make_tensor_proto
@@ -38,10 +38,17 @@ def test_serve_subprocess_tf_serving_flags_predict_and_sigterm(half_plus_two_bas
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "tfsuite", "serve",
-            "--port=-1", "--rest_api_port", "-1",
-            "--model_name=default", f"--model_base_path={half_plus_two_base}",
-            "--enable_model_warmup=false", "--file_system_poll_wait_seconds=0",
+            sys.executable,
+            "-m",
+            "tfsuite",
+            "serve",
+            "--port=-1",
+            "--rest_api_port",
+            "-1",
+            "--model_name=default",
+            f"--model_base_path={half_plus_two_base}",
+            "--enable_model_warmup=false",
+            "--file_system_poll_wait_seconds=0",
             "--per_process_gpu_memory_fraction=0.5",
         ],
         stdout=subprocess.PIPE,

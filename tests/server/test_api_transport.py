@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
-import tfsuite.protos  # noqa: F401
+import tfsuite.protos
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import make_ndarray, make_tensor_proto
@@ -32,23 +32,47 @@ def _predict(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> list[fl
 def test_unix_socket_only(tmp_path: Path, half_plus_two_base: Path) -> None:
     sock = tmp_path / "tfs.sock"
     options = ServerOptions(
-        port=0, grpc_socket_path=str(sock), model_base_path=str(half_plus_two_base),
+        port=0,
+        grpc_socket_path=str(sock),
+        model_base_path=str(half_plus_two_base),
         file_system_poll_wait_seconds=0,
     )
     with ModelServer(options) as server:
         assert server.grpc_port == 0 and server.rest_port == 0
         with grpc.insecure_channel(f"unix:{sock}") as channel:
-            assert _predict(prediction_service_pb2_grpc.PredictionServiceStub(channel)) == [2.5, 3.0, 4.5]
+            assert _predict(prediction_service_pb2_grpc.PredictionServiceStub(channel)) == [
+                2.5,
+                3.0,
+                4.5,
+            ]
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test certificate")
+@pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="openssl is needed to make a test certificate"
+)
 def test_tls_from_ssl_config_file(tmp_path: Path, half_plus_two_base: Path) -> None:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     ssl_config = tmp_path / "ssl.config"
     # SSLConfig text proto; the PEM contents are strings in the proto.
@@ -58,15 +82,23 @@ def test_tls_from_ssl_config_file(tmp_path: Path, half_plus_two_base: Path) -> N
         "client_verify: false\n"
     )
     options = ServerOptions(
-        port=-1, ssl_config_file=str(ssl_config), model_base_path=str(half_plus_two_base),
+        port=-1,
+        ssl_config_file=str(ssl_config),
+        model_base_path=str(half_plus_two_base),
         file_system_poll_wait_seconds=0,
     )
     with ModelServer(options) as server:
         creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         with grpc.secure_channel(
-            f"127.0.0.1:{server.grpc_port}", creds, options=[("grpc.ssl_target_name_override", "localhost")]
+            f"127.0.0.1:{server.grpc_port}",
+            creds,
+            options=[("grpc.ssl_target_name_override", "localhost")],
         ) as channel:
-            assert _predict(prediction_service_pb2_grpc.PredictionServiceStub(channel)) == [2.5, 3.0, 4.5]
+            assert _predict(prediction_service_pb2_grpc.PredictionServiceStub(channel)) == [
+                2.5,
+                3.0,
+                4.5,
+            ]
         # A plaintext client cannot talk to the TLS port.
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
             with pytest.raises(grpc.RpcError) as err:
@@ -77,13 +109,17 @@ def test_tls_from_ssl_config_file(tmp_path: Path, half_plus_two_base: Path) -> N
 def test_bad_ssl_config_is_a_usage_error(tmp_path: Path, half_plus_two_base: Path) -> None:
     bad = tmp_path / "ssl.config"
     bad.write_text("server_key: 3 nonsense {")
-    options = ServerOptions(port=-1, ssl_config_file=str(bad), model_base_path=str(half_plus_two_base))
+    options = ServerOptions(
+        port=-1, ssl_config_file=str(bad), model_base_path=str(half_plus_two_base)
+    )
     with pytest.raises(UsageError, match="not an SSLConfig text proto"):
         ModelServer(options).start()
 
 
 def test_channel_arguments_parse() -> None:
-    assert parse_channel_arguments("grpc.max_concurrent_streams=1000, grpc.primary_user_agent=x") == [
+    assert parse_channel_arguments(
+        "grpc.max_concurrent_streams=1000, grpc.primary_user_agent=x"
+    ) == [
         ("grpc.max_concurrent_streams", 1000),
         ("grpc.primary_user_agent", "x"),
     ]
@@ -95,16 +131,23 @@ def test_channel_arguments_parse() -> None:
 def test_channel_arguments_reach_the_server(half_plus_two_base: Path) -> None:
     # One concurrent stream per connection still serves sequential requests.
     options = ServerOptions(
-        port=-1, model_base_path=str(half_plus_two_base), file_system_poll_wait_seconds=0,
+        port=-1,
+        model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0,
         grpc_channel_arguments="grpc.max_concurrent_streams=1",
     )
-    with ModelServer(options) as server, grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+    with (
+        ModelServer(options) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+    ):
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         assert _predict(stub) == [2.5, 3.0, 4.5]
         assert _predict(stub) == [2.5, 3.0, 4.5]
 
 
-def test_batching_parameters_without_enable_batching_fails_at_start(half_plus_two_base: Path) -> None:
+def test_batching_parameters_without_enable_batching_fails_at_start(
+    half_plus_two_base: Path,
+) -> None:
     options = ServerOptions(
         port=-1, model_base_path=str(half_plus_two_base), batching_parameters_file="/b.txt"
     )
@@ -114,11 +157,16 @@ def test_batching_parameters_without_enable_batching_fails_at_start(half_plus_tw
 
 def test_busy_port_is_a_usage_error(half_plus_two_base: Path) -> None:
     options = ServerOptions(
-        port=-1, rest_api_port=-1, model_base_path=str(half_plus_two_base), file_system_poll_wait_seconds=0,
+        port=-1,
+        rest_api_port=-1,
+        model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0,
     )
     with ModelServer(options) as first:
         clash = ServerOptions(
-            port=-1, rest_api_port=first.rest_port, model_base_path=str(half_plus_two_base),
+            port=-1,
+            rest_api_port=first.rest_port,
+            model_base_path=str(half_plus_two_base),
             file_system_poll_wait_seconds=0,
         )
         with pytest.raises(UsageError, match="cannot bind REST"):
@@ -134,8 +182,12 @@ def slow_batching_server(tmp_path: Path, half_plus_two_base: Path) -> ModelServe
         "max_batch_size { value: 1000 } batch_timeout_micros { value: 1500000 } num_batch_threads { value: 1 }"
     )
     options = ServerOptions(
-        port=-1, rest_api_port=-1, model_base_path=str(half_plus_two_base),
-        file_system_poll_wait_seconds=0, enable_batching=True, batching_parameters_file=str(params),
+        port=-1,
+        rest_api_port=-1,
+        model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0,
+        enable_batching=True,
+        batching_parameters_file=str(params),
         rest_api_timeout_in_ms=200,
     )
     return ModelServer(options).start()
@@ -149,7 +201,8 @@ def test_rest_timeout_and_graceful_drain(slow_batching_server: ModelServer) -> N
         # REST: the request outlives --rest_api_timeout_in_ms=200 -> 504 with TF Serving's error JSON.
         r = httpx.post(
             f"http://127.0.0.1:{server.rest_port}/v1/models/default:predict",
-            json={"instances": [1.0]}, timeout=30,
+            json={"instances": [1.0]},
+            timeout=30,
         )
         assert r.status_code == 504
         assert r.json() == {"error": "Deadline Exceeded"}
@@ -181,10 +234,14 @@ def test_rest_timeout_and_graceful_drain(slow_batching_server: ModelServer) -> N
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ('config { name: "m" base_path: "{base}" } config { name: "m" base_path: "{base}" }',
-         "Illegal to list model m multiple times in config list"),
-        ('config { name: "m" base_path: "relative/m" }',
-         "Expected model m to have an absolute path or URI"),
+        (
+            'config { name: "m" base_path: "{base}" } config { name: "m" base_path: "{base}" }',
+            "Illegal to list model m multiple times in config list",
+        ),
+        (
+            'config { name: "m" base_path: "relative/m" }',
+            "Expected model m to have an absolute path or URI",
+        ),
     ],
 )
 def test_bad_model_config_fails_start_with_tf_serving_message(
@@ -193,7 +250,9 @@ def test_bad_model_config_fails_start_with_tf_serving_message(
     from tfsuite.errors import TFSuiteError
 
     path = tmp_path / "models.config"
-    path.write_text("model_config_list { " + config.replace("{base}", str(half_plus_two_base)) + " }")
+    path.write_text(
+        "model_config_list { " + config.replace("{base}", str(half_plus_two_base)) + " }"
+    )
     with pytest.raises(TFSuiteError) as err:
         ModelServer(ServerOptions(port=-1, model_config_file=str(path))).start()
     assert message in str(err.value)
@@ -211,7 +270,10 @@ def test_version_that_is_not_a_saved_model_is_reported_and_others_serve(
         f'config {{ name: "broken" base_path: "{broken_model_base}" model_platform: "tensorflow" }} }}'
     )
     options = ServerOptions(
-        port=-1, rest_api_port=-1, model_config_file=str(path), file_system_poll_wait_seconds=0,
+        port=-1,
+        rest_api_port=-1,
+        model_config_file=str(path),
+        file_system_poll_wait_seconds=0,
         max_num_load_retries=0,
     )
     with ModelServer(options) as server:

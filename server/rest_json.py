@@ -342,7 +342,9 @@ def _example(obj: Any, into: Any) -> None:
             f"JSON Value: {_snippet(obj)} Type: {_json_type(obj)} is not of expected type: Object"
         )
     for name, value in obj.items():
-        _feature(name, value, into.features.feature[name])
+        feature = into.features.feature[name]
+        feature.Clear()  # an example's own feature replaces the context's of the same name
+        _feature(name, value, feature)
 
 
 def examples_from_json(doc: Any) -> tuple[str, list[bytes]]:

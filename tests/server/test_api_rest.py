@@ -136,6 +136,20 @@ def test_classify_and_regress(http: httpx.Client) -> None:
     assert r.json()["results"] == pytest.approx([3.0])
 
 
+def test_classify_with_class_labels_and_context(http: httpx.Client) -> None:
+    r = http.post(
+        "/v1/models/tf1:classify",
+        json={
+            "signature_name": "classify_x_to_classes",
+            "context": {"x": 9.0},
+            "examples": [{"x": 2.0}, {}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    # [[label, score]] per example; the second example takes x from the context.
+    assert r.json() == {"results": [[["half_plus_two", 3.0]], [["half_plus_two", 6.5]]]}
+
+
 # -- status and metadata ------------------------------------------------------------------------
 
 
@@ -276,3 +290,4 @@ def test_prometheus_endpoint_has_tf_serving_names(http: httpx.Client) -> None:
     assert ":tensorflow:serving:request_count{" in text
     assert 'model_name="hp2"' in text
     assert ":tensorflow:serving:request_latency_bucket{" in text
+    assert 'entrypoint="REST"' in text

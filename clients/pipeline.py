@@ -2,7 +2,7 @@
 
 Images are read ahead by :class:`~tfsuite.clients.images.ImageReader`, grouped into batches
 of equal size, sent one request at a time, and handed to a per-command ``on_batch``
-callback with the outputs. Requests are timed around the client call (encode, round trip,
+callback with the outputs (on a results thread, while the next request is at the server). Requests are timed around the client call (encode, round trip,
 decode). Unreadable images are skipped and counted; Ctrl-C stops after the current request
 and the summary (and whatever the callback wrote) still comes out.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tfsuite.clients.errors import ServingClientError
 from tfsuite.clients.images import ImageReader, LoadedImage, Resize
 from tfsuite.clients.specs import ModelMetadata, SignatureSpec
 from tfsuite.errors import UsageError
@@ -180,8 +180,22 @@ def run_images(
         disable=not show,
     )
     task = bar.add_task("images", total=len(paths))
+
+    def handle(batch: list[LoadedImage], outputs: dict[str, np.ndarray]) -> None:
+        on_batch(batch, outputs)
+        bar.advance(task, len(batch))
+
     start = time.perf_counter()
-    with bar, ImageReader(paths, resize, keep_original=keep_original) as reader:
+    # Answers are handled (boxes, printing, drawing, files) on one results thread while the
+    # next request is already at the server: one request in flight, as in a plain loop, but
+    # the server does not wait for the client's own work. One thread keeps them in order;
+    # leaving the ``with`` waits for it, so everything answered is handled on every exit.
+    with (
+        bar,
+        ImageReader(paths, resize, keep_original=keep_original) as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfsuite-results") as results,
+    ):
+        handled: Future[None] | None = None
         try:
             for batch in _batches(reader, batch_size, summary, lambda n: bar.advance(task, n)):
                 tensor = plan.tensor([item.pixels for item in batch])  # type: ignore[misc]
@@ -190,13 +204,15 @@ def run_images(
                 summary.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
                 summary.requests += 1
                 summary.images += len(batch)
-                on_batch(batch, outputs)
-                bar.advance(task, len(batch))
+                if handled is not None:
+                    handled.result()  # the previous batch's handling failed: stop here
+                handled = results.submit(handle, batch, outputs)
+            if handled is not None:
+                handled.result()
         except KeyboardInterrupt:
             summary.interrupted = True
-        except ServingClientError:
+        finally:
             summary.wall_s = time.perf_counter() - start
-            raise
     summary.wall_s = time.perf_counter() - start
     return summary
 

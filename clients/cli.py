@@ -152,14 +152,16 @@ def _outputs_text(sig: SignatureSpec) -> str:
     return ", ".join(f"{a} ({s.dtype} {shape(s)})" for a, s in sig.outputs.items()) or "none"
 
 
-def _detection_outputs(sig: SignatureSpec, model: str) -> list[str]:
+def _detection_outputs(sig: SignatureSpec, model: str) -> list[str] | None:
     if any(o not in sig.outputs for o in DETECTION_OUTPUTS):
         raise UsageError(
             f"signature {sig.name!r} of {model} has no detection outputs "
             f"(needs {', '.join(DETECTION_OUTPUTS)}); its outputs are: {_outputs_text(sig)}"
         )
     extra = ["num_detections"] if "num_detections" in sig.outputs else []
-    return [*DETECTION_OUTPUTS, *extra]
+    wanted = [*DETECTION_OUTPUTS, *extra]
+    # Filter only when there is something to leave out (the usual SSD signature has exactly these).
+    return None if set(wanted) == set(sig.outputs) else wanted
 
 
 def _scores_output(sig: SignatureSpec, model: str, wanted: str | None) -> str:
@@ -191,7 +193,7 @@ def _run(
     paths: list[Path],
     plan: InputPlan,
     on_batch: Callable[..., None],
-    output_filter: list[str],
+    output_filter: list[str] | None,
     opts: dict[str, Any],
     resize: Resize,
     keep_original: bool,

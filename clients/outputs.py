@@ -137,7 +137,8 @@ class TopKWriter:
         for row, item in enumerate(batch):
             picks = [(int(c), self.labels[int(c)], float(scores[row, c])) for c in top[row]]
             lines = [f"{item.path}:"]
-            lines.extend(f"  {r}. {name} {score:.4f}" for r, (_, name, score) in enumerate(picks, 1))
+            ranked = enumerate(picks, start=1)
+            lines.extend(f"  {rank}. {name} {score:.4f}" for rank, (_, name, score) in ranked)
             self.echo("\n".join(lines))
             self.results.append(
                 {

@@ -2,9 +2,10 @@
 
 Images are read ahead by :class:`~tfsuite.clients.images.ImageReader`, grouped into batches
 of equal size, sent one request at a time, and handed to a per-command ``on_batch``
-callback with the outputs (on a results thread, while the next request is at the server). Requests are timed around the client call (encode, round trip,
-decode). Unreadable images are skipped and counted; Ctrl-C stops after the current request
-and the summary (and whatever the callback wrote) still comes out.
+callback with the outputs (on a results thread, while the next request is at the server).
+Requests are timed around the client call (encode, round trip, decode). Unreadable images
+are skipped and counted; Ctrl-C stops after the current request and the summary (and
+whatever the callback wrote) still comes out.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/server_overhead.py
 	$(BIN)/python benchmarks/client_codec.py
+	$(BIN)/python benchmarks/offline_matrix.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -269,20 +269,36 @@ def tensor_wire(value: Any, dtype: Any | None = None) -> list[bytes | memoryview
     arr = _as_array(value, dtype)
     if arr.dtype.kind in "SUO":
         return [make_tensor_proto(arr).SerializeToString()]
+    if not _LITTLE or arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    key = (arr.dtype.char, arr.shape)
+    header = _HEADERS.get(key)
+    if header is None:
+        header = _tensor_header(arr)
+        if len(_HEADERS) < _MAX_HEADERS:  # a client sends few distinct shapes; stay bounded
+            _HEADERS[key] = header
+    if arr.nbytes == 0:
+        return [header]
+    return [header, memoryview(arr).cast("B")]
+
+
+#: (dtype char, shape) -> serialized dtype + shape + the tensor_content tag and length.
+_HEADERS: dict[tuple[str, tuple[int, ...]], bytes] = {}
+_MAX_HEADERS = 4096
+
+
+def _tensor_header(arr: np.ndarray) -> bytes:
     head = TensorProto()
     dims = head.tensor_shape.dim
     for size in arr.shape:
         dims.add().size = size
     head.dtype = _NP_TO_DT[arr.dtype.newbyteorder("=")]
-    if not _LITTLE or arr.dtype.byteorder == ">":
-        arr = arr.astype(arr.dtype.newbyteorder("<"))
-    if not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
-    nbytes = arr.nbytes
     header = head.SerializeToString()
-    if nbytes == 0:
-        return [header]
-    return [header, _TENSOR_CONTENT_TAG, _varint(nbytes), memoryview(arr).cast("B")]
+    if arr.nbytes == 0:
+        return header
+    return header + _TENSOR_CONTENT_TAG + _varint(arr.nbytes)
 
 
 def _length(parts: list[bytes | memoryview]) -> int:

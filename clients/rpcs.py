@@ -8,6 +8,7 @@ channel, so the two clients share everything but the transport call.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -121,14 +122,25 @@ def predict_rpc(
 ) -> RPC[dict[str, np.ndarray]]:
     if not inputs:
         raise UsageError("predict needs at least one input tensor ({alias: array})")
+    head = _predict_head(model, version, label, signature, tuple(output_filter or ()))
+    # Only the small head goes through the generated class (once per model spec); the
+    # tensors are written straight to the wire (one copy of the pixels instead of three).
+    return RPC("Predict", predict_request_wire(head, inputs), _parse_predict)
+
+
+@functools.lru_cache(maxsize=256)
+def _predict_head(
+    model: str,
+    version: int | None,
+    label: str | None,
+    signature: str | None,
+    output_filter: tuple[str, ...],
+) -> bytes:
+    """Serialized PredictRequest without inputs (model_spec, output_filter)."""
     head = predict_pb2.PredictRequest()
     model_spec(head.model_spec, model, version, label, signature)
-    if output_filter:
-        head.output_filter.extend(output_filter)
-    # Only the small head goes through the generated class; the tensors are written
-    # straight to the wire (one copy of the pixels instead of three).
-    request = predict_request_wire(head.SerializeToString(), inputs)
-    return RPC("Predict", request, _parse_predict)
+    head.output_filter.extend(output_filter)
+    return head.SerializeToString()
 
 
 def _parse_predict(resp: predict_pb2.PredictResponse) -> dict[str, np.ndarray]:

@@ -51,6 +51,8 @@ class Row:
     paired_ratio: float | None = None
     """Median of per-round ratios (each round runs both sides back to back), for measures on
     a shared machine whose load drifts between rounds."""
+    rounds: tuple[float, ...] = ()
+    """The per-round ratios behind ``paired_ratio``."""
 
     @property
     def ratio(self) -> float:
@@ -62,7 +64,7 @@ class Row:
 def paired(what: str, ours: list[float], ref: list[float], unit: str, target: float) -> Row:
     ratios = [o / r for o, r in zip(ours, ref)]
     return Row(what, statistics.median(ours), statistics.median(ref), unit, target, True,
-               statistics.median(ratios))
+               statistics.median(ratios), tuple(ratios))
 
 
 def best_time(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
@@ -269,13 +271,14 @@ def print_table(rows: list[Row]) -> None:
         caption=f"server rows: `tfsuite serve` in its own process; values and ratio are medians "
         f"of {ROUNDS} paired rounds (both sides back to back, alternating order)",
     )
-    for col in ("measure", "tfsuite", "reference", "unit", "ratio", "target", "ok"):
+    for col in ("measure", "tfsuite", "reference", "unit", "ratio", "target", "ok", "rounds"):
         table.add_column(col, justify="left" if col == "measure" else "right")
     for r in rows:
         ok = "" if r.target == 0 else ("yes" if r.ratio >= r.target else "NO")
+        rounds = " ".join(f"{x:.2f}" for x in r.rounds)
         table.add_row(r.what, f"{r.ours:,.1f}", f"{r.reference:,.1f}", r.unit, f"{r.ratio:.2f}x",
-                      f">= {r.target:g}x" if r.target else "-", ok)
-    Console().print(table)
+                      f">= {r.target:g}x" if r.target else "-", ok, rounds)
+    Console(width=max(Console().width, 130)).print(table)
 
 
 @click.command()

@@ -98,7 +98,7 @@ def test_detect_version_and_label_answer_differently(
     for name, spec in {"v1": ["--version", "1"], "wq": ["--label", "weight_quant"]}.items():
         path = tmp_path / f"{name}.json"
         result = _run(
-            detect, serving.grpc, serving.detector, *spec, "--min-score", 0.0,
+            detect, serving.grpc, serving.detector, *spec, "--min-score", 0.0, "--progress",
             "--resize", "160x120", "--coco-json", path, image_dir,
         )  # fmt: skip
         assert result.exit_code == 0, result.output

@@ -106,7 +106,7 @@ def _channel_args(options: ChannelOptions, tls: TLSConfig | None) -> list[tuple[
     return options.as_list() + (tls.channel_args() if tls else [])
 
 
-@dataclass
+@dataclass(eq=False)  # a client is a connection: identity, not field equality
 class _ServingAPI:
     """The public methods, once. Subclasses provide ``_invoke`` (and the channel)."""
 
@@ -218,7 +218,7 @@ def _multicallables(channel: Any) -> dict[str, Any]:
     }
 
 
-@dataclass
+@dataclass(eq=False)
 class TFServingClient(_ServingAPI):
     """Blocking gRPC client. Thread-safe; reuse one per server (it holds the connection)."""
 
@@ -254,7 +254,7 @@ class TFServingClient(_ServingAPI):
         self.close()
 
 
-@dataclass
+@dataclass(eq=False)
 class AsyncTFServingClient(_ServingAPI):
     """asyncio gRPC client on ``grpc.aio``; every method returns an awaitable.
 

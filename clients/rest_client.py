@@ -61,7 +61,7 @@ def _model_path(model: str, version: int | None, label: str | None) -> str:
     return path
 
 
-@dataclass
+@dataclass(eq=False)  # a client is a connection: identity, not field equality
 class _RestAPI:
     """The public methods, once; subclasses drive the flows over sync or async httpx."""
 
@@ -218,7 +218,7 @@ def _limits() -> httpx.Limits:
     return httpx.Limits(max_connections=256, max_keepalive_connections=256)
 
 
-@dataclass
+@dataclass(eq=False)
 class RestClient(_RestAPI):
     """Blocking REST client (httpx.Client, keep-alive connection pool)."""
 
@@ -249,7 +249,7 @@ class RestClient(_RestAPI):
         self.close()
 
 
-@dataclass
+@dataclass(eq=False)
 class AsyncRestClient(_RestAPI):
     """asyncio REST client (httpx.AsyncClient); every method returns an awaitable."""
 

@@ -7,10 +7,7 @@ with the box in pixels of the original image.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +19,6 @@ __all__ = [
     "detections_from_outputs",
     "coco_records",
     "image_id_for",
-    "write_json_atomic",
 ]
 
 
@@ -84,16 +80,3 @@ def image_id_for(path: Path, index: int) -> int:
 
 def coco_records(items: Iterable[tuple[int, Sequence[Detection]]]) -> list[dict[str, object]]:
     return [d.coco(image_id) for image_id, dets in items for d in dets]
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temp file next to ``path`` and rename it over: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tfsuite.clients.coco import Detection, detections_from_outputs, image_id_for, write_json_atomic
+from tfsuite.atomic import atomic_path, atomic_write_json
+from tfsuite.clients.coco import Detection, detections_from_outputs, image_id_for
 from tfsuite.clients.images import LoadedImage, draw_boxes
 from tfsuite.clients.labels import LabelMap
 from tfsuite.errors import UsageError
@@ -42,16 +41,10 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def _write_image_atomic(path: Path, bgr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # The temp name keeps the suffix: OpenCV picks the encoder from it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp, bgr):
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        if not cv2.imwrite(str(tmp), bgr):
             raise UsageError(f"cannot write {path} (OpenCV has no writer for {path.suffix!r})")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _draw_suffix(path: Path) -> str:
@@ -108,7 +101,8 @@ class DetectionWriter:
             self.echo("\n".join(lines))  # one write per image, not per box
             stem = self.stems[item.index]
             if self.out_dir is not None:
-                write_json_atomic(self.out_dir / f"{stem}.json", [d.coco(image_id) for d in dets])
+                records = [d.coco(image_id) for d in dets]
+                atomic_write_json(self.out_dir / f"{stem}.json", records, indent=None)
             if self.draw_dir is not None and item.original is not None:
                 boxes = [(d.box, f"{d.label} {d.score:.2f}", d.class_id) for d in dets]
                 target = self.draw_dir / f"{stem}{_draw_suffix(item.path)}"
@@ -116,7 +110,7 @@ class DetectionWriter:
 
     def write_coco(self, path: Path) -> None:
         records = [d.coco(i) for i, dets in self.results for d in dets]
-        write_json_atomic(path, records)
+        atomic_write_json(path, records, indent=None)
         log.info("wrote %d detections of %d images to %s", len(records), len(self.results), path)
 
 
@@ -148,4 +142,4 @@ class TopKWriter:
             )
 
     def write_json(self, path: Path) -> None:
-        write_json_atomic(path, self.results)
+        atomic_write_json(path, self.results, indent=None)

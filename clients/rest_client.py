@@ -27,7 +27,6 @@ from tfsuite.clients.rest_json import Format, decode_predict_body, encode_predic
 from tfsuite.clients.specs import (
     ModelMetadata,
     SignatureSpec,
-    VersionStatus,
     parse_signature_map,
     parse_status,
 )

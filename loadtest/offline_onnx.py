@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from tfsuite.atomic import atomic_path, atomic_write_json
+
 __all__ = [
     "ONNX_OPSET",
     "OnnxConversion",
@@ -54,7 +56,7 @@ class OnnxConversion:
     tf2onnx: str
 
     def save(self, onnx_path: Path) -> None:
-        sidecar(onnx_path).write_text(json.dumps(asdict(self)))
+        atomic_write_json(sidecar(onnx_path), asdict(self), indent=None)
 
     @classmethod
     def load(cls, onnx_path: Path) -> OnnxConversion | None:
@@ -244,9 +246,7 @@ def convert_saved_model(model_dir: Path, target: Path, opset: int = ONNX_OPSET) 
         log.info(
             "onnx: rewrote %d quint8 Dequantize nodes into Cast/Mul/Add for tf2onnx", rewritten
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
+    with atomic_path(target) as tmp:
         with _quiet_tensorflow():
             tf2onnx.convert.from_graph_def(
                 graph_def,
@@ -271,10 +271,8 @@ def convert_saved_model(model_dir: Path, target: Path, opset: int = ONNX_OPSET) 
             result.seconds,
             error,
         )
+        # The sidecar first: a model file without its sidecar is re-converted, not trusted.
         result.save(target)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return result
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from tfsuite.atomic import atomic_path, atomic_write_json, atomic_write_text
 from tfsuite.loadtest.offline_runner import BenchSettings, CaseResult
 
 __all__ = ["COLUMNS", "BenchReport", "environment"]
@@ -168,12 +167,6 @@ def _settings_dict(s: BenchSettings) -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class BenchReport:
     """Collects results and (re)writes every output file in ``settings.out``."""
 
@@ -221,9 +214,9 @@ class BenchReport:
         writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        _atomic_write(self.out / "table.csv", buf.getvalue())
-        _atomic_write(self.out / "table.md", self.markdown(rows))
-        _atomic_write(self.out / "bench.json", json.dumps(self.document(), indent=1))
+        atomic_write_text(self.out / "table.csv", buf.getvalue())
+        atomic_write_text(self.out / "table.md", self.markdown(rows))
+        atomic_write_json(self.out / "bench.json", self.document(), indent=1)
 
     def markdown(self, rows: Sequence[dict[str, Any]]) -> str:
         shown = [c for c in COLUMNS if c not in ("log",)]
@@ -307,8 +300,9 @@ class BenchReport:
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = self.out / "throughput.png"
-        tmp = self.out / ".throughput.png.tmp.png"
-        fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        os.replace(tmp, path)
+        try:
+            with atomic_path(path, suffix=".png") as tmp:  # matplotlib picks the format from it
+                fig.savefig(tmp, dpi=100)
+        finally:
+            plt.close(fig)
         return path

@@ -6,11 +6,12 @@ trace costs nothing inside the timed region.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tfsuite.atomic import atomic_write_json
 
 __all__ = ["case_trace", "write_trace"]
 
@@ -77,9 +78,5 @@ def case_trace(
 
 
 def write_trace(path: Path, trace: dict[str, Any]) -> Path:
-    """Write atomically (temp + rename) so an interrupted run never leaves half a trace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(trace))
-    os.replace(tmp, path)
-    return path
+    """Write atomically so an interrupted run never leaves half a trace."""
+    return atomic_write_json(path, trace, indent=None)

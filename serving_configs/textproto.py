@@ -7,16 +7,16 @@ prefix and add protobuf's own ``line:column : reason`` so the user can find the 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf import text_format
 from google.protobuf.message import Message
 
+from tfsuite.atomic import atomic_write_text
 from tfsuite.serving_configs.errors import ConfigError
 
-__all__ = ["parse_text_proto", "read_text_proto", "write_text_proto", "atomic_write_bytes"]
+__all__ = ["parse_text_proto", "read_text_proto", "write_text_proto"]
 
 M = TypeVar("M", bound=Message)
 
@@ -65,27 +65,7 @@ def read_text_proto(path: str | os.PathLike[str], message: M) -> M:
 
 def write_text_proto(path: str | os.PathLike[str], message: Message) -> Path:
     """Write ``message`` in text format, atomically (temp file next to the target, then rename)."""
-    text = text_format.MessageToString(message)
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` so readers see either the old file or the whole new one."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600; config files are read by a server that may run as another user.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return atomic_write_text(path, text_format.MessageToString(message))
 
 
 def _one_line(text: str) -> str:

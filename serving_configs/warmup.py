@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from tfsuite.atomic import atomic_path
 from tfsuite.serving_configs.errors import ConfigError
 
 __all__ = [
@@ -108,17 +108,10 @@ def write_warmup_requests(version_dir: str | os.PathLike[str], requests: Iterabl
 
     import tensorflow as tf  # lazy: see module docstring
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{WARMUP_FILE}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
+    with atomic_path(target) as tmp:
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
             for log in logs:
                 writer.write(log.SerializeToString())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 

@@ -37,6 +37,7 @@ from tfsuite.server.grpc_service import GrpcEndpoint, build_grpc_server
 from tfsuite.server.observers import RequestObserver
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest import RestApi
+from tfsuite.serving_configs.ssl import read_ssl_config
 
 if TYPE_CHECKING:
     from tfsuite.server.core import ServerCore
@@ -135,13 +136,15 @@ class ModelServer:
 
     def _start(self) -> None:
         options = self.options
-        metrics_path = self._metrics_path()  # config errors before the (slow) model loads
+        # Config errors before the (slow) model loads.
+        metrics_path = self._metrics_path()
+        ssl_config = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
         observer = self._observe
         if self._core is None:
             self._core = _make_core(options)
         self._core.start()  # loads the models; returns once the initial versions are loaded
         render = self._core.metrics.render
-        self._grpc = build_grpc_server(self._core, options, observer)
+        self._grpc = build_grpc_server(self._core, options, observer, ssl_config)
         self._grpc.server.start()
         self._grpc.set_serving(True)
         self.grpc_port = self._grpc.port

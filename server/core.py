@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -50,6 +51,12 @@ from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.warmup import read_warmup_requests
 
 __all__ = ["ServerCore", "spec_from_proto", "examples_from_input"]
+
+_ExampleResponse = TypeVar(
+    "_ExampleResponse",
+    classification_pb2.ClassificationResponse,
+    regression_pb2.RegressionResponse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,25 +178,38 @@ class ServerCore:
     def classify(
         self, request: classification_pb2.ClassificationRequest, *, entrypoint: str = "GRPC"
     ) -> classification_pb2.ClassificationResponse:
-        spec = spec_from_proto(request.model_spec)
-        version, result = self.dataplane.classify(
-            spec, examples_from_input(request.input), entrypoint=entrypoint
+        return self._examples_call(
+            request,
+            self.dataplane.classify,
+            classification_pb2.ClassificationResponse(),
+            _fill_classification,
+            entrypoint,
         )
-        response = classification_pb2.ClassificationResponse()
-        _echo_spec(response.model_spec, spec, version)
-        _fill_classification(response.result, result)
-        return response
 
     def regress(
         self, request: regression_pb2.RegressionRequest, *, entrypoint: str = "GRPC"
     ) -> regression_pb2.RegressionResponse:
-        spec = spec_from_proto(request.model_spec)
-        version, values = self.dataplane.regress(
-            spec, examples_from_input(request.input), entrypoint=entrypoint
+        return self._examples_call(
+            request,
+            self.dataplane.regress,
+            regression_pb2.RegressionResponse(),
+            _fill_regression,
+            entrypoint,
         )
-        response = regression_pb2.RegressionResponse()
+
+    @staticmethod
+    def _examples_call(
+        request: Any,
+        run: Callable[..., tuple[int, Any]],
+        response: _ExampleResponse,
+        fill: Callable[[Any, Any], None],
+        entrypoint: str,
+    ) -> _ExampleResponse:
+        """Classify and Regress: tf.Examples in, ``run`` on the dataplane, ``fill`` the result."""
+        spec = spec_from_proto(request.model_spec)
+        version, result = run(spec, examples_from_input(request.input), entrypoint=entrypoint)
         _echo_spec(response.model_spec, spec, version)
-        _fill_regression(response.result, values)
+        fill(response.result, result)
         return response
 
     def multi_inference(

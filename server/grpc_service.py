@@ -16,11 +16,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import descriptor_pb2, message_factory, text_format
 from google.protobuf.message import Message
 
 import tfsuite.protos
@@ -31,6 +29,7 @@ from tfsuite.errors import UsageError
 from tfsuite.server.errors import ServingError
 from tfsuite.server.observers import RequestObserver
 from tfsuite.server.options import ServerOptions
+from tfsuite.serving_configs.ssl import read_ssl_config
 
 __all__ = [
     "HEALTH_SERVICES",
@@ -40,7 +39,7 @@ __all__ = [
     "PredictionServicer",
     "build_grpc_server",
     "parse_channel_arguments",
-    "read_ssl_config",
+    "ssl_credentials",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,40 +94,32 @@ class _Servicer:
         self._observer = observer
 
 
+def _delegate(api: str, core_method: str | None = None) -> Callable[..., Any]:
+    """The servicer method for one RPC: ``core.<core_method or api>(request)`` in ``_translate``."""
+    name = core_method or api
+
+    @_translate(api)
+    def rpc(self: _Servicer, request: Any, context: grpc.ServicerContext) -> Any:
+        return getattr(self._core, name)(request)
+
+    return rpc
+
+
 class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
     """``tensorflow.serving.PredictionService`` delegating to the core."""
 
-    @_translate("predict")
-    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._core.predict(request)
-
-    @_translate("classify")
-    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._core.classify(request)
-
-    @_translate("regress")
-    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._core.regress(request)
-
-    @_translate("multi_inference")
-    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._core.multi_inference(request)
-
-    @_translate("get_model_metadata")
-    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._core.get_model_metadata(request)
+    Predict = _delegate("predict")
+    Classify = _delegate("classify")
+    Regress = _delegate("regress")
+    MultiInference = _delegate("multi_inference")
+    GetModelMetadata = _delegate("get_model_metadata")
 
 
 class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
     """``tensorflow.serving.ModelService`` delegating to the core."""
 
-    @_translate("get_model_status")
-    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._core.get_model_status(request)
-
-    @_translate("handle_reload_config_request")
-    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._core.reload_config(request)
+    GetModelStatus = _delegate("get_model_status")
+    HandleReloadConfigRequest = _delegate("handle_reload_config_request", "reload_config")
 
 
 def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
@@ -152,52 +143,8 @@ def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
     return out
 
 
-def _ssl_config_class() -> type[Message]:
-    """TF Serving's ``SSLConfig`` (config/ssl_config.proto); tensorflow-serving-api does not ship it.
-
-    Declared from its published field names and numbers, not generated code.
-    """
-    fdp = descriptor_pb2.FileDescriptorProto(
-        name="tfsuite/server/ssl_config.proto", package="tensorflow.serving", syntax="proto3"
-    )
-    msg = fdp.message_type.add(name="SSLConfig")
-    for number, (name, ftype) in enumerate(
-        [
-            ("server_key", descriptor_pb2.FieldDescriptorProto.TYPE_STRING),
-            ("server_cert", descriptor_pb2.FieldDescriptorProto.TYPE_STRING),
-            ("custom_ca", descriptor_pb2.FieldDescriptorProto.TYPE_STRING),
-            ("client_verify", descriptor_pb2.FieldDescriptorProto.TYPE_BOOL),
-        ],
-        start=1,
-    ):
-        msg.field.add(
-            name=name,
-            number=number,
-            type=ftype,
-            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
-        )
-    from google.protobuf import descriptor_pool
-
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.SSLConfig")
-    )
-
-
-def read_ssl_config(path: str) -> grpc.ServerCredentials:
-    """``--ssl_config_file`` (SSLConfig text proto) -> gRPC server credentials."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"--ssl_config_file={path}: cannot read it ({exc.strerror})") from None
-    config = _ssl_config_class()()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as exc:
-        raise UsageError(f"--ssl_config_file={path}: not an SSLConfig text proto ({exc})") from None
-    if not config.server_key or not config.server_cert:  # type: ignore[attr-defined]
-        raise UsageError(f"--ssl_config_file={path}: server_key and server_cert are required")
+def ssl_credentials(config: Message) -> grpc.ServerCredentials:
+    """A validated ``SSLConfig`` (``tfsuite.serving_configs.ssl``) -> gRPC server credentials."""
     return grpc.ssl_server_credentials(
         [(config.server_key.encode(), config.server_cert.encode())],  # type: ignore[attr-defined]
         root_certificates=config.custom_ca.encode() or None,  # type: ignore[attr-defined]
@@ -230,9 +177,16 @@ class GrpcEndpoint:
 
 
 def build_grpc_server(
-    core: Any, options: ServerOptions, observer: RequestObserver | None = None
+    core: Any,
+    options: ServerOptions,
+    observer: RequestObserver | None = None,
+    ssl_config: Message | None = None,
 ) -> GrpcEndpoint:
-    """Create the gRPC server with both services, bind its ports; ``start()`` is the caller's."""
+    """Create the gRPC server with both services, bind its ports; ``start()`` is the caller's.
+
+    ``ssl_config``: the ``SSLConfig`` read from ``--ssl_config_file`` (read by the caller
+    before the models load, so a bad file fails fast); read here when not given.
+    """
     max_bytes = min(INT32_MAX, options.max_request_bytes)
     channel_args: list[tuple[str, int | str]] = [
         ("grpc.max_receive_message_length", max_bytes),
@@ -257,7 +211,9 @@ def build_grpc_server(
 
         health = health_module.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    credentials = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
+    if ssl_config is None and options.ssl_config_file:
+        ssl_config = read_ssl_config(options.ssl_config_file)
+    credentials = ssl_credentials(ssl_config) if ssl_config is not None else None
     port = 0
     if options.port != 0:
         address = f"{_host_for_grpc(options.host)}:{max(options.port, 0)}"

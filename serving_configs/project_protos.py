@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 from google.protobuf.message import Message
 
-__all__ = ["BatchingParameters", "MonitoringConfig", "PrometheusConfig", "POOL", "PACKAGE"]
+__all__ = [
+    "BatchingParameters",
+    "MonitoringConfig",
+    "PrometheusConfig",
+    "POOL",
+    "PACKAGE",
+    "ProtoField",
+    "declare_messages",
+]
 
 PACKAGE = "tensorflow.serving"
 _WRAPPERS = "google/protobuf/wrappers.proto"
@@ -132,3 +140,18 @@ BatchingParameters = _class("BatchingParameters")
 PrometheusConfig = _class("PrometheusConfig")
 #: ``tensorflow.serving.MonitoringConfig`` (TF Serving's config/monitoring_config.proto).
 MonitoringConfig = _class("MonitoringConfig")
+
+
+#: Public name of the field record, for modules that declare more TF Serving messages.
+ProtoField = _Field
+
+
+def declare_messages(
+    file_name: str, messages: dict[str, tuple[ProtoField, ...]]
+) -> dict[str, type[Message]]:
+    """Add one more TF Serving ``.proto`` (messages in ``PACKAGE``) to ``POOL``; name -> class.
+
+    For config messages declared next to their reader (e.g. ``ssl.py``'s ``SSLConfig``).
+    """
+    POOL.AddSerializedFile(_file(file_name, [_message(n, f) for n, f in messages.items()], []))
+    return {name: _class(name) for name in messages}

@@ -20,6 +20,7 @@ from tfsuite.errors import UsageError
 from tfsuite.server.app import ModelServer
 from tfsuite.server.grpc_service import parse_channel_arguments
 from tfsuite.server.options import ServerOptions
+from tfsuite.serving_configs.errors import ConfigError
 
 
 def _predict(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> list[float]:
@@ -106,14 +107,20 @@ def test_tls_from_ssl_config_file(tmp_path: Path, half_plus_two_base: Path) -> N
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def test_bad_ssl_config_is_a_usage_error(tmp_path: Path, half_plus_two_base: Path) -> None:
+def test_bad_ssl_config_is_a_config_error_before_loading(
+    tmp_path: Path, half_plus_two_base: Path
+) -> None:
     bad = tmp_path / "ssl.config"
     bad.write_text("server_key: 3 nonsense {")
     options = ServerOptions(
         port=-1, ssl_config_file=str(bad), model_base_path=str(half_plus_two_base)
     )
-    with pytest.raises(UsageError, match="not an SSLConfig text proto"):
-        ModelServer(options).start()
+    server = ModelServer(options)
+    with pytest.raises(ConfigError, match="Invalid protobuf file: .*SSLConfig"):
+        server.start()
+    # Read before the models: nothing was loaded.
+    with pytest.raises(RuntimeError, match="has not run yet"):
+        _ = server.core
 
 
 def test_channel_arguments_parse() -> None:

@@ -19,12 +19,11 @@ from rich.console import Console
 
 from tfsuite.clients.grpc_client import ChannelOptions, TFServingClient
 from tfsuite.clients.images import Resize, collect_images, parse_resize
-from tfsuite.clients.labels import coco_label_map, index_label_map, load_label_map
+from tfsuite.clients.labels import LabelMap, coco_label_map, index_label_map, load_label_map
 from tfsuite.clients.outputs import DetectionWriter, TopKWriter
 from tfsuite.clients.pipeline import (
     InputPlan,
     Preprocess,
-    RunSummary,
     plan_input,
     print_summary,
     run_images,
@@ -188,6 +187,21 @@ def _scores_output(sig: SignatureSpec, model: str, wanted: str | None) -> str:
     )
 
 
+def _prepare(
+    opts: dict[str, Any], first_id: int, default_labels: Callable[[], LabelMap]
+) -> tuple[list[Path], LabelMap, Connection, SignatureSpec]:
+    """Images, labels, connection and signature: the local checks first, then the server."""
+    paths = collect_images(opts["images"])
+    label_map = opts["label_map"]
+    labels = load_label_map(label_map, first_id=first_id) if label_map else default_labels()
+    conn = _connect(opts)
+    try:
+        return paths, labels, conn, signature_of(conn.meta, opts["signature"])
+    except BaseException:
+        conn.client.close()
+        raise
+
+
 def _run(
     conn: Connection,
     paths: list[Path],
@@ -196,10 +210,15 @@ def _run(
     output_filter: list[str] | None,
     opts: dict[str, Any],
     resize: Resize,
+    *,
     keep_original: bool,
-) -> RunSummary:
+    save: Callable[[], None] | None,
+    title: str,
+) -> None:
+    """Send every image, then ``save`` (also after a failed request or Ctrl-C: the images
+    answered so far are kept), then the timing summary."""
     try:
-        return run_images(
+        summary = run_images(
             conn.predict_fn(output_filter),
             paths,
             plan,
@@ -211,10 +230,9 @@ def _run(
         )
     finally:
         conn.client.close()
-
-
-def _finish(summary: RunSummary, title: str) -> None:
-    print_summary(summary, Console(stderr=True), title)
+        if save is not None:
+            save()
+    print_summary(summary, Console(stderr=True), f"{title}: {conn.model} ({conn.describe()})")
     if summary.interrupted:
         raise KeyboardInterrupt  # after the outputs are written: tfsuite.cli exits 130
 
@@ -251,13 +269,13 @@ def _finish(summary: RunSummary, title: str) -> None:
 def detect(**opts: Any) -> None:
     """Detect objects in IMAGES (files, directories, globs or .lst list files)."""
     resize = parse_resize(opts["resize"])
-    paths = collect_images(opts["images"])
-    label_map = opts["label_map"]
-    labels = load_label_map(label_map, first_id=1) if label_map else coco_label_map()
-    conn = _connect(opts)
-    sig = signature_of(conn.meta, opts["signature"])
-    output_filter = _detection_outputs(sig, conn.model)
-    plan = plan_input(sig, conn.model, opts["input_name"], "raw")
+    paths, labels, conn, sig = _prepare(opts, 1, coco_label_map)
+    try:
+        output_filter = _detection_outputs(sig, conn.model)
+        plan = plan_input(sig, conn.model, opts["input_name"], "raw")
+    except BaseException:
+        conn.client.close()
+        raise
     writer = DetectionWriter(
         paths,
         labels,
@@ -266,15 +284,20 @@ def detect(**opts: Any) -> None:
         out_dir=opts["out_dir"],
         echo=click.echo,
     )
-    try:
-        summary = _run(
-            conn, paths, plan, writer.on_batch, output_filter, opts, resize, writer.draws
-        )
-    finally:
-        # Also after a failed request: the images answered so far are kept.
-        if opts["coco_json"] is not None:
-            writer.write_coco(opts["coco_json"])
-    _finish(summary, f"detect: {conn.model} ({conn.describe()})")
+    coco_json = opts["coco_json"]
+    save = None if coco_json is None else (lambda: writer.write_coco(coco_json))
+    _run(
+        conn,
+        paths,
+        plan,
+        writer.on_batch,
+        output_filter,
+        opts,
+        resize,
+        keep_original=writer.draws,
+        save=save,
+        title="detect",
+    )
 
 
 def _auto_resize(shape: tuple[int | None, ...] | None) -> Resize:
@@ -318,20 +341,28 @@ def classify(**opts: Any) -> None:
         raise UsageError("--top-k must be at least 1")
     auto = opts["resize"].strip().lower() == "auto"
     resize = None if auto else parse_resize(opts["resize"])
-    paths = collect_images(opts["images"])
-    label_map = opts["label_map"]
-    labels = load_label_map(label_map, first_id=0) if label_map else index_label_map()
-    conn = _connect(opts)
-    sig = signature_of(conn.meta, opts["signature"])
-    output = _scores_output(sig, conn.model, opts["output_name"])
-    preprocess: Preprocess = opts["preprocess"]
-    plan = plan_input(sig, conn.model, opts["input_name"], preprocess)
+    paths, labels, conn, sig = _prepare(opts, 0, index_label_map)
+    try:
+        output = _scores_output(sig, conn.model, opts["output_name"])
+        preprocess: Preprocess = opts["preprocess"]
+        plan = plan_input(sig, conn.model, opts["input_name"], preprocess)
+    except BaseException:
+        conn.client.close()
+        raise
     if auto:
         resize = _auto_resize(sig.inputs[plan.alias].shape)
     writer = TopKWriter(output, labels, opts["top_k"], echo=click.echo)
-    try:
-        summary = _run(conn, paths, plan, writer.on_batch, [output], opts, resize, False)
-    finally:
-        if opts["json_out"] is not None:
-            writer.write_json(opts["json_out"])
-    _finish(summary, f"classify: {conn.model} ({conn.describe()})")
+    json_out = opts["json_out"]
+    save = None if json_out is None else (lambda: writer.write_json(json_out))
+    _run(
+        conn,
+        paths,
+        plan,
+        writer.on_batch,
+        [output],
+        opts,
+        resize,
+        keep_original=False,
+        save=save,
+        title="classify",
+    )

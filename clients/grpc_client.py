@@ -180,7 +180,7 @@ class _ServingAPI:
         metadata: Metadata | None = None,
     ) -> Any:
         """Classify ``tf.train.Example``s (or ``{feature: value}`` dicts) -> [[(label, score)]]."""
-        rpc = rpcs.classify_rpc(examples, self._model(model), version, label, signature)
+        rpc = rpcs.examples_rpc("Classify", examples, self._model(model), version, label, signature)
         return self._invoke(rpc, timeout, metadata)
 
     def regress(
@@ -194,7 +194,7 @@ class _ServingAPI:
         metadata: Metadata | None = None,
     ) -> Any:
         """Regress ``tf.train.Example``s (or dicts) -> float32 array, one value per example."""
-        rpc = rpcs.regress_rpc(examples, self._model(model), version, label, signature)
+        rpc = rpcs.examples_rpc("Regress", examples, self._model(model), version, label, signature)
         return self._invoke(rpc, timeout, metadata)
 
     def reload_config(

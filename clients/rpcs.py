@@ -41,8 +41,7 @@ __all__ = [
     "predict_rpc",
     "metadata_rpc",
     "status_rpc",
-    "classify_rpc",
-    "regress_rpc",
+    "examples_rpc",
     "reload_config_rpc",
     "model_spec",
     "make_example",
@@ -191,32 +190,6 @@ def make_example(features: Mapping[str, Any] | example_pb2.Example) -> example_p
     return example
 
 
-def _examples_request(
-    req: Any,
-    examples: Sequence[Mapping[str, Any] | example_pb2.Example],
-    model: str,
-    version: int | None,
-    label: str | None,
-    signature: str | None,
-) -> Any:
-    model_spec(req.model_spec, model, version, label, signature)
-    req.input.example_list.examples.extend(make_example(e) for e in examples)
-    return req
-
-
-def classify_rpc(
-    examples: Sequence[Mapping[str, Any] | example_pb2.Example],
-    model: str,
-    version: int | None = None,
-    label: str | None = None,
-    signature: str | None = None,
-) -> RPC[list[list[tuple[str, float]]]]:
-    req = _examples_request(
-        classification_pb2.ClassificationRequest(), examples, model, version, label, signature
-    )
-    return RPC("Classify", req, _parse_classify)
-
-
 def _parse_classify(
     resp: classification_pb2.ClassificationResponse,
 ) -> list[list[tuple[str, float]]]:
@@ -225,21 +198,31 @@ def _parse_classify(
     ]
 
 
-def regress_rpc(
+def _parse_regress(resp: regression_pb2.RegressionResponse) -> np.ndarray:
+    return np.asarray([r.value for r in resp.result.regressions], dtype=np.float32)
+
+
+#: The two tf.train.Example APIs differ only in request class and answer: method -> both.
+_EXAMPLE_METHODS: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
+    "Classify": (classification_pb2.ClassificationRequest, _parse_classify),
+    "Regress": (regression_pb2.RegressionRequest, _parse_regress),
+}
+
+
+def examples_rpc(
+    method: str,
     examples: Sequence[Mapping[str, Any] | example_pb2.Example],
     model: str,
     version: int | None = None,
     label: str | None = None,
     signature: str | None = None,
-) -> RPC[np.ndarray]:
-    req = _examples_request(
-        regression_pb2.RegressionRequest(), examples, model, version, label, signature
-    )
-    return RPC("Regress", req, _parse_regress)
-
-
-def _parse_regress(resp: regression_pb2.RegressionResponse) -> np.ndarray:
-    return np.asarray([r.value for r in resp.result.regressions], dtype=np.float32)
+) -> RPC[Any]:
+    """``Classify`` or ``Regress`` over ``examples`` (Examples or ``{feature: value}`` dicts)."""
+    request_class, parse = _EXAMPLE_METHODS[method]
+    req = request_class()
+    model_spec(req.model_spec, model, version, label, signature)
+    req.input.example_list.examples.extend(make_example(e) for e in examples)
+    return RPC(method, req, parse)
 
 
 def reload_config_rpc(

@@ -133,8 +133,41 @@ def _load(index: int, path: Path, resize: Resize, keep_original: bool) -> Loaded
     return LoadedImage(index, path, rgb, (w, h), bgr if keep_original else None)
 
 
+class _OpenCVThreads:
+    """OpenCV's thread count is process-wide: set while readers are open, restored after.
+
+    The readers' pool is the parallelism: OpenCV's own worker threads inside each resize
+    or color conversion would only compete with the pool (and a local server) for cores.
+    Other code in the process (e.g. a served comparison) gets its setting back once the
+    last reader closes. Readers that ask for different counts at once: the first wins.
+    """
+
+    _lock = threading.Lock()
+    _open = 0
+    _saved = 0
+
+    @classmethod
+    def acquire(cls, threads: int) -> None:
+        with cls._lock:
+            if cls._open == 0:
+                cls._saved = cv2.getNumThreads()
+                cv2.setNumThreads(threads)
+            cls._open += 1
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._open -= 1
+            if cls._open == 0:
+                cv2.setNumThreads(cls._saved)
+
+
 class ImageReader:
-    """Reads images in a thread pool, ``prefetch`` ahead of the consumer, in input order."""
+    """Reads images in a thread pool, ``prefetch`` ahead of the consumer, in input order.
+
+    ``opencv_threads``: OpenCV's (process-wide) thread count while the reader is open,
+    restored by :meth:`close`; ``None`` leaves OpenCV's setting alone.
+    """
 
     def __init__(
         self,
@@ -144,14 +177,15 @@ class ImageReader:
         keep_original: bool = False,
         workers: int | None = None,
         prefetch: int = 32,
+        opencv_threads: int | None = 1,
     ) -> None:
         self.paths = list(paths)
         self.resize = resize
         self.keep_original = keep_original
         self.prefetch = max(1, prefetch)
-        # The pool is the parallelism: OpenCV's own worker threads inside each resize or
-        # color conversion would only compete with the pool (and the server) for cores.
-        cv2.setNumThreads(1)
+        self._opencv_threads = opencv_threads
+        if opencv_threads is not None:
+            _OpenCVThreads.acquire(opencv_threads)
         self._pool = ThreadPoolExecutor(
             max_workers=workers or min(4, (os.cpu_count() or 2)), thread_name_prefix="tfsuite-read"
         )
@@ -176,9 +210,13 @@ class ImageReader:
             yield item
 
     def close(self) -> None:
-        """Stop reading ahead (pending reads are cancelled)."""
+        """Stop reading ahead (pending reads are cancelled); idempotent."""
+        if self._closed.is_set():
+            return
         self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._opencv_threads is not None:
+            _OpenCVThreads.release()
 
     def __enter__(self) -> ImageReader:
         return self

@@ -56,6 +56,24 @@ def test_reader_keeps_order_resizes_and_reports_unreadable(image_dir: Path, tmp_
     np.testing.assert_array_equal(only.pixels, bgr[:, :, ::-1])
 
 
+def test_reader_scopes_opencv_threads(image_dir: Path) -> None:
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        with ImageReader([image_dir / "a.jpg"], resize=None) as outer:
+            assert cv2.getNumThreads() == 1
+            with ImageReader([image_dir / "a.jpg"], resize=None):
+                pass
+            assert cv2.getNumThreads() == 1  # still open: the outer reader keeps it
+            list(outer)
+        assert cv2.getNumThreads() == 3  # restored once the last reader closed
+        outer.close()  # idempotent: does not release twice
+        with ImageReader([image_dir / "a.jpg"], resize=None, opencv_threads=None):
+            assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_parse_resize() -> None:
     assert parse_resize("300x200") == (300, 200) and parse_resize("keep") is None
     with pytest.raises(UsageError, match="WxH"):

@@ -1,8 +1,8 @@
 """The model base path: version numbering, the no-overwrite rule and atomic publishing.
 
 ``<base>/<N>/`` are TF Serving's version dirs, ``<base>/variants.json`` the manifest. Our own
-temp dirs are hidden (``.tfsuite-*``) so a server polling the base path never sees them; every
-other non-numeric dir is refused, because TF Serving would silently ignore it and a typo'd
+temp dirs are hidden (``.tfsuite-*`` and :mod:`tfsuite.atomic`'s ``.<N>.*``) so a server polling the
+base path never sees them; every other non-numeric dir is refused, because TF Serving would silently ignore it and a typo'd
 version would go unnoticed.
 """
 
@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfsuite.atomic import atomic_write_dir
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.manifest import DEFAULT_VERSIONS, MANIFEST_NAME, VariantsManifest
 
@@ -37,8 +38,8 @@ def scan_base_path(base: Path) -> dict[int, Path]:
         raise ExportUsageError(f"base path {str(base)!r} is a file; give a directory for the versions")
     versions: dict[int, Path] = {}
     for entry in base.iterdir():
-        if entry.name == MANIFEST_NAME or entry.name.startswith(TEMP_PREFIX) or entry.name.startswith(".variants."):
-            continue
+        if entry.name == MANIFEST_NAME or entry.name.startswith("."):
+            continue  # hidden: our own temp dirs/files (TEMP_PREFIX, tfsuite.atomic's), ignored by servers too
         if entry.is_dir():
             if not entry.name.isdigit():
                 raise ExportUsageError(
@@ -79,16 +80,19 @@ def staging_dir(base: Path, variant: str) -> Path:
 
 
 def publish(staged: Path, target: Path, overwrite: bool) -> None:
-    """Move a finished SavedModel into place; an existing target only with ``overwrite``."""
-    if target.exists():
-        if not overwrite:
-            raise ExportUsageError(f"version {target.name} already exists in {str(target.parent)!r}; pass --overwrite to replace it")
-        old = target.with_name(f"{TEMP_PREFIX}old-{target.name}-{os.getpid()}")
-        os.rename(target, old)
-        os.rename(staged, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staged, target)
+    """Move a finished SavedModel into place; an existing target only with ``overwrite``.
+
+    :func:`~tfsuite.atomic.atomic_write_dir` swaps the directory in (the old version is put
+    back if the swap fails), so a server polling the base path sees a whole version or none.
+    """
+    if target.exists() and not overwrite:
+        raise ExportUsageError(f"version {target.name} already exists in {str(target.parent)!r}; pass --overwrite to replace it")
+
+    def move_in(tmp: Path) -> None:
+        for child in staged.iterdir():
+            os.replace(child, tmp / child.name)  # same filesystem: renames, no copying
+
+    atomic_write_dir(target, move_in)
 
 
 def remove_version(target: Path) -> None:

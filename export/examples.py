@@ -105,7 +105,8 @@ def _check_out_dir(out_dir: Path) -> Path:
 def build_detector(out_dir: Path) -> Path:
     """Build ``ssd_mobilenet_v2_tiny`` and write its frozen GraphDef into ``out_dir``."""
     from tfsuite.export.examples_detector import detector_graph_def
-    from tfsuite.export.examples_graph import atomic_write_bytes, graph_def_bytes
+    from tfsuite.atomic import atomic_write_bytes
+    from tfsuite.export.examples_graph import graph_def_bytes
 
     path = detector_path(_check_out_dir(out_dir))
     started = time.perf_counter()
@@ -119,7 +120,8 @@ def build_classifier(out_dir: Path) -> ClassifierFiles:
     import tensorflow as tf
 
     from tfsuite.export.examples_classifier import ClassifierModule, classifier_graph_def
-    from tfsuite.export.examples_graph import atomic_write_bytes, atomic_write_dir, graph_def_bytes
+    from tfsuite.atomic import atomic_write_bytes, atomic_write_dir
+    from tfsuite.export.examples_graph import graph_def_bytes
 
     files = classifier_files(_check_out_dir(out_dir))
     started = time.perf_counter()
@@ -181,21 +183,6 @@ def write_examples(out: Path, only: Iterable[str] | None = None) -> dict[str, Pa
     return written
 
 
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} MiB"
-
-
 @click.command("examples")
 @click.option(
     "--out",
@@ -215,6 +202,9 @@ def examples(out: Path, only: str | None) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
+
+    from tfsuite.export.report import format_size
+    from tfsuite.export.saving import dir_size
 
     out = _check_out_dir(out)
     kinds = _selected([only] if only else None)
@@ -238,7 +228,7 @@ def examples(out: Path, only: str | None) -> None:
             item.name,
             item.format,
             item.path.name,
-            _human(_size(item.path)),
+            format_size(dir_size(item.path)),
             item.inputs,
             item.outputs,
         )

@@ -7,12 +7,12 @@ frozen graph reads like a TF1 export and ``tfsuite export`` detects the same nam
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
 
+from tfsuite.atomic import atomic_write_bytes
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, node_name
 from tfsuite.export.loading import freeze_signature, source_format
@@ -58,13 +58,5 @@ def freeze_saved_model(saved_model: str | os.PathLike[str], out: str | os.PathLi
         raise ExportUsageError(f"--out {str(target)!r} is a directory; give a file name like model.pb")
     graph_def, ins, outs = freeze_signature(src, signature)
     out_names = rename_outputs(graph_def, outs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(graph_def.SerializeToString())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, graph_def.SerializeToString(deterministic=True))
     return FreezeResult(path=target, graph_def=graph_def, inputs=[e.node for e in ins], outputs=out_names)

@@ -21,6 +21,7 @@ __all__ = [
     "drop_noop_control_edges",
     "op_histogram",
     "prune_unreachable",
+    "reachable",
     "tensor_name",
 ]
 
@@ -83,8 +84,9 @@ def op_histogram(graph_def: tf.compat.v1.GraphDef) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def prune_unreachable(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> tf.compat.v1.GraphDef:
-    """Only the nodes ``keep`` reaches (data and control edges), in the original order."""
+def reachable(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> set[str]:
+    """Names of the nodes ``keep`` (node or tensor names) depends on, itself included,
+    through data and control edges; names not in the graph are ignored."""
     by_name = {n.name: n for n in graph_def.node}
     seen: set[str] = set()
     stack = [node_name(k) for k in keep]
@@ -94,6 +96,12 @@ def prune_unreachable(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> 
             continue
         seen.add(name)
         stack.extend(node_name(i) for i in by_name[name].input)
+    return seen
+
+
+def prune_unreachable(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> tf.compat.v1.GraphDef:
+    """Only the nodes ``keep`` reaches (data and control edges), in the original order."""
+    seen = reachable(graph_def, keep)
     out = tf.compat.v1.GraphDef()
     out.CopyFrom(graph_def)
     del out.node[:]

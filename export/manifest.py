@@ -6,14 +6,14 @@ Every requested variant is listed, including those that were skipped or failed; 
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from tfsuite.atomic import atomic_write_json
 
 __all__ = [
     "DEFAULT_VERSIONS",
@@ -131,16 +131,5 @@ class VariantsManifest(BaseModel):
         return cls.load(base_path) if path.exists() else None
 
     def save(self, base_path: str | os.PathLike[str]) -> Path:
-        """Write atomically: a temp file next to the target, then rename."""
-        path = self.path_in(base_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".variants.", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.model_dump(mode="json"), fh, indent=2)
-                fh.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        """Write atomically (temp file + rename): a polling reader never sees half of it."""
+        return atomic_write_json(self.path_in(base_path), self.model_dump(mode="json"))

@@ -18,14 +18,15 @@ log = logging.getLogger(__name__)
 
 
 def format_size(size: int | None) -> str:
+    """Bytes for people: ``3.6 MiB`` (binary units, since it divides by 1024); ``-`` for none."""
     if size is None:
         return "-"
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    return f"{size} B"
+    return f"{value:.1f} GiB"
 
 
 def validation_summary(record: VariantRecord) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import tensorflow as tf
 
 from tfsuite.export.errors import ExportUsageError
-from tfsuite.export.graphs import Endpoint, node_name, tensor_name
+from tfsuite.export.graphs import Endpoint, node_name, reachable, tensor_name
 
 __all__ = [
     "DETECTION_OUTPUTS",
@@ -98,21 +98,8 @@ def detect_outputs(graph_def: tf.compat.v1.GraphDef) -> list[str]:
     return graph_sinks(graph_def)
 
 
-def _ancestors(graph_def: tf.compat.v1.GraphDef, outputs: Sequence[str]) -> set[str]:
-    by_name = {n.name: n for n in graph_def.node}
-    seen: set[str] = set()
-    stack = [node_name(o) for o in outputs]
-    while stack:
-        name = stack.pop()
-        if name in seen or name not in by_name:
-            continue
-        seen.add(name)
-        stack.extend(node_name(i) for i in by_name[name].input)
-    return seen
-
-
 def detect_inputs(graph_def: tf.compat.v1.GraphDef, outputs: Sequence[str]) -> list[str]:
-    needed = _ancestors(graph_def, outputs)
+    needed = reachable(graph_def, outputs)
     return [n.name for n in graph_def.node if n.op == "Placeholder" and n.name in needed]
 
 

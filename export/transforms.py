@@ -19,6 +19,7 @@ from tfsuite.export.graphs import Endpoint
 
 __all__ = [
     "OPTIMIZE_TRANSFORMS",
+    "fold_then_transform",
     "gtt_available",
     "optimize_graph",
     "restore_placeholders",
@@ -94,14 +95,29 @@ def _fallback_optimize(graph_def: tf.compat.v1.GraphDef, outputs: Sequence[Endpo
     return tf.compat.v1.graph_util.extract_sub_graph(pruned, keep)
 
 
+def fold_then_transform(
+    graph_def: tf.compat.v1.GraphDef,
+    inputs: Sequence[Endpoint],
+    outputs: Sequence[Endpoint],
+    transforms: Sequence[str],
+    fallback: Callable[[tf.compat.v1.GraphDef], tf.compat.v1.GraphDef],
+    fallback_engine: str,
+) -> tuple[tf.compat.v1.GraphDef, str]:
+    """Fold FusedBatchNormV3 (GTT only knows the older ops), then GTT's ``transforms``, or
+    ``fallback`` where GTT is missing or fails; returns the graph and the engine used."""
+    graph_def, _ = fold_fused_batch_norms(graph_def, keep=[e.node for e in [*inputs, *outputs]])
+    if gtt_available():
+        try:
+            return run_gtt(graph_def, inputs, outputs, transforms), "graph_transforms"
+        except ExportError as exc:
+            log.warning("graph transform failed (%s); using the built-in %s instead", exc, fallback_engine)
+    return fallback(graph_def), fallback_engine
+
+
 def optimize_graph(
     graph_def: tf.compat.v1.GraphDef, inputs: Sequence[Endpoint], outputs: Sequence[Endpoint]
 ) -> tuple[tf.compat.v1.GraphDef, str]:
     """The ``optimized`` variant's graph and the engine that produced it."""
-    graph_def, _ = fold_fused_batch_norms(graph_def, keep=[e.node for e in [*inputs, *outputs]])
-    if gtt_available():
-        try:
-            return run_gtt(graph_def, inputs, outputs, OPTIMIZE_TRANSFORMS), "graph_transforms"
-        except ExportError as exc:
-            log.warning("GTT optimize failed (%s); using the built-in pruning instead", exc)
-    return _fallback_optimize(graph_def, outputs), "fallback"
+    return fold_then_transform(
+        graph_def, inputs, outputs, OPTIMIZE_TRANSFORMS, lambda g: _fallback_optimize(g, outputs), "fallback"
+    )

@@ -229,25 +229,6 @@ def test_classifier_build_is_deterministic(
     assert sorted(p.name for p in tmp_path.iterdir()) == [CLASSIFIER_NAME, f"{CLASSIFIER_NAME}.pb"]
 
 
-def test_failed_saved_model_write_keeps_the_previous_one(tmp_path: Path) -> None:
-    from tfsuite.export.examples_graph import atomic_write_dir
-
-    target = tmp_path / "model"
-
-    def good(directory: Path) -> None:
-        (directory / "saved_model.pb").write_bytes(b"v1")
-
-    def broken(directory: Path) -> None:
-        (directory / "saved_model.pb").write_bytes(b"half")
-        raise OSError("disk full")
-
-    atomic_write_dir(target, good)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write_dir(target, broken)
-    assert (target / "saved_model.pb").read_bytes() == b"v1"
-    assert [p.name for p in tmp_path.iterdir()] == ["model"], "temp dirs cleaned up"
-
-
 def test_examples_dir_layout(examples_dir: Path) -> None:
     assert sorted(p.name for p in examples_dir.iterdir()) == [
         CLASSIFIER_NAME,

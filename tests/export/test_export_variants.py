@@ -83,10 +83,9 @@ def test_builtin_fallbacks_without_graph_transform_tool(
     variant: str, tiny_classifier_pb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where the native GTT entry point is missing, the suite's own rewrites take over."""
-    from tfsuite.export import quantize, transforms
+    from tfsuite.export import transforms
 
     monkeypatch.setattr(transforms, "gtt_available", lambda: False)
-    monkeypatch.setattr(quantize, "gtt_available", lambda: False)
     manifest = export_variants(tiny_classifier_pb, tmp_path / "fb", variants=f"original,{variant}", progress=False)
     rec = manifest.by_variant(variant)
     assert rec and rec.status == "ok", rec

@@ -20,7 +20,7 @@ from tfsuite.loadtest.offline_backends import BACKENDS, Backend, OnnxRuntimeBack
 from tfsuite.loadtest.offline_inputs import synthetic_inputs
 from tfsuite.loadtest.offline_measure import measure
 from tfsuite.loadtest.offline_stats import LatencyStats, summarise
-from tfsuite.loadtest.offline_targets import BenchTarget
+from tfsuite.loadtest.offline_targets import BenchTarget, VariantFacts
 from tfsuite.loadtest.offline_trace import case_trace, write_trace
 from tfsuite.loadtest.utilisation import UtilisationSampler, UtilisationSummary
 
@@ -56,14 +56,10 @@ class BenchSettings:
     """onnxruntime's idle threads spin (its default); off is kinder to a CPU shared with others."""
 
 
-@dataclass
-class CaseResult:
-    """One row of the table, plus what bench.json keeps."""
+@dataclass(kw_only=True)
+class CaseResult(VariantFacts):
+    """One row of the table (the variant's facts + this case), plus what bench.json keeps."""
 
-    model: str
-    variant: str
-    version: int
-    precision: str
     backend: str
     batch_size: int
     status: str
@@ -74,10 +70,6 @@ class CaseResult:
     trace_path: str = ""
     stats: LatencyStats | None = None
     utilisation: UtilisationSummary | None = None
-    size_bytes: int | None = None
-    nodes: int | None = None
-    conversion_seconds: float | None = None
-    """From variants.json: time the exporter took to build this variant."""
     backend_conversion_seconds: float | None = None
     """Time this backend spent converting the variant (tf2onnx), 0 when cached."""
     latencies_ns: list[int] = field(default_factory=list)
@@ -190,18 +182,7 @@ def _run_case(
 ) -> CaseResult:
     import time
 
-    result = CaseResult(
-        model=target.model,
-        variant=target.variant,
-        version=target.version,
-        precision=target.precision,
-        backend=backend_name,
-        batch_size=batch_size,
-        status="ok",
-        size_bytes=target.size_bytes,
-        nodes=target.nodes,
-        conversion_seconds=target.conversion_seconds,
-    )
+    result = CaseResult(**target.facts(), backend=backend_name, batch_size=batch_size, status="ok")
     log_path = settings.out / "logs" / f"{result.case_id}.log"
     result.log_path = str(log_path)
     with _case_log(log_path) as case_log:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from tfsuite.export.manifest import VariantsManifest
 from tfsuite.loadtest.offline_errors import BenchUsageError
 from tfsuite.loadtest.offline_inputs import InputSpec
 
-__all__ = ["BenchTarget", "safe_name", "targets_from_base_path"]
+__all__ = ["BenchTarget", "VariantFacts", "safe_name", "targets_from_base_path"]
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -30,21 +31,32 @@ def safe_name(name: str, what: str = "model name") -> str:
 
 
 @dataclass
-class BenchTarget:
-    """One model variant (a version directory) to run on every backend and batch size."""
+class VariantFacts:
+    """What one model variant is (from ``variants.json``): shared by targets and table rows."""
 
     model: str
-    base_path: Path
     variant: str
     version: int
     precision: str = ""
-    status: str = "ok"
-    """The exporter's status; anything but ``ok`` makes every case of this target ``skipped``."""
-    reason: str = ""
     size_bytes: int | None = None
     nodes: int | None = None
     """Total graph nodes (sum of variants.json's node_count by op type)."""
     conversion_seconds: float | None = None
+    """From variants.json: time the exporter took to build this variant."""
+
+    def facts(self) -> dict[str, Any]:
+        """These fields only, to start a row of this variant: ``CaseResult(**t.facts(), ...)``."""
+        return {f.name: getattr(self, f.name) for f in fields(VariantFacts)}
+
+
+@dataclass(kw_only=True)
+class BenchTarget(VariantFacts):
+    """One model variant (a version directory) to run on every backend and batch size."""
+
+    base_path: Path
+    status: str = "ok"
+    """The exporter's status; anything but ``ok`` makes every case of this target ``skipped``."""
+    reason: str = ""
     node_count: dict[str, int] = field(default_factory=dict)
     inputs: list[InputSpec] = field(default_factory=list)
     """Signature inputs from variants.json (empty when there is no manifest)."""

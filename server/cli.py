@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from tfsuite.server.flags import flags_help, parse_flags
+from tfsuite.server.flags import flags_help, parse_flags, version_lines, version_requested
 
 __all__ = ["serve"]
 
@@ -27,8 +27,21 @@ Ports: --rest_api_port=0 turns REST off and --port=0 turns TCP gRPC off (then
 SIGTERM / SIGINT: stop accepting, finish in-flight requests, exit 0.
 
 \b
-Batching: a request waiting in a batch holds one gRPC handler thread, so set
---grpc_max_threads to at least the number of concurrent clients (default 4 x cores).
+Batching: unlike TF Serving's asynchronous gRPC server, a request waiting in a
+batch queue here holds one handler thread, so --grpc_max_threads (and
+--rest_api_num_threads) cap how full a batch can get. With --enable_batching and
+the flag not given, the default rises from 4 x cores to
+(num_batch_threads + 1) x max_batch_size (at most 1024). Set the flag to at least
+the number of concurrent clients if you set it yourself.
+
+\b
+REST timeout: after --rest_api_timeout_in_ms the client gets 504 "Deadline
+Exceeded", but the inference already running is NOT cancelled (a TensorFlow call
+cannot be interrupted): it finishes on its worker thread and its result is dropped.
+Size the timeout for the slowest batch, not as a load shedder.
+
+\b
+--version prints the server and TensorFlow versions and exits.
 """
 
 
@@ -59,6 +72,9 @@ def serve(flags: tuple[str, ...]) -> None:
 
     Accepts tensorflow_model_server's flags by their exact names.
     """
+    if version_requested(flags):
+        click.echo("\n".join(version_lines()))
+        return
     options = parse_flags(flags)
     # Imported here: the app pulls in TensorFlow, the flag errors above should not wait for it.
     from tfsuite.server.app import ModelServer, print_announce

@@ -47,6 +47,7 @@ from tfsuite.server.errors import ServingError
 from tfsuite.server.metrics import ServerMetrics
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.servable import DEFAULT_SIGNATURE, Servable
+from tfsuite.serving_configs.batching import BatchingOptions
 from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.warmup import read_warmup_requests
 
@@ -143,6 +144,11 @@ class ServerCore:
         self.dataplane = DataPlane(options, metrics, warmup=replay_warmup)
         self.metrics = self.dataplane.metrics
         self.manager = self.dataplane.manager
+
+    @property
+    def batching_options(self) -> BatchingOptions | None:
+        """The server-wide batching options (None when batching is off)."""
+        return self.dataplane.batching_options
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:

@@ -102,6 +102,11 @@ class DataPlane:
         self._latency = self.metrics.request_latency.observe
         self._runtime = self.metrics.runtime_latency.observe
 
+    @property
+    def batching_options(self) -> BatchingOptions | None:
+        """The server-wide batching options (None when batching is off)."""
+        return self._batching
+
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         """Start batch threads, load the models; returns once the initial versions are loaded."""

@@ -30,12 +30,15 @@ from tfsuite.errors import UsageError
 from tfsuite.server.options import IGNORED_FLAGS, ServerOptions
 
 __all__ = [
+    "COMMAND_FLAGS",
     "EPHEMERAL_PORT",
     "FLAGS",
     "FlagSpec",
     "flags_help",
     "parse_flags",
     "validate_options",
+    "version_lines",
+    "version_requested",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,8 +75,15 @@ def _spec_table() -> dict[str, FlagSpec]:
     return table
 
 
-#: Every accepted flag by name.
+#: Every accepted flag by name (the ``ServerOptions`` fields).
 FLAGS: dict[str, FlagSpec] = _spec_table()
+
+#: Flags that act on the command line itself rather than configure the server.
+COMMAND_FLAGS: dict[str, FlagSpec] = {
+    "version": FlagSpec(
+        "version", bool, "Print the server and TensorFlow versions and exit (as TF Serving).", False
+    ),
+}
 
 
 def _convert(spec: FlagSpec, raw: str) -> bool | int | float | str:
@@ -98,17 +108,14 @@ def _convert(spec: FlagSpec, raw: str) -> bool | int | float | str:
 
 
 def _unknown(name: str) -> UsageError:
-    close = difflib.get_close_matches(name, list(FLAGS), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, [*FLAGS, *COMMAND_FLAGS], n=3, cutoff=0.6)
     hint = f" (did you mean {', '.join('--' + c for c in close)}?)" if close else ""
     return UsageError(f"unknown flag --{name}{hint}; `tfsuite serve --help` lists the flags")
 
 
-def parse_flags(argv: Sequence[str]) -> ServerOptions:
-    """Parse ``tensorflow_model_server``-style arguments into validated ``ServerOptions``.
-
-    Raises ``UsageError`` (one line) for unknown flags, missing or malformed values and
-    invalid combinations.
-    """
+def _tokenise(argv: Sequence[str]) -> dict[str, bool | int | float | str]:
+    """``--name=value`` / ``--name value`` / bare booleans / ``--noname`` -> typed values."""
+    known = {**FLAGS, **COMMAND_FLAGS}
     values: dict[str, bool | int | float | str] = {}
     args = list(argv)
     i = 0
@@ -121,14 +128,14 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
             )
         body = arg.lstrip("-")
         name, eq, raw = body.partition("=")
-        spec = FLAGS.get(name)
+        spec = known.get(name)
         if spec is None:
             # TF's parser also accepts --noflag for booleans.
             if (
                 not eq
                 and name.startswith("no")
-                and name[2:] in FLAGS
-                and FLAGS[name[2:]].type is bool
+                and name[2:] in known
+                and known[name[2:]].type is bool
             ):
                 values[name[2:]] = False
                 continue
@@ -142,6 +149,25 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
             raw = args[i]
             i += 1
         values[name] = _convert(spec, raw)
+    return values
+
+
+def version_requested(argv: Sequence[str]) -> bool:
+    """True when ``--version`` is set: TF Serving prints its version and exits before it
+    checks any other flag value (unknown flags are still an error)."""
+    return bool(_tokenise(argv).get("version", False))
+
+
+def parse_flags(argv: Sequence[str]) -> ServerOptions:
+    """Parse ``tensorflow_model_server``-style arguments into validated ``ServerOptions``.
+
+    Raises ``UsageError`` (one line) for unknown flags, missing or malformed values and
+    invalid combinations. ``--version`` is accepted and not part of the options
+    (see ``version_requested``).
+    """
+    values = _tokenise(argv)
+    for name in COMMAND_FLAGS:
+        values.pop(name, None)
     for name in sorted(values):
         if FLAGS[name].ignored:
             logger.warning(
@@ -155,6 +181,26 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
         raise UsageError(f"--{loc}: {first.get('msg', 'invalid value')}") from None
     validate_options(options)
     return options
+
+
+def version_lines() -> list[str]:
+    """What ``--version`` prints: TF Serving's two lines, naming this server and the TF it runs.
+
+    Read from package metadata, so ``--version`` does not import TensorFlow.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    def _version(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "unknown"
+
+    return [
+        f"TensorFlow ModelServer: tfsuite-{_version('tfsuite')} (embedded; "
+        f"tensorflow-serving-api {_version('tensorflow-serving-api')})",
+        f"TensorFlow Library: {_version('tensorflow')}",
+    ]
 
 
 def validate_options(options: ServerOptions) -> None:
@@ -194,6 +240,7 @@ def flags_help() -> list[tuple[str, str]]:
     """``(--name=TYPE, help)`` rows for the command help, ignored flags last."""
     names = {bool: "BOOL", int: "INT", float: "FLOAT", str: "STR"}
     rows = [(f"--{s.name}={names[s.type]}", s.help) for s in FLAGS.values() if not s.ignored]
+    rows += [(f"--{s.name}", s.help) for s in COMMAND_FLAGS.values()]
     ignored = ", ".join(s.name for s in FLAGS.values() if s.ignored)
     rows.append(("(ignored)", f"accepted and logged as ignored: {ignored}"))
     return rows

@@ -28,7 +28,7 @@ from tfsuite.clients.codec import CodecError
 from tfsuite.errors import UsageError
 from tfsuite.server.errors import ServingError
 from tfsuite.server.observers import RequestObserver
-from tfsuite.server.options import ServerOptions
+from tfsuite.server.options import ServerOptions, handler_thread_count
 from tfsuite.serving_configs.ssl import read_ssl_config
 
 __all__ = [
@@ -196,7 +196,12 @@ def build_grpc_server(
     ]
     channel_args += parse_channel_arguments(options.grpc_channel_arguments)
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=options.grpc_max_threads, thread_name_prefix="grpc"),
+        ThreadPoolExecutor(
+            max_workers=handler_thread_count(
+                options, "grpc_max_threads", core.batching_options
+            ),
+            thread_name_prefix="grpc",
+        ),
         options=channel_args,
         maximum_concurrent_rpcs=None,
     )

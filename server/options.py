@@ -13,15 +13,48 @@ binds 127.0.0.1 unless told) and ``max_request_bytes`` (a size limit on request 
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ServerOptions", "IGNORED_FLAGS", "default_thread_count"]
+__all__ = [
+    "IGNORED_FLAGS",
+    "MAX_BATCHING_THREADS",
+    "ServerOptions",
+    "default_thread_count",
+    "handler_thread_count",
+]
 
 
 def default_thread_count() -> int:
     """TF Serving's default for ``grpc_max_threads`` / ``rest_api_num_threads``: 4 × cores."""
     return 4 * (os.cpu_count() or 1)
+
+
+#: Upper bound of the batching-aware default below (each waiting request holds a thread).
+MAX_BATCHING_THREADS = 1024
+
+
+class _Batching(Protocol):
+    max_batch_size: int
+    num_batch_threads: int
+
+
+def handler_thread_count(options: ServerOptions, flag: str, batching: _Batching | None) -> int:
+    """Threads for the gRPC (``grpc_max_threads``) or REST (``rest_api_num_threads``) handlers.
+
+    A flag the user set is used as it is. Otherwise TF Serving's 4 × cores, raised when
+    batching is on: TF Serving's gRPC server is asynchronous, but here a request waiting in a
+    batch queue holds a handler thread, so the pool caps how many requests can be queued and
+    therefore how full a batch can get. The default lets every batch thread run a full batch
+    while one more fills: ``(num_batch_threads + 1) × max_batch_size`` (at most
+    ``MAX_BATCHING_THREADS``).
+    """
+    value = int(getattr(options, flag))
+    if flag in options.model_fields_set or batching is None:
+        return value
+    fill = (batching.num_batch_threads + 1) * batching.max_batch_size
+    return max(value, min(fill, MAX_BATCHING_THREADS))
 
 
 #: Flags accepted for compatibility whose value this server does not use.
@@ -77,7 +110,9 @@ class ServerOptions(BaseModel):
     )
     grpc_max_threads: int = Field(
         default_factory=default_thread_count,
-        description="Max threads of the gRPC server's thread pool (default 4 × cores).",
+        description="Max threads of the gRPC server's thread pool, i.e. concurrent requests "
+        "in flight (default 4 × cores; with --enable_batching, unless set, raised to "
+        "(num_batch_threads + 1) × max_batch_size, at most 1024, so batches can fill).",
     )
     enable_grpc_healthcheck_service: bool = Field(
         False, description="Register the standard grpc.health.v1.Health service."
@@ -93,9 +128,14 @@ class ServerOptions(BaseModel):
     )
     rest_api_num_threads: int = Field(
         default_factory=default_thread_count,
-        description="Threads that run REST requests (default 4 × cores).",
+        description="Threads that run REST requests (default as --grpc_max_threads).",
     )
-    rest_api_timeout_in_ms: int = Field(30000, description="Timeout for a REST request, ms.")
+    rest_api_timeout_in_ms: int = Field(
+        30000,
+        description="REST request timeout, ms (0: none). On time out the client gets 504 "
+        "'Deadline Exceeded' but the inference already running is not cancelled (a "
+        "TensorFlow call cannot be interrupted): it finishes on its thread, result dropped.",
+    )
     rest_api_enable_cors_support: bool = Field(
         False, description="Accepted; CORS headers are not sent by this server."
     )

@@ -11,7 +11,10 @@ JSON is typed by the signature's input dtypes and handed to the core's numpy-lev
 ``DataPlane`` (the same path the gRPC adapter reaches through ``ServerCore``'s protos),
 so large JSON inputs are never re-encoded as TensorProtos. The work of a request (JSON
 decode, inference, JSON encode) runs in one hop on a pool of ``--rest_api_num_threads``
-threads, bounded by ``--rest_api_timeout_in_ms``. Errors are ``{"error": message}`` with
+threads, bounded by ``--rest_api_timeout_in_ms``: on time out the client gets 504
+``Deadline Exceeded`` at once, but the inference is not cancelled (a TensorFlow call cannot
+be interrupted) -- it runs to the end on its pool thread, which stays busy, and its result
+is dropped. Errors are ``{"error": message}`` with
 the HTTP status of ``tfsuite.server.errors``.
 """
 
@@ -37,7 +40,7 @@ from tfsuite.clients.codec import CodecError
 from tfsuite.server.dataplane import RequestSpec
 from tfsuite.server.errors import ServingError
 from tfsuite.server.observers import RequestObserver
-from tfsuite.server.options import ServerOptions
+from tfsuite.server.options import ServerOptions, handler_thread_count
 from tfsuite.server.rest_json import (
     dumps,
     examples_from_json,
@@ -107,7 +110,13 @@ class RestApi:
             options.rest_api_timeout_in_ms / 1000 if options.rest_api_timeout_in_ms else None
         )
         self._pool = ThreadPoolExecutor(
-            max_workers=max(1, options.rest_api_num_threads), thread_name_prefix="rest"
+            max_workers=max(
+                1,
+                handler_thread_count(
+                    options, "rest_api_num_threads", core.batching_options
+                ),
+            ),
+            thread_name_prefix="rest",
         )
         self._observer = observer
         self._render_metrics = render_metrics

@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from tfsuite.errors import UsageError
 from tfsuite.server.cli import serve
-from tfsuite.server.flags import FLAGS, parse_flags
+from tfsuite.server.flags import FLAGS, parse_flags, version_requested
+from tfsuite.server.options import MAX_BATCHING_THREADS, default_thread_count, handler_thread_count
+from tfsuite.serving_configs.batching import BatchingOptions
 
 BASE = ["--model_base_path=/models/m"]
 
@@ -148,3 +150,49 @@ def test_cli_unknown_flag_is_a_usage_error_not_a_traceback() -> None:
     result = CliRunner().invoke(serve, ["--nonsense_flag=1"])
     assert isinstance(result.exception, UsageError)
     assert "--nonsense_flag" in str(result.exception)
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--version=true"], ["-version", "--port=1"]])
+def test_version_prints_two_lines_and_exits_before_validating(args: list[str]) -> None:
+    # No --model_base_path: TF Serving prints its version before checking flag values.
+    result = CliRunner().invoke(serve, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("TensorFlow ModelServer: tfsuite-")
+    assert lines[1].startswith("TensorFlow Library: 2.")
+
+
+def test_version_false_or_absent_does_not_short_circuit() -> None:
+    assert not version_requested(["--version=false", *BASE])
+    assert not version_requested(["--noversion", *BASE])
+    assert parse_flags(["--version=false", *BASE]).model_base_path == "/models/m"
+    with pytest.raises(UsageError, match="unknown flag --bogus"):
+        version_requested(["--version", "--bogus"])
+
+
+def test_help_documents_version_timeout_and_batching_threads() -> None:
+    out = CliRunner().invoke(serve, ["--help"]).output
+    assert "--version" in out
+    assert "NOT cancelled" in out and "--rest_api_timeout_in_ms" in out
+    assert "(num_batch_threads + 1) x max_batch_size" in out
+
+
+def test_handler_threads_rise_with_batching_unless_set() -> None:
+    batching = BatchingOptions(max_batch_size=32, num_batch_threads=2)
+    default = parse_flags([*BASE])
+    assert handler_thread_count(default, "grpc_max_threads", None) == default_thread_count()
+    batched = parse_flags(["--enable_batching", *BASE])
+    expected = max(default_thread_count(), 3 * 32)
+    assert handler_thread_count(batched, "grpc_max_threads", batching) == expected
+    assert handler_thread_count(batched, "rest_api_num_threads", batching) == expected
+    # TF Serving's default max_batch_size (1000) is capped.
+    assert (
+        handler_thread_count(batched, "grpc_max_threads", BatchingOptions())
+        == MAX_BATCHING_THREADS
+    )
+    # A value the user gave is kept, even when it equals the default.
+    explicit = parse_flags(["--enable_batching", "--grpc_max_threads=3", *BASE])
+    assert handler_thread_count(explicit, "grpc_max_threads", batching) == 3
+    same = parse_flags([f"--grpc_max_threads={default_thread_count()}", *BASE])
+    assert handler_thread_count(same, "grpc_max_threads", batching) == default_thread_count()

@@ -11,7 +11,8 @@ Columns (header required; names are case-insensitive, seed 003's names accepted 
     backends      optional "tf,onnxruntime" (default: --backends)
     input_shape   optional "name:1x300x300x3[;name2:...]"
 
-Relative paths are relative to the CSV file. Any mistake is one error naming the line.
+Relative paths are relative to the CSV file; a bare name (seed 003's Tasks column, e.g.
+``resnet18``) also finds ``<name>.pb`` or ``model/<name>.pb`` next to it. Any mistake is one error naming the line.
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def _split(text: str) -> list[str]:
     return [s.strip() for s in text.replace(";", ",").split(",") if s.strip()]
 
 
+def _find_model(folder: Path, text: str) -> Path | None:
+    """The path as given (relative to the CSV), else seed 003's layout: a bare model name in
+    the Tasks column for ``model/<name>.pb`` next to assignment.csv."""
+    given = Path(text).expanduser()
+    candidates = [given if given.is_absolute() else folder / given]
+    if not given.is_absolute() and not given.suffix and len(given.parts) == 1:
+        candidates += [
+            folder / f"{text}.pb",
+            folder / "model" / f"{text}.pb",
+            folder / "model" / text,
+        ]
+    return next((c for c in candidates if c.exists()), None)
+
+
 def parse_assignment(path: Path) -> list[Assignment]:
     if not path.is_file():
         raise BenchUsageError(f"assignment file {path} does not exist")
@@ -79,8 +94,9 @@ def parse_assignment(path: Path) -> list[Assignment]:
         for raw in header:
             key = raw.strip().lower().replace(" ", "_").replace("/", "_")
             if key not in _ALIASES:
+                known = ", ".join(ASSIGNMENT_COLUMNS)
                 raise BenchUsageError(
-                    f"{path}:1: unknown column {raw.strip()!r}; known columns: {', '.join(ASSIGNMENT_COLUMNS)}"
+                    f"{path}:1: unknown column {raw.strip()!r}; known columns: {known}"
                 )
             columns.append(_ALIASES[key])
         if "model" not in columns:
@@ -101,11 +117,12 @@ def parse_assignment(path: Path) -> list[Assignment]:
             where = f"{path}:{line_no}"
             if not cells.get("model"):
                 raise BenchUsageError(f"{where}: the model column is empty")
-            source = Path(cells["model"]).expanduser()
-            if not source.is_absolute():
-                source = path.parent / source
-            if not source.exists():
-                raise BenchUsageError(f"{where}: model {cells['model']!r} not found ({source})")
+            source = _find_model(path.parent, cells["model"])
+            if source is None:
+                raise BenchUsageError(
+                    f"{where}: model {cells['model']!r} not found "
+                    f"(looked for {path.parent / cells['model']} and model/{cells['model']}.pb)"
+                )
             try:
                 batch_sizes = parse_batch_sizes(cells.get("batch_sizes") or "1")
                 shapes = parse_input_shapes(_split(cells.get("input_shape", "")))

@@ -175,16 +175,12 @@ class BatchingOptions:
 
 def parse_batching_parameters(text: str, *, source: str = "<text>") -> Message:
     """Parse a text-format ``BatchingParameters``, checked like TF Serving (``ConfigError``)."""
-    msg = parse_text_proto(text, BatchingParameters(), source=source)
-    _check(msg, source)
-    return msg
+    return parse_text_proto(text, BatchingParameters(), source, _validate)
 
 
 def read_batching_parameters(path: str | os.PathLike[str]) -> Message:
     """Read a ``--batching_parameters_file``; ``ConfigError`` names the file on any problem."""
-    msg = read_text_proto(path, BatchingParameters())
-    _check(msg, str(path))
-    return msg
+    return read_text_proto(path, BatchingParameters(), _validate)
 
 
 def write_batching_parameters(
@@ -196,8 +192,7 @@ def write_batching_parameters(
         raise TypeError(
             f"expected BatchingParameters or BatchingOptions, got {type(params).__name__}"
         )
-    _check(msg, str(path))
-    return write_text_proto(path, msg)
+    return write_text_proto(path, msg, _validate)
 
 
 def read_per_model_batching(version_dir: str | os.PathLike[str]) -> Message | None:
@@ -211,11 +206,8 @@ def read_per_model_batching(version_dir: str | os.PathLike[str]) -> Message | No
     return read_batching_parameters(path)
 
 
-def _check(msg: Message, source: str) -> None:
-    try:
-        BatchingOptions.from_proto(msg)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+def _validate(msg: Message) -> None:
+    BatchingOptions.from_proto(msg)  # resolving checks every field as TF Serving does
 
 
 def parse_sizes(text: str | Sequence[int]) -> tuple[int, ...]:

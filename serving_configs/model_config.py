@@ -57,25 +57,17 @@ _VERSION_DIR = re.compile(r"0|[1-9][0-9]*")
 
 def parse_model_config(text: str, *, source: str = "<text>") -> ModelServerConfig:
     """Parse and validate a text-format ``ModelServerConfig``."""
-    config = parse_text_proto(text, ModelServerConfig(), source=source)
-    validate_model_config(config)
-    return config
+    return parse_text_proto(text, ModelServerConfig(), source, validate_model_config)
 
 
 def read_model_config(path: str | os.PathLike[str]) -> ModelServerConfig:
     """Read and validate a ``--model_config_file``; ``ConfigError`` on any problem."""
-    config = read_text_proto(path, ModelServerConfig())
-    try:
-        validate_model_config(config)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return config
+    return read_text_proto(path, ModelServerConfig(), validate_model_config)
 
 
 def write_model_config(path: str | os.PathLike[str], config: ModelServerConfig) -> Path:
     """Validate and write ``config`` atomically; returns the path."""
-    validate_model_config(config)
-    return write_text_proto(path, config)
+    return write_text_proto(path, config, validate_model_config)
 
 
 def validate_model_config(config: ModelServerConfig) -> None:

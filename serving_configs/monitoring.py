@@ -56,16 +56,12 @@ def validate_monitoring_config(config: Message) -> None:
 
 def parse_monitoring_config(text: str, *, source: str = "<text>") -> Message:
     """Parse and validate a text-format ``MonitoringConfig``."""
-    msg = parse_text_proto(text, MonitoringConfig(), source=source)
-    _check(msg, source)
-    return msg
+    return parse_text_proto(text, MonitoringConfig(), source, validate_monitoring_config)
 
 
 def read_monitoring_config(path: str | os.PathLike[str]) -> Message:
     """Read and validate a ``--monitoring_config_file``; ``ConfigError`` on any problem."""
-    msg = read_text_proto(path, MonitoringConfig())
-    _check(msg, str(path))
-    return msg
+    return read_text_proto(path, MonitoringConfig(), validate_monitoring_config)
 
 
 def write_monitoring_config(path: str | os.PathLike[str], config: Message | None = None) -> Path:
@@ -75,12 +71,4 @@ def write_monitoring_config(path: str | os.PathLike[str], config: Message | None
         raise TypeError(
             f"expected tensorflow.serving.MonitoringConfig, got {msg.DESCRIPTOR.full_name}"
         )
-    _check(msg, str(path))
-    return write_text_proto(path, msg)
-
-
-def _check(msg: Message, source: str) -> None:
-    try:
-        validate_monitoring_config(msg)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    return write_text_proto(path, msg, validate_monitoring_config)

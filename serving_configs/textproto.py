@@ -7,6 +7,7 @@ prefix and add protobuf's own ``line:column : reason`` so the user can find the 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,13 +20,30 @@ from tfsuite.serving_configs.errors import ConfigError
 __all__ = ["parse_text_proto", "read_text_proto", "write_text_proto"]
 
 M = TypeVar("M", bound=Message)
+#: A config kind's semantic checks (beyond parsing): raise ``ConfigError`` to refuse.
+Validate = Callable[[M], None]
 
 #: Config files are small; refuse to read anything absurd into memory.
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 
 
-def parse_text_proto(text: str, message: M, source: str = "<text>") -> M:
-    """Parse ``text`` into ``message`` (cleared first); errors name ``source`` and the line."""
+def _validated(message: M, validate: Validate[M] | None, source: str) -> M:
+    """Run the config kind's own checks; their ``ConfigError`` gets ``source:`` in front."""
+    if validate is not None:
+        try:
+            validate(message)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return message
+
+
+def parse_text_proto(
+    text: str, message: M, source: str = "<text>", validate: Validate[M] | None = None
+) -> M:
+    """Parse ``text`` into ``message`` (cleared first); errors name ``source`` and the line.
+
+    ``validate`` (the config kind's checks, raising ``ConfigError``) runs on the result.
+    """
     message.Clear()
     try:
         text_format.Parse(text, message)
@@ -42,10 +60,12 @@ def parse_text_proto(text: str, message: M, source: str = "<text>") -> M:
             f"Invalid protobuf file: '{source}': {where}{reason}"
             f" (expected a text-format {message.DESCRIPTOR.full_name})"
         ) from None
-    return message
+    return _validated(message, validate, source)
 
 
-def read_text_proto(path: str | os.PathLike[str], message: M) -> M:
+def read_text_proto(
+    path: str | os.PathLike[str], message: M, validate: Validate[M] | None = None
+) -> M:
     """Read a text-proto file; missing/unreadable files and parse errors become ``ConfigError``."""
     p = Path(path)
     try:
@@ -60,11 +80,14 @@ def read_text_proto(path: str | os.PathLike[str], message: M) -> M:
         raise ConfigError(f"Invalid protobuf file: '{p}': not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
-    return parse_text_proto(text, message, source=str(p))
+    return parse_text_proto(text, message, str(p), validate)
 
 
-def write_text_proto(path: str | os.PathLike[str], message: Message) -> Path:
-    """Write ``message`` in text format, atomically (temp file next to the target, then rename)."""
+def write_text_proto(
+    path: str | os.PathLike[str], message: M, validate: Validate[M] | None = None
+) -> Path:
+    """Validate, then write ``message`` in text format atomically (temp file, then rename)."""
+    _validated(message, validate, str(path))
     return atomic_write_text(path, text_format.MessageToString(message))
 
 

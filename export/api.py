@@ -25,11 +25,11 @@ from tfsuite.export.basepath import assign_versions, publish, remove_version, sc
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import FrozenModel, op_histogram
 from tfsuite.export.loading import load_source, source_format, source_sha256
-from tfsuite.export.manifest import Validation, VariantRecord, VariantsManifest
+from tfsuite.export.manifest import TensorSpecInfo, Validation, VariantRecord, VariantsManifest
 from tfsuite.export.report import StepProgress, print_summary
 from tfsuite.export.saving import dir_size
 from tfsuite.export.signatures import parse_input_specs, parse_shape
-from tfsuite.export.trt import TrtOptions, calibration_images
+from tfsuite.export.trt import TRT_PRECISIONS, TrtOptions, calibration_images
 from tfsuite.export.validate import DEFAULT_TOLERANCES, FixedInputs, compare_outputs, fixed_inputs, run_reference, run_saved_model
 from tfsuite.export.variants import DEFAULT_VARIANTS, VARIANTS, BuildContext, VariantSkipped, VariantSpec
 
@@ -90,24 +90,49 @@ def _load_manifest(base: Path) -> VariantsManifest | None:
         raise ExportUsageError(f"{base / 'variants.json'} is not a valid variants manifest ({type(exc).__name__}); move it away or choose another --base-path") from None
 
 
+def _names(specs: Sequence[TensorSpecInfo]) -> str:
+    return ",".join(f"{s.name}:{'x'.join('?' if d is None else str(d) for d in s.shape)}" for s in specs) or "-"
+
+
 def _check_overwrites(
-    base: Path, plan: dict[str, int], existing: dict[int, Path], manifest: VariantsManifest | None, sha: str, overwrite: bool
-) -> set[str]:
-    """Variants that are already up to date; a usage error for anything that would be overwritten."""
+    base: Path,
+    plan: dict[str, int],
+    existing: dict[int, Path],
+    manifest: VariantsManifest | None,
+    sha: str,
+    signature: tuple[list[TensorSpecInfo], list[TensorSpecInfo]],
+    overwrite: bool,
+) -> dict[str, str]:
+    """Variant -> why it needs no work this run; a usage error for anything that would be
+    overwritten or no longer matches what was asked."""
     if overwrite:
-        return set()
+        return {}
     if manifest is not None and manifest.source_sha256 != sha and manifest.variants:
         raise ExportUsageError(
             f"base path {str(base)!r} holds variants of a different source (sha256 {manifest.source_sha256[:12]}...); "
             "pass --overwrite to replace them or choose another --base-path"
         )
-    current: set[str] = set()
+    if manifest is not None and manifest.loadable() and (manifest.inputs, manifest.outputs) != signature:
+        # Same source, other --inputs/--outputs/--input-shape: the published versions have the
+        # recorded signature, so calling them "up to date" (or rewriting the record) would lie.
+        raise ExportUsageError(
+            f"base path {str(base)!r} holds versions with inputs {_names(manifest.inputs)} and outputs "
+            f"{_names(manifest.outputs)}, not the {_names(signature[0])} / {_names(signature[1])} asked for now; "
+            "pass --overwrite to rebuild them or choose another --base-path"
+        )
+    current: dict[str, str] = {}
     for name, version in plan.items():
         record = manifest.by_variant(name) if manifest else None
         if record and record.status == "ok" and record.source_sha256 == sha and version in existing:
-            current.add(name)
+            current[name] = "up to date"
         elif version in existing:
             raise ExportUsageError(f"version {version} already exists in {str(base)!r}; pass --overwrite to replace it")
+        elif (
+            record and record.status == "skipped" and name in TRT_PRECISIONS
+            and record.source_sha256 == sha and record.tf_version == tf.__version__
+        ):
+            # Same TensorFlow build: trying TF-TRT again would give the same answer.
+            current[name] = f"up to date (skipped: {record.reason.split(';')[0]}; --overwrite tries again)"
     return current
 
 
@@ -159,18 +184,26 @@ def export_variants(
         for note in model.notes:
             steps.note(note)
         plan = assign_versions(names, manifest, set(existing))
-        up_to_date = _check_overwrites(base, plan, existing, manifest, sha, overwrite)
+        signature = ([e.info() for e in model.inputs], [e.info() for e in model.outputs])
+        up_to_date = _check_overwrites(base, plan, existing, manifest, sha, signature, overwrite)
 
         if manifest is None or (overwrite and manifest.source_sha256 != sha):
             previous = manifest
             manifest = VariantsManifest(
                 model_name=model_name or base.resolve().name,
                 source=str(src), source_format=model.source_format, source_sha256=sha, tf_version=tf.__version__,
-                kind=model.kind, inputs=[e.info() for e in model.inputs], outputs=[e.info() for e in model.outputs],
+                kind=model.kind, inputs=signature[0], outputs=signature[1],
                 variants=list(previous.variants) if previous else [],
             )
-        elif model_name:
-            manifest.model_name = model_name
+        else:
+            if (manifest.inputs, manifest.outputs) != signature:
+                # Only with --overwrite or when nothing was published: record what is built now.
+                kept = [f"{r.version} ({r.variant})" for r in manifest.loadable() if r.variant not in names]
+                if kept:
+                    steps.note(f"version(s) {', '.join(kept)} keep the old signature; export them too to match")
+                manifest.inputs, manifest.outputs, manifest.kind = signature[0], signature[1], model.kind
+            if model_name:
+                manifest.model_name = model_name
         feeds: FixedInputs = {}
         reference: dict[str, np.ndarray] = {}
         if any(name not in up_to_date for name in names):
@@ -180,8 +213,7 @@ def export_variants(
         for name in names:
             version = plan[name]
             if name in up_to_date:
-                message = f"version {version} ({name}): up to date"
-                steps.note(message)
+                steps.note(f"version {version} ({name}): {up_to_date[name]}")
                 continue
             with steps.step(f"version {version}: {name}"):
                 record = _build_one(registry[name], version, model, base, BuildContext(model=model, trt=trt), feeds, reference, sha, tolerances, overwrite)

@@ -112,3 +112,31 @@ def test_bad_shape_and_tolerance_syntax(tiny_classifier_pb: Path, base: Path, ca
     code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--tolerance", "loose"], capsys)
     _assert_one_line_error(code, err, "VARIANT.METRIC=NUMBER")
     assert not base.exists()
+
+
+def test_changed_outputs_on_rerun_need_overwrite(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Same source, other --outputs: the published versions no longer match what was asked."""
+    from tfsuite.export.api import export_variants
+
+    export_variants(tiny_classifier_pb, base, variants="original", progress=False)
+    manifest = (base / "variants.json").read_bytes()
+    listing = sorted(p.name for p in base.iterdir())
+    args = ["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original", "--outputs", "Relu"]
+    code, err = _run(args, capsys)
+    _assert_one_line_error(code, err, "outputs probabilities:?x10", "Relu:", "--overwrite")
+    assert (base / "variants.json").read_bytes() == manifest and sorted(p.name for p in base.iterdir()) == listing
+
+
+def test_freeze_and_inspect_bad_paths(tiny_classifier_pb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(["inspect", str(tmp_path / "nope")], capsys)
+    _assert_one_line_error(code, err, "does not exist")
+    junk = tmp_path / "junk.pb"
+    junk.write_bytes(b"hello world")
+    code, err = _run(["inspect", str(junk)], capsys)
+    _assert_one_line_error(code, err, "not a GraphDef or SavedModel")
+    out = tmp_path / "out" / "model.pb"
+    code, err = _run(["freeze", str(tiny_classifier_pb), "--out", str(out)], capsys)
+    _assert_one_line_error(code, err, "not a SavedModel")
+    code, err = _run(["freeze", str(tmp_path / "nope"), "--out", str(out)], capsys)
+    _assert_one_line_error(code, err, "does not exist")
+    assert not (tmp_path / "out").exists()

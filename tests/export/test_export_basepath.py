@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from tfsuite.export.api import export_variants
 from tfsuite.export.basepath import assign_versions, scan_base_path
@@ -88,3 +90,33 @@ def test_failed_build_leaves_no_temp_dir(tiny_classifier_pb: Path, tmp_path: Pat
     assert rec.status == "failed" and "disk full" in rec.reason
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "variants.json"]
     shutil.rmtree(tmp_path / "m")
+
+
+def test_changed_outputs_with_overwrite_rebuild_and_update_the_record(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    export_variants(tiny_classifier_pb, base, variants="original", progress=False)
+    with pytest.raises(ExportUsageError, match="pass --overwrite to rebuild"):
+        export_variants(tiny_classifier_pb, base, variants="original", outputs="Relu", progress=False)
+    manifest = export_variants(tiny_classifier_pb, base, variants="original", outputs="Relu", overwrite=True, progress=False)
+    assert [o.name for o in manifest.outputs] == ["Relu"]
+    assert VariantsManifest.load(base).outputs == manifest.outputs
+    fn = tf.saved_model.load(str(base / "1"), tags=["serve"]).signatures["serving_default"]
+    assert list(fn.structured_outputs) == ["Relu"]
+    # and the new signature is now the up-to-date one
+    again = export_variants(tiny_classifier_pb, base, variants="original", outputs="Relu", progress=False)
+    assert again.variants == manifest.variants
+
+
+def test_skipped_trt_is_not_retried_for_the_same_source_and_tf(
+    tiny_classifier_pb: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = tmp_path / "m"
+    first = export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", progress=False)
+    assert first.by_variant("trt_fp16").status == "skipped"
+    with caplog.at_level(logging.INFO, logger="tfsuite.export.report"):
+        second = export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", progress=False)
+    notes = [r.getMessage() for r in caplog.records]
+    assert "version 3 (trt_fp16): up to date (skipped: TensorRT is not available" in " ".join(notes), notes
+    assert second.by_variant("trt_fp16") == first.by_variant("trt_fp16")  # same record, same time stamp
+    retried = export_variants(tiny_classifier_pb, base, variants="trt_fp16", overwrite=True, progress=False)
+    assert retried.by_variant("trt_fp16").created_at != first.by_variant("trt_fp16").created_at

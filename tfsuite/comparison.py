@@ -1,33 +1,51 @@
 """Served comparison of one model's versions: the same images to every version, over gRPC.
 
-For each loadable version of a base path (by its label, so the request names the variant
-the way a user would), the same images go through ``tfsuite.clients`` one request at a
-time; the client-side latency of each request is kept, and the outputs are compared with
-version 1's: top-1 agreement for classifiers, IoU-matched detection agreement for
-detectors, max abs error for anything else. This is the table ``tfsuite demo`` ends with.
+Two passes per loadable version, each addressed by its label (the way a user names the
+variant):
 
-Only gRPC is used here (clients never import the server); the caller starts the server.
+* **sequential** — one request at a time, one image per request: client-side latency of
+  each request, and the outputs compared with version 1's (top-1 agreement for classifiers,
+  IoU-matched detection agreement for detectors, max abs error for anything else);
+* **under load** — ``concurrency`` requests in flight on the asyncio client: throughput,
+  latency under load, and the batch sizes the server actually formed for that version (read
+  from its Prometheus endpoint, whose ``model_version`` label TF Serving itself lacks).
+
+Clients never import the server: everything here is gRPC plus one HTTP scrape.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
-from tfsuite.clients.grpc_client import TFServingClient
+from tfsuite.atomic import atomic_write_json, atomic_write_text
+from tfsuite.clients.grpc_client import AsyncTFServingClient, TFServingClient
 from tfsuite.clients.images import ImageReader
-from tfsuite.clients.pipeline import InputPlan, Preprocess, plan_input, signature_of
-from tfsuite.export.manifest import VariantsManifest
+from tfsuite.clients.pipeline import Preprocess, plan_input, signature_of
+from tfsuite.export.manifest import VariantRecord, VariantsManifest
 from tfsuite.export.validate import detection_agreement
 
-__all__ = ["VersionResult", "compare_versions", "comparison_table", "skipped_notes", "write_results"]
+__all__ = [
+    "ServedInputs",
+    "VersionResult",
+    "compare_versions",
+    "comparison_table",
+    "load_table",
+    "skipped_notes",
+    "write_results",
+]
+
+#: TF Serving's batch-size histogram (after padding), per model version on this suite's server.
+PROCESSED_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
 
 
 @dataclass
@@ -47,7 +65,31 @@ class VersionResult:
     agreement: float | None = None
     """Top-1 agreement (classifier) or matched-detection share (detector) vs version 1."""
     max_abs_error: float | None = None
+    load_concurrency: int = 0
+    load_images_per_s: float | None = None
+    load_p50_ms: float | None = None
+    load_p99_ms: float | None = None
+    mean_batch_size: float | None = None
+    """Mean processed batch size the server formed for this version under load."""
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class ServedInputs:
+    """The request tensors every version gets: one image each, already preprocessed."""
+
+    alias: str
+    tensors: list[np.ndarray]
+
+    @classmethod
+    def from_images(
+        cls, client: TFServingClient, model: str, images: Sequence[Path], *,
+        preprocess: Preprocess = "mobilenet", resize: tuple[int, int] | None = None,
+    ) -> ServedInputs:
+        plan = plan_input(signature_of(client.metadata(model), None), model, None, preprocess)
+        with ImageReader(list(images), resize) as reader:
+            pixels = [item.pixels for item in reader if item.pixels is not None]
+        return cls(plan.alias, [plan.tensor([p]) for p in pixels])
 
 
 def _agreement(kind: str, ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> float | None:
@@ -68,22 +110,84 @@ def _max_abs(ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> float:
     return max(errors, default=0.0)
 
 
+def _percentiles(latencies_ms: Sequence[float]) -> tuple[float, float]:
+    lat = np.asarray(latencies_ms)
+    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+
+
+def _sequential(
+    client: TFServingClient, model: str, record: VariantRecord, inputs: ServedInputs,
+    result: VersionResult,
+) -> dict[str, np.ndarray]:
+    """One request at a time; returns the outputs stacked over the images."""
+    client.predict({inputs.alias: inputs.tensors[0]}, model, label=record.variant)  # warm the path
+    outputs = []
+    for tensor in inputs.tensors:
+        t0 = time.perf_counter()
+        outputs.append(client.predict({inputs.alias: tensor}, model, label=record.variant))
+        result.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+    result.requests = len(inputs.tensors)
+    result.p50_ms, result.p99_ms = _percentiles(result.latencies_ms)
+    result.images_per_s = 1000.0 * result.requests / float(sum(result.latencies_ms))
+    return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+
+
+async def _under_load(
+    address: str, model: str, label: str, inputs: ServedInputs, concurrency: int, requests: int,
+) -> tuple[list[float], float]:
+    """``requests`` predictions with ``concurrency`` in flight; (latencies ms, wall seconds)."""
+    client = AsyncTFServingClient(address, model=model)
+    latencies: list[float] = []
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        while sent < requests:
+            tensor = inputs.tensors[sent % len(inputs.tensors)]
+            sent += 1
+            t0 = time.perf_counter()
+            await client.predict({inputs.alias: tensor}, label=label)
+            latencies.append((time.perf_counter() - t0) * 1000.0)
+
+    try:
+        await client.wait_ready()
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - start
+    finally:
+        await client.close()
+
+
+def _batch_totals(metrics_url: str, model: str, version: int) -> tuple[float, float]:
+    """(sum, count) of the processed-batch-size histogram for one model version."""
+    text = httpx.get(metrics_url, timeout=10.0).raise_for_status().text
+    total = count = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != PROCESSED_BATCH_SIZE:
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("model_name") != model or labels.get("model_version") != str(version):
+                continue
+            if sample.name.endswith("_sum"):
+                total += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+    return total, count
+
+
 def compare_versions(
     client: TFServingClient,
     model: str,
     manifest: VariantsManifest,
-    images: Sequence[Path],
+    inputs: ServedInputs,
     *,
-    preprocess: Preprocess = "mobilenet",
-    resize: tuple[int, int] | None = None,
+    concurrency: int = 16,
+    load_requests: int = 0,
+    metrics_url: str | None = None,
 ) -> list[VersionResult]:
-    """Send ``images`` (one per request) to every version of ``model``; compare with version 1."""
-    sig = signature_of(client.metadata(model), None)
-    plan: InputPlan = plan_input(sig, model, None, preprocess)
-    with ImageReader(list(images), resize) as reader:
-        pixels = [item.pixels for item in reader if item.pixels is not None]
-    tensors = [plan.tensor([p]) for p in pixels]
-
+    """Every version of ``model``: sequential pass (latency, agreement with version 1), then,
+    if ``load_requests``, a pass with ``concurrency`` in flight (throughput, batch sizes)."""
     results: list[VersionResult] = []
     reference: dict[str, np.ndarray] | None = None
     for record in manifest.variants:
@@ -93,22 +197,25 @@ def compare_versions(
         results.append(result)
         if not record.loadable:
             continue
-        client.predict({plan.alias: tensors[0]}, model, label=record.variant)  # warm the path
-        outputs: list[dict[str, np.ndarray]] = []
-        for tensor in tensors:
-            t0 = time.perf_counter()
-            outputs.append(client.predict({plan.alias: tensor}, model, label=record.variant))
-            result.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
-        result.requests = len(tensors)
-        lat = np.asarray(result.latencies_ms)
-        result.p50_ms = float(np.percentile(lat, 50))
-        result.p99_ms = float(np.percentile(lat, 99))
-        result.images_per_s = 1000.0 * len(tensors) / float(lat.sum())
-        stacked = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+        stacked = _sequential(client, model, record, inputs, result)
         if reference is None:
             reference = stacked  # the first loadable version (1, original) is the reference
         result.agreement = _agreement(manifest.kind, reference, stacked)
         result.max_abs_error = _max_abs(reference, stacked)
+        if load_requests:
+            # Untimed warm-up at the same concurrency: the first batches of each new size pay
+            # for TensorFlow's per-shape set-up, which would bias whichever version goes first.
+            load = (client.address, model, record.variant, inputs, concurrency)
+            asyncio.run(_under_load(*load, min(load_requests, 2 * concurrency)))
+            before = _batch_totals(metrics_url, model, record.version) if metrics_url else None
+            latencies, wall = asyncio.run(_under_load(*load, load_requests))
+            result.load_concurrency = concurrency
+            result.load_images_per_s = len(latencies) / wall
+            result.load_p50_ms, result.load_p99_ms = _percentiles(latencies)
+            if before is not None and metrics_url:
+                after = _batch_totals(metrics_url, model, record.version)
+                batches = after[1] - before[1]
+                result.mean_batch_size = (after[0] - before[0]) / batches if batches else None
     return results
 
 
@@ -118,17 +225,36 @@ def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
     return f"{value:.{digits}f}{suffix}"
 
 
-def comparison_table(results: Sequence[VersionResult], title: str) -> Table:
-    """One model's versions: size, served latency, throughput, agreement with version 1."""
+def _table(title: str, columns: Sequence[str]) -> Table:
     table = Table(title=title, title_justify="left")
-    for name in ("version", "variant", "status", "size MB", "p50 ms", "p99 ms", "img/s", "agree"):
-        table.add_column(name, justify="left" if name in ("variant", "status") else "right", no_wrap=name == "variant")
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("variant", "status") else "right",
+                         no_wrap=name == "variant")
+    return table
+
+
+def comparison_table(results: Sequence[VersionResult], title: str) -> Table:
+    """One model's versions: size, sequential latency and throughput, agreement with v1."""
+    table = _table(title, ("version", "variant", "status", "size MB", "p50 ms", "p99 ms", "img/s", "agree"))
     for r in results:
         table.add_row(
             str(r.version), r.variant, r.status,
             _fmt(r.size_bytes / 1e6 if r.size_bytes else None, 2),
             _fmt(r.p50_ms), _fmt(r.p99_ms), _fmt(r.images_per_s, 1),
             _fmt(r.agreement * 100 if r.agreement is not None else None, 1, "%"),
+        )
+    return table
+
+
+def load_table(results: Sequence[VersionResult], title: str) -> Table:
+    """One model's served versions under load: throughput, latency, batches formed."""
+    table = _table(title, ("version", "variant", "in flight", "img/s", "p50 ms", "p99 ms", "mean batch"))
+    for r in results:
+        if r.load_images_per_s is None:
+            continue
+        table.add_row(
+            str(r.version), r.variant, str(r.load_concurrency), _fmt(r.load_images_per_s, 1),
+            _fmt(r.load_p50_ms), _fmt(r.load_p99_ms), _fmt(r.mean_batch_size, 1),
         )
     return table
 
@@ -144,21 +270,23 @@ def skipped_notes(results: Sequence[VersionResult]) -> list[str]:
 
 def write_results(results: Sequence[VersionResult], path: Path) -> Path:
     """``results.json`` (per-request latencies included) and ``report.md`` next to it."""
-    from tfsuite.clients.coco import write_json_atomic
-
-    write_json_atomic(path, {"versions": [asdict(r) for r in results]})
+    atomic_write_json(path, {"versions": [asdict(r) for r in results]})
     lines = [
-        "| model | version | variant | status | size MB | p50 ms | p99 ms | img/s | agreement |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+        "| model | version | variant | status | size MB | p50 ms | p99 ms | img/s | agreement "
+        "| img/s under load | mean batch |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.model} | {r.version} | {r.variant} | {r.status} | "
             f"{_fmt(r.size_bytes / 1e6 if r.size_bytes else None)} | {_fmt(r.p50_ms)} | "
             f"{_fmt(r.p99_ms)} | {_fmt(r.images_per_s, 1)} | "
-            f"{_fmt(r.agreement * 100 if r.agreement is not None else None, 1, '%')} |"
+            f"{_fmt(r.agreement * 100 if r.agreement is not None else None, 1, '%')} | "
+            f"{_fmt(r.load_images_per_s, 1)} | {_fmt(r.mean_batch_size, 1)} |"
         )
-    report = path.with_name("report.md")
-    report.write_text("# tfsuite comparison\n\n" + "\n".join(lines) + "\n")
-    json.loads(path.read_text())  # what we wrote parses
+    notes = [f"- {note}" for note in skipped_notes(results)]
+    atomic_write_text(
+        path.with_name("report.md"),
+        "# tfsuite comparison\n\n" + "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else ""),
+    )
     return path

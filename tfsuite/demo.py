@@ -22,6 +22,8 @@ import numpy as np
 from rich.console import Console
 from rich.rule import Rule
 
+from tfsuite.atomic import atomic_path
+
 __all__ = ["demo"]
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,8 @@ def synthetic_images(out: Path, count: int, seed: int = 0) -> list[Path]:
                 cv2.circle(image, (x, y), max(w, h) // 3, color, -1)
         path = out / f"{i:06d}.jpg"
         if not path.exists():
-            tmp = path.with_name(f".{path.name}.tmp.jpg")
-            cv2.imwrite(str(tmp), image)
-            tmp.replace(path)
+            with atomic_path(path, suffix=".jpg") as tmp:
+                cv2.imwrite(str(tmp), image)
         paths.append(path)
     return paths
 
@@ -61,20 +62,28 @@ def synthetic_images(out: Path, count: int, seed: int = 0) -> list[Path]:
               help="Synthetic images sent to every version.")
 @click.option("--variants", default="original,weight_quant,trt_fp16,trt_int8", show_default=True,
               help="Variants to export (TF-TRT ones are recorded as skipped without TensorRT).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Requests in flight in the load pass (batching needs several).")
+@click.option("--load-requests", type=click.IntRange(0, 100_000), default=128, show_default=True,
+              help="Requests per version in the load pass (0: skip it).")
 @click.option("--bench/--no-bench", default=True, show_default=True,
               help="Also run the offline benchmark of the classifier's versions.")
-def demo(workdir: Path, image_count: int, variants: str, bench: bool) -> None:
+def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_requests: int,
+         bench: bool) -> None:
     """Run the whole job end to end on the embedded server with the bundled example models."""
     from tfsuite.clients.grpc_client import TFServingClient
-    from tfsuite.comparison import compare_versions, comparison_table, skipped_notes, write_results
+    from tfsuite.comparison import (
+        ServedInputs, compare_versions, comparison_table, load_table, skipped_notes, write_results,
+    )
     from tfsuite.export.api import export_variants
     from tfsuite.export.examples import (
-        CLASSIFIER_NAME, DETECTOR_NAME, classifier_files, write_examples,
+        CLASSIFIER_NAME, DETECTOR_NAME, classifier_files, detector_path, write_examples,
     )
     from tfsuite.server.app import ModelServer
     from tfsuite.server.flags import EPHEMERAL_PORT
     from tfsuite.server.options import ServerOptions
     from tfsuite.serving_configs.batching import BatchingOptions
+    from tfsuite.serving_configs.monitoring import DEFAULT_METRICS_PATH
     from tfsuite.serving_configs.bundle import (
         BATCHING_FILE, MODEL_CONFIG_FILE, MONITORING_FILE, ConfigBundle, ModelSource,
     )
@@ -84,13 +93,22 @@ def demo(workdir: Path, image_count: int, variants: str, bench: bool) -> None:
     models_dir = workdir / "models"
 
     console.print(Rule("1/5  example models"))
-    examples = write_examples(workdir / "examples")
+    examples_dir = workdir / "examples"
+    sources = {
+        DETECTOR_NAME: detector_path(examples_dir),
+        CLASSIFIER_NAME: classifier_files(examples_dir).saved_model,
+    }
+    # Build only what is missing: a rebuild is byte-identical across processes, but not
+    # within one (TensorFlow numbers traced functions per process), and an export of a
+    # "different" source would be refused.
+    missing = [kind for kind, name in (("detector", DETECTOR_NAME), ("classifier", CLASSIFIER_NAME))
+               if not sources[name].exists()]
+    if missing:
+        write_examples(examples_dir, only=missing)
+    for name, path in sources.items():
+        console.print(f"  {name:<22} {path}")
 
     console.print(Rule("2/5  export variants"))
-    sources = {
-        DETECTOR_NAME: examples[DETECTOR_NAME],
-        CLASSIFIER_NAME: classifier_files(workdir / "examples").saved_model,
-    }
     manifests = {}
     for name, source in sources.items():
         console.print(f"[bold]{name}[/bold] from {source}")
@@ -114,21 +132,32 @@ def demo(workdir: Path, image_count: int, variants: str, bench: bool) -> None:
         model_config_file=str(models_dir / MODEL_CONFIG_FILE),
         enable_batching=True, batching_parameters_file=str(models_dir / BATCHING_FILE),
         monitoring_config_file=str(models_dir / MONITORING_FILE),
+        # A waiting request holds a gRPC handler thread: leave room for every one in flight.
+        grpc_max_threads=max(ServerOptions().grpc_max_threads, 2 * concurrency),
     )
     images = synthetic_images(workdir / "images", image_count)
     results = []
     with ModelServer(options) as server:
         console.print(f"  gRPC 127.0.0.1:{server.grpc_port}   REST 127.0.0.1:{server.rest_port}")
-        console.print(Rule(f"5/5  {image_count} images to every version, one request each, by label"))
+        console.print(Rule(f"5/5  every version by its label: {image_count} images one by one, "
+                           f"then {load_requests} requests {concurrency} in flight"))
+        metrics_url = f"http://127.0.0.1:{server.rest_port}{DEFAULT_METRICS_PATH}"
         with TFServingClient(f"127.0.0.1:{server.grpc_port}") as client:
             client.wait_ready()
             for name, manifest in manifests.items():
-                resize = None if manifest.kind == "detector" else (224, 224)
-                results += compare_versions(client, name, manifest, images, resize=resize)
+                # One size per model: batching merges requests only when shapes match
+                # (TF Serving answers FAILED_PRECONDITION otherwise, unless padding is on).
+                resize = (300, 300) if manifest.kind == "detector" else (224, 224)
+                inputs = ServedInputs.from_images(client, name, images, resize=resize)
+                results += compare_versions(
+                    client, name, manifest, inputs, concurrency=concurrency,
+                    load_requests=load_requests, metrics_url=metrics_url,
+                )
     for name in manifests:
-        console.print(comparison_table(
-            [r for r in results if r.model == name], f"{name}: served side by side (gRPC, batch 1)"
-        ))
+        mine = [r for r in results if r.model == name]
+        console.print(comparison_table(mine, f"{name}: served side by side (gRPC, one request at a time)"))
+        if load_requests:
+            console.print(load_table(mine, f"{name}: under load ({concurrency} in flight, batching on)"))
     for note in skipped_notes(results):
         console.print(note, markup=False, highlight=False)
     written = write_results(results, workdir / "results.json")

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -50,6 +51,8 @@ from tfsuite.serving_configs.batching import (
 from tfsuite.serving_configs.model_config import ModelServerConfig
 
 __all__ = ["DataPlane", "RequestSpec", "ClassifyResult", "WarmupHook"]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -244,43 +247,53 @@ class DataPlane:
         entrypoint: str = "GRPC",
     ) -> tuple[int, dict[str, np.ndarray]]:
         """Run ``spec.signature_name`` on ``inputs``; (version served, outputs)."""
-        start = time.perf_counter()
-        version = ""
-        code = grpc.StatusCode.OK
-        try:
-            servable = self.manager.acquire(spec.name, spec.version, spec.label)
-            version = str(servable.version)
-            try:
-                return servable.version, self.predict_on(
-                    servable, spec.signature_name, inputs, output_filter
-                )
-            finally:
-                servable.release()
-        except ServingError as err:
-            code = err.code
-            raise
-        except BaseException:
-            code = grpc.StatusCode.INTERNAL
-            raise
-        finally:
-            self._finish("Predict", spec, version, code, start, entrypoint)
+        return self._serve(
+            "Predict",
+            spec,
+            entrypoint,
+            lambda servable: self.predict_on(servable, spec.signature_name, inputs, output_filter),
+        )
 
     def _examples_call(
-        self, api: str, spec: RequestSpec, examples: Sequence[bytes], entrypoint: str,
+        self,
+        api: str,
+        spec: RequestSpec,
+        examples: Sequence[bytes],
+        entrypoint: str,
         fn: Callable[[Servable, str, Sequence[bytes]], object],
     ) -> tuple[int, object]:
+        return self._serve(
+            api,
+            spec,
+            entrypoint,
+            lambda servable: fn(servable, spec.signature_name, examples),
+            examples=examples,
+        )
+
+    def _serve(
+        self,
+        api: str,
+        spec: RequestSpec,
+        entrypoint: str,
+        run: Callable[[Servable], _T],
+        examples: Sequence[bytes] | None = None,
+    ) -> tuple[int, _T]:
+        """One request: acquire the servable, ``run`` it, release; count and time it
+        (``request_count`` / ``request_latency`` with the version served, or "" when none)."""
         start = time.perf_counter()
         version = ""
         code = grpc.StatusCode.OK
         try:
-            if not examples:
+            if examples is not None and not examples:
                 raise ServingError.invalid_argument("Input is empty.")
             servable = self.manager.acquire(spec.name, spec.version, spec.label)
             version = str(servable.version)
-            self.metrics.request_example_counts.observe((spec.name, version), len(examples))
-            self.metrics.request_example_count_total.inc((spec.name, version), len(examples))
+            if examples is not None:
+                key = (spec.name, version)
+                self.metrics.request_example_counts.observe(key, len(examples))
+                self.metrics.request_example_count_total.inc(key, len(examples))
             try:
-                return servable.version, fn(servable, spec.signature_name, examples)
+                return servable.version, run(servable)
             finally:
                 servable.release()
         except ServingError as err:
@@ -378,19 +391,13 @@ class DataPlane:
         for name in fields:
             if name != "signature_def":
                 raise ServingError.invalid_argument(f"Metadata field {name} is not supported")
-        servable = self.manager.acquire(spec.name, spec.version, spec.label)
-        try:
+        with self.manager.acquired(spec.name, spec.version, spec.label) as servable:
             return servable.version, servable.metadata()
-        finally:
-            servable.release()
 
     def input_specs(self, spec: RequestSpec) -> tuple[int, dict[str, InputSpec]]:
         """(version, {alias: InputSpec}) of a signature — what REST needs to type JSON values."""
-        servable = self.manager.acquire(spec.name, spec.version, spec.label)
-        try:
+        with self.manager.acquired(spec.name, spec.version, spec.label) as servable:
             return servable.version, dict(servable.runner(spec.signature_name).inputs)
-        finally:
-            servable.release()
 
     def get_model_status(
         self, name: str, version: int | None = None, label: str | None = None

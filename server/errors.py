@@ -93,7 +93,7 @@ class ServingError(TFSuiteError):
     def input_alias_not_found(cls, alias: str, expected: Iterable[str]) -> ServingError:
         return cls.invalid_argument(
             f"input tensor alias not found in signature: {alias}. "
-            f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}."
+            f"Inputs expected to be in the set {_braced(sorted(expected))}."
         )
 
     @classmethod
@@ -103,15 +103,15 @@ class ServingError(TFSuiteError):
         missing = sorted(set(exp_s) - set(sent_s))
         return cls.invalid_argument(
             f"input size does not match signature: {len(sent_s)}!={len(exp_s)} "
-            f"len({{{','.join(sent_s)}}}) != len({{{','.join(exp_s)}}}). "
-            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
+            f"len({_braced(sent_s)}) != len({_braced(exp_s)}). "
+            f"Sent extra: {_braced(extra)}. Missing but required: {_braced(missing)}."
         )
 
     @classmethod
     def output_alias_not_found(cls, alias: str, expected: Iterable[str]) -> ServingError:
         return cls.invalid_argument(
             f"output tensor alias not found in signature: {alias} "
-            f"Outputs expected to be in the set {{{','.join(sorted(expected))}}}."
+            f"Outputs expected to be in the set {_braced(sorted(expected))}."
         )
 
     @classmethod
@@ -157,3 +157,8 @@ class ServingError(TFSuiteError):
     @classmethod
     def version_not_found(cls, name: str, version: int) -> ServingError:
         return cls(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}")
+
+
+def _braced(names: Iterable[str]) -> str:
+    """TF Serving's set notation in messages: ``{a,b,c}``."""
+    return "{" + ",".join(names) + "}"

@@ -200,22 +200,25 @@ class ServerMetrics:
             (*model, "API", "runtime"),
             _LATENCY_BUCKETS,
         )
-        self.input_batch_size = HistogramFamily(
-            INPUT_BATCH_SIZE, "Tracks the batch size distribution on the inputs.", model,
-            _BATCH_BUCKETS,
+
+        def batching(name: str, help_text: str, buckets: Sequence[float]) -> HistogramFamily:
+            # TF Serving's batching histograms are per model; ours add model_version.
+            return HistogramFamily(name, help_text, model, buckets)
+
+        self.input_batch_size = batching(
+            INPUT_BATCH_SIZE, "Tracks the batch size distribution on the inputs.", _BATCH_BUCKETS
         )
-        self.processed_batch_size = HistogramFamily(
+        self.processed_batch_size = batching(
             PROCESSED_BATCH_SIZE,
-            "Tracks the batch size distribution on processing (after padding).", model,
+            "Tracks the batch size distribution on processing (after padding).",
             _BATCH_BUCKETS,
         )
-        self.padding_size = HistogramFamily(
-            PADDING_SIZE, "Tracks the padding size distribution on batches.", model,
-            _BATCH_BUCKETS,
+        self.padding_size = batching(
+            PADDING_SIZE, "Tracks the padding size distribution on batches.", _BATCH_BUCKETS
         )
-        self.queuing_latency = HistogramFamily(
+        self.queuing_latency = batching(
             QUEUING_LATENCY,
-            "Distribution of wall time spent (in microseconds) in queuing.", model,
+            "Distribution of wall time spent (in microseconds) in queuing.",
             _LATENCY_BUCKETS,
         )
         # Classify / Regress / MultiInference: tf.Examples per request (TF Serving's label is

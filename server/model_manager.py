@@ -39,7 +39,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -460,6 +461,17 @@ class ModelManager:
     @staticmethod
     def release(servable: Servable) -> None:
         servable.release()
+
+    @contextmanager
+    def acquired(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> Iterator[Servable]:
+        """``acquire`` ... ``release`` as a ``with`` block."""
+        servable = self.acquire(name, version, label)
+        try:
+            yield servable
+        finally:
+            servable.release()
 
     # -- status -----------------------------------------------------------------------------
     def model_names(self) -> list[str]:

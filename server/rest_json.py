@@ -177,13 +177,8 @@ def to_array(value: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
     return inferred.astype(dtype, copy=False)
 
 
-def parse_predict_body(doc: Any, specs: Mapping[str, np.dtype[Any]] | None) -> PredictBody:
-    """A parsed predict JSON document -> named input arrays.
-
-    ``specs`` are the signature's input dtypes by alias (object for DT_STRING); None when
-    the signature is not known yet: then only ``signature_name`` is read, for the caller
-    to look the signature up.
-    """
+def _signature_name(doc: Any) -> str:
+    """Checks shared by every request body: a JSON object with a string ``signature_name``."""
     if not isinstance(doc, dict):
         raise ServingError.invalid_argument(
             f"JSON Value: {_snippet(doc)} Type: {_json_type(doc)} is not of expected type: Object"
@@ -194,6 +189,17 @@ def parse_predict_body(doc: Any, specs: Mapping[str, np.dtype[Any]] | None) -> P
             f"JSON Value: {_snippet(signature_name)} not formatted correctly. "
             "'signature_name' key must be a string value."
         )
+    return signature_name
+
+
+def parse_predict_body(doc: Any, specs: Mapping[str, np.dtype[Any]] | None) -> PredictBody:
+    """A parsed predict JSON document -> named input arrays.
+
+    ``specs`` are the signature's input dtypes by alias (object for DT_STRING); None when
+    the signature is not known yet: then only ``signature_name`` is read, for the caller
+    to look the signature up.
+    """
+    signature_name = _signature_name(doc)
     has_instances, has_inputs = "instances" in doc, "inputs" in doc
     if has_instances and has_inputs:
         raise ServingError.invalid_argument(
@@ -353,16 +359,7 @@ def examples_from_json(doc: Any) -> tuple[str, list[bytes]]:
     A ``context`` object's features are merged into every example (TF Serving's
     ExampleListWithContext).
     """
-    if not isinstance(doc, dict):
-        raise ServingError.invalid_argument(
-            f"JSON Value: {_snippet(doc)} Type: {_json_type(doc)} is not of expected type: Object"
-        )
-    signature_name = doc.get("signature_name", "serving_default")
-    if not isinstance(signature_name, str):
-        raise ServingError.invalid_argument(
-            f"JSON Value: {_snippet(signature_name)} not formatted correctly. "
-            "'signature_name' key must be a string value."
-        )
+    signature_name = _signature_name(doc)
     examples = doc.get("examples")
     if not isinstance(examples, list):
         raise ServingError.invalid_argument("Missing 'examples' key (a list of objects)")

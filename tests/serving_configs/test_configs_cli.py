@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,7 +14,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfsuite.cli import main
 from tfsuite.errors import UsageError
-from tfsuite.export.manifest import VariantRecord, VariantsManifest
+from tfsuite.export.manifest import VariantsManifest
 from tfsuite.serving_configs.batching import BatchingOptions, BatchingParameters
 from tfsuite.serving_configs.bundle import ConfigBundle
 from tfsuite.serving_configs.cli import configs
@@ -24,36 +25,24 @@ M = TypeVar("M", bound=Message)
 FILES = ("models.config", "batching_parameters.txt", "monitoring.config")
 
 
-def _export_like(base: Path, model_name: str) -> Path:
+def _export_like(base: Path, make_manifest: Callable[..., VariantsManifest], name: str) -> None:
     """A base path as `tfsuite export` leaves it: version dirs for ok variants + variants.json."""
-    variants = {
+    for version in (1, 2):
+        (base / str(version)).mkdir(parents=True)
+    statuses = {
         "original": (1, "ok"),
         "weight_quant": (2, "ok"),
         "trt_fp16": (3, "skipped"),
         "trt_int8": (4, "skipped"),
     }
-    for _, (version, status) in variants.items():
-        if status == "ok":
-            (base / str(version)).mkdir(parents=True)
-    VariantsManifest(
-        model_name=model_name,
-        source="/src/model.pb",
-        source_format="frozen_graph",
-        source_sha256="0" * 64,
-        tf_version="2.21.0",
-        variants=[
-            VariantRecord(version=v, variant=n, precision="fp32", status=s)
-            for n, (v, s) in variants.items()
-        ],
-    ).save(base)
-    return base
+    make_manifest(name, statuses).save(base)
 
 
 @pytest.fixture()
-def models_dir(tmp_path: Path) -> Path:
+def models_dir(tmp_path: Path, make_manifest: Callable[..., VariantsManifest]) -> Path:
     out = tmp_path / "models"
-    _export_like(out / "ssd", "ssd_mobilenet_v2_tiny")
-    _export_like(out / "cls", "mobilenet_v2")
+    _export_like(out / "ssd", make_manifest, "ssd_mobilenet_v2_tiny")
+    _export_like(out / "cls", make_manifest, "mobilenet_v2")
     return out
 
 

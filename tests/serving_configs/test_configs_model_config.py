@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfsuite.export.manifest import VariantRecord, VariantsManifest
+from tfsuite.export.manifest import VariantsManifest
 from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.model_config import (
     model_config_for,
@@ -38,24 +39,13 @@ model_config_list {
 """
 
 
+MakeManifest = Callable[..., VariantsManifest]
+
+
 def _one(name: str = "m", base_path: str = "/models/m", extra: str = "") -> str:
     return (
         f'model_config_list {{ config {{ name: "{name}" base_path: "{base_path}" '
         f'model_platform: "tensorflow" {extra} }} }}'
-    )
-
-
-def _manifest(statuses: dict[str, tuple[int, str]]) -> VariantsManifest:
-    return VariantsManifest(
-        model_name="ssd",
-        source="/src/model.pb",
-        source_format="frozen_graph",
-        source_sha256="0" * 64,
-        tf_version="2.21.0",
-        variants=[
-            VariantRecord(version=v, variant=name, precision="fp32", status=status)
-            for name, (v, status) in statuses.items()
-        ],
     )
 
 
@@ -161,17 +151,20 @@ def test_write_refuses_invalid_and_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_model_config_for_specific_uses_loadable_variants(tmp_path: Path) -> None:
+def test_model_config_for_specific_uses_loadable_variants(
+    tmp_path: Path, make_manifest: MakeManifest
+) -> None:
     base = tmp_path / "ssd"
     for v in (1, 2):
         (base / str(v)).mkdir(parents=True)
-    manifest = _manifest(
+    manifest = make_manifest(
+        "ssd",
         {
             "original": (1, "ok"),
             "weight_quant": (2, "ok"),
             "trt_fp16": (3, "skipped"),
             "trt_int8": (4, "failed"),
-        }
+        },
     )
     manifest.save(base)
     entry = model_config_for("ssd", base)  # manifest read from base/variants.json
@@ -181,11 +174,11 @@ def test_model_config_for_specific_uses_loadable_variants(tmp_path: Path) -> Non
     assert dict(entry.version_labels) == {"original": 1, "weight_quant": 2}
 
 
-def test_model_config_for_latest_and_all(tmp_path: Path) -> None:
+def test_model_config_for_latest_and_all(tmp_path: Path, make_manifest: MakeManifest) -> None:
     base = tmp_path / "m"
     for v in (1, 2):
         (base / str(v)).mkdir(parents=True)
-    manifest = _manifest({"original": (1, "ok"), "weight_quant": (2, "ok")})
+    manifest = make_manifest("ssd", {"original": (1, "ok"), "weight_quant": (2, "ok")})
     latest = model_config_for("m", base, manifest, policy="latest")
     assert latest.model_version_policy.latest.num_versions == 1
     # Only the version that will be loaded may carry a label.
@@ -229,10 +222,12 @@ def test_combine_models(tmp_path: Path) -> None:
         model_server_config([a, a])
 
 
-def test_model_config_for_manifest_version_missing_on_disk(tmp_path: Path) -> None:
+def test_model_config_for_manifest_version_missing_on_disk(
+    tmp_path: Path, make_manifest: MakeManifest
+) -> None:
     base = tmp_path / "m"
     (base / "1").mkdir(parents=True)
-    manifest = _manifest({"original": (1, "ok"), "weight_quant": (2, "ok")})
+    manifest = make_manifest("ssd", {"original": (1, "ok"), "weight_quant": (2, "ok")})
     expected = r"lists version 2 \(weight_quant\) as ok but .*2 is missing"
     with pytest.raises(ConfigError, match=expected):
         model_config_for("m", base, manifest)
@@ -246,11 +241,13 @@ def test_model_config_for_invalid_manifest(tmp_path: Path) -> None:
         model_config_for("m", base)
 
 
-def test_variant_name_unfit_for_a_label_gets_none(tmp_path: Path) -> None:
+def test_variant_name_unfit_for_a_label_gets_none(
+    tmp_path: Path, make_manifest: MakeManifest
+) -> None:
     base = tmp_path / "m"
     for v in (1, 2):
         (base / str(v)).mkdir(parents=True)
-    manifest = _manifest({"original": (1, "ok"), "fp16-weights": (2, "ok")})
+    manifest = make_manifest("ssd", {"original": (1, "ok"), "fp16-weights": (2, "ok")})
     entry = model_config_for("m", base, manifest)
     assert list(entry.model_version_policy.specific.versions) == [1, 2]
     assert dict(entry.version_labels) == {"original": 1}

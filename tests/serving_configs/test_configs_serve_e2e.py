@@ -8,7 +8,7 @@ monitoring.config and the warmup records, and answers over REST by variant label
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from tfsuite.clients.codec import make_tensor_proto
-from tfsuite.export.manifest import VariantRecord, VariantsManifest
+from tfsuite.export.manifest import VariantsManifest
 from tfsuite.serving_configs.cli import configs
 from tfsuite.serving_configs.warmup import read_warmup_requests, write_warmup_requests
 from tensorflow_serving.apis import predict_pb2
@@ -40,7 +40,9 @@ def _save_affine(path: Path, offset: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def models_dir(
+    tmp_path_factory: pytest.TempPathFactory, make_manifest: Callable[..., VariantsManifest]
+) -> Path:
     out = tmp_path_factory.mktemp("configs_e2e")
     base = out / NAME
     for version, offset in ((1, 2.0), (2, 3.0)):
@@ -49,18 +51,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         request.model_spec.name = NAME
         request.inputs["x"].CopyFrom(make_tensor_proto(np.array([1.0, 2.0], dtype=np.float32)))
         write_warmup_requests(base / str(version), [request])
-    VariantsManifest(
-        model_name=NAME,
-        source="in-test",
-        source_format="saved_model",
-        source_sha256="0" * 64,
-        tf_version="2",
-        variants=[
-            VariantRecord(version=1, variant="original", precision="fp32", status="ok"),
-            VariantRecord(version=2, variant="weight_quant", precision="int8-weights", status="ok"),
-            VariantRecord(version=3, variant="trt_fp16", precision="fp16", status="skipped"),
-        ],
-    ).save(base)
+    statuses = {"original": (1, "ok"), "weight_quant": (2, "ok"), "trt_fp16": (3, "skipped")}
+    make_manifest(NAME, statuses, source_format="saved_model").save(base)
     result = CliRunner().invoke(
         configs,
         [

@@ -12,6 +12,7 @@ import tensorflow as tf
 from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
+from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfsuite.export.errors import ExportUsageError
@@ -35,6 +36,9 @@ class SignatureInfo(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    """What ``tfsuite inspect --json`` prints; fields are only ever added (``schema_version``)."""
+
+    schema_version: int = 1
     path: str
     format: str = Field(description="'saved_model' or 'frozen_graph'")
     size_bytes: int
@@ -46,7 +50,7 @@ class ModelInfo(BaseModel):
 
 def _spec(key: str, info: meta_graph_pb2.TensorInfo) -> TensorSpecInfo:
     shape = tf.TensorShape(info.tensor_shape)
-    dims = [] if shape.rank is None else shape.as_list()
+    dims = [] if shape.rank is None else shape.as_list()  # unknown rank reads as [] in JSON
     return TensorSpecInfo(name=key, dtype=tf.dtypes.as_dtype(info.dtype).name if info.dtype else "unknown", shape=dims)
 
 
@@ -110,19 +114,54 @@ def inspect_model(path: str | Path) -> ModelInfo:
     return _frozen_info(src)
 
 
-def _dims(shape: list[int | None]) -> str:
+def _dims(shape: list[int | None] | None) -> str:
+    if shape is None:
+        return "unknown_rank"
     return "(" + ", ".join("-1" if d is None else str(d) for d in shape) + ")"
+
+
+def _dt(dtype: str) -> str:
+    """``float32`` -> ``DT_FLOAT``: the enum names saved_model_cli prints."""
+    try:
+        return types_pb2.DataType.Name(tf.dtypes.as_dtype(dtype).as_datatype_enum)
+    except (TypeError, ValueError):
+        return dtype
+
+
+def _signature_lines(sig: SignatureInfo, holder: str) -> list[str]:
+    """One signature laid out as ``saved_model_cli show --all`` does, so the two read alike."""
+    lines = [f"signature_def[{sig.key!r}]:"]
+    for label, word, specs in (("inputs", "input(s)", sig.inputs), ("outputs", "output(s)", sig.outputs)):
+        lines.append(f"  {holder} contains the following {word}:")
+        for spec in specs:
+            lines += [
+                f"    {label}[{spec.name!r}] tensor_info:",
+                f"        dtype: {_dt(spec.dtype)}",
+                f"        shape: {_dims(spec.shape)}",
+                f"        name: {sig.tensor_names.get(spec.name, '')}",
+            ]
+    if sig.method_name:
+        lines.append(f"  Method name is: {sig.method_name}")
+    return lines
 
 
 def render_inspection(info: ModelInfo, console: Console | None = None) -> None:
     console = console or Console()
     console.print(f"[bold]{info.path}[/] - {info.format}, {info.kind}, {format_size(info.size_bytes)}, {info.node_count} nodes")
+    lines: list[str] = []
+    if info.format == "frozen_graph":
+        lines.append("Frozen graph: detected inputs/outputs (tfsuite export makes them signature_def['serving_default']):")
+    seen_tags: list[str] | None = None
     for sig in info.signatures:
-        console.print(f"\nsignature_def['{sig.key}']" + (f"  tags {sig.tags}" if sig.tags else "") + (f"  method {sig.method_name}" if sig.method_name else ""))
-        for label, specs in (("inputs", sig.inputs), ("outputs", sig.outputs)):
-            console.print(f"  {label}:")
-            for spec in specs:
-                console.print(f"    {spec.name}: dtype {spec.dtype} shape {_dims(spec.shape)} name {sig.tensor_names.get(spec.name, '')}", markup=False)
+        if info.format == "saved_model" and sig.tags != seen_tags:
+            seen_tags = sig.tags
+            lines += ["", f"MetaGraphDef with tag-set: {', '.join(repr(t) for t in sig.tags)} contains the following SignatureDefs:"]
+        holder = "The given SavedModel SignatureDef" if info.format == "saved_model" else "The frozen graph"
+        lines += ["", *_signature_lines(sig, holder)]
+    lines.append("")
+    # Plain text: tensor names hold brackets rich would take for markup, and long lines must
+    # not be re-wrapped (people grep and diff this output).
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
     table = Table(title="ops")
     table.add_column("op")
     table.add_column("count", justify="right")

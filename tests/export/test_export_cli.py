@@ -57,7 +57,21 @@ def test_inspect_saved_model_json_and_text(tiny_detector_export, tmp_path: Path)
     assert {o["name"] for o in sig["outputs"]} == {"detection_boxes", "detection_scores", "detection_classes", "num_detections"}
     assert data["op_histogram"]["Dequantize"] > 0 and data["size_bytes"] > 0
     text = _invoke(["inspect", str(base / "1")]).output
-    assert "signature_def['serving_default']" in text and "image_tensor: dtype uint8 shape (-1, -1, -1, 3)" in text
+    assert "signature_def['serving_default']:" in text and "    inputs['image_tensor'] tensor_info:" in text
+    assert "        dtype: DT_UINT8\n        shape: (-1, -1, -1, 3)\n        name: image_tensor:0" in text
+
+
+def test_inspect_reads_like_saved_model_cli(tiny_detector_export, capsys: pytest.CaptureFixture[str]) -> None:
+    """The signature block is line for line what ``saved_model_cli show --all`` prints."""
+    from tensorflow.python.tools import saved_model_cli
+
+    base, _ = tiny_detector_export
+    saved_model_cli._show_all(str(base / "2"))
+    theirs = capsys.readouterr().out
+    ours = _invoke(["inspect", str(base / "2")]).output
+    start = theirs.index("MetaGraphDef with tag-set")
+    block = theirs[start : theirs.index("Method name is: tensorflow/serving/predict", start)]
+    assert block.count("tensor_info:") == 5 and block in ours
 
 
 def test_inspect_frozen_graph(tiny_classifier_pb: Path) -> None:

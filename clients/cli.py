@@ -78,7 +78,8 @@ class Connection:
 
 
 def _connect(opts: dict[str, Any]) -> Connection:
-    server, model = opts["server"], opts["model"]
+    model = opts["model"]
+    server = opts["server"] or ("127.0.0.1:8501" if opts["rest"] else "127.0.0.1:8500")
     version, label = opts["version"], opts["label"]
     if version is not None and label:
         raise UsageError("give --version or --label, not both")
@@ -109,16 +110,22 @@ _COMMON_OPTIONS = [
     click.argument("images", nargs=-1, required=True),
     click.option(
         "--server",
-        default="127.0.0.1:8500",
-        show_default=True,
-        help="TF Serving HOST:PORT (the REST port with --rest).",
+        default=None,
+        help="TF Serving HOST:PORT (the REST port with --rest). "
+        "[default: 127.0.0.1:8500, with --rest 127.0.0.1:8501]",
     ),
     click.option("--model", "model", required=True, help="Model name on the server."),
     click.option("--version", type=int, default=None, help="Model version (default: latest)."),
     click.option("--label", default=None, help="Version label, e.g. weight_quant."),
     click.option("--signature", default=None, help="Signature name (default serving_default)."),
     click.option("--input", "input_name", default=None, help="Image input alias, if several."),
-    click.option("--batch-size", type=int, default=1, show_default=True, help="Images/request."),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Images per request.",
+    ),
     click.option(
         "--label-map",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -126,9 +133,19 @@ _COMMON_OPTIONS = [
         help="Label map file (.pbtxt, .json, or one name per line).",
     ),
     click.option("--rest", is_flag=True, help="Use the REST API instead of gRPC."),
-    click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds/request."),
     click.option(
-        "--max-message-mb", type=int, default=512, show_default=True, help="gRPC message limit."
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=60.0,
+        show_default=True,
+        help="Deadline per request, in seconds.",
+    ),
+    click.option(
+        "--max-message-mb",
+        type=click.IntRange(min=1),
+        default=512,
+        show_default=True,
+        help="gRPC send/receive message limit, in MiB.",
     ),
     click.option(
         "--progress/--no-progress",
@@ -245,7 +262,13 @@ def _run(
     show_default=True,
     help="WxH to resize to before sending, or 'keep'. Boxes are always in original pixels.",
 )
-@click.option("--min-score", type=float, default=0.5, show_default=True, help="Drop lower scores.")
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Drop detections scoring lower.",
+)
 @click.option(
     "--draw",
     "draw_dir",
@@ -267,7 +290,13 @@ def _run(
     help="Write one COCO results JSON per image to this directory.",
 )
 def detect(**opts: Any) -> None:
-    """Detect objects in IMAGES (files, directories, globs or .lst list files)."""
+    """Detect objects in IMAGES (files, directories, globs or .lst list files).
+
+    Prints each image's detections as `label at [x1,y1,x2,y2] score` in pixels of the
+    original image, then a timing summary (requests, images/s, p50/p90/p99 latency) on
+    stderr. Unreadable images are skipped, counted and listed at the end. Ctrl-C stops
+    after the batch in flight and still writes the JSON of the images answered so far.
+    """
     resize = parse_resize(opts["resize"])
     paths, labels, conn, sig = _prepare(opts, 1, coco_label_map)
     try:
@@ -314,7 +343,9 @@ def _auto_resize(shape: tuple[int | None, ...] | None) -> Resize:
     show_default=True,
     help="WxH, 'keep', or 'auto' (the signature's input size).",
 )
-@click.option("--top-k", type=int, default=5, show_default=True, help="Classes to print per image.")
+@click.option(
+    "--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes per image."
+)
 @click.option(
     "--output",
     "output_name",
@@ -336,9 +367,12 @@ def _auto_resize(shape: tuple[int | None, ...] | None) -> Resize:
     help="Write the top-k of every image to this JSON file.",
 )
 def classify(**opts: Any) -> None:
-    """Classify IMAGES (files, directories, globs or .lst list files); print the top-k."""
-    if opts["top_k"] < 1:
-        raise UsageError("--top-k must be at least 1")
+    """Classify IMAGES (files, directories, globs or .lst list files); print the top-k.
+
+    Prints `rank. label score` for the --top-k classes of each image, then a timing summary
+    on stderr. Unreadable images are skipped, counted and listed at the end. Ctrl-C
+    stops after the batch in flight and still writes --json for the images answered.
+    """
     auto = opts["resize"].strip().lower() == "auto"
     resize = None if auto else parse_resize(opts["resize"])
     paths, labels, conn, sig = _prepare(opts, 0, index_label_map)

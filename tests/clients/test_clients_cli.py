@@ -193,6 +193,13 @@ def test_bad_cli_input_is_a_usage_error(serving: Any, tmp_path: Path) -> None:
     assert isinstance(bad_resize.exception, UsageError) and "WxH" in str(bad_resize.exception)
     both = _run(detect, serving.grpc, serving.detector, "--version", 1, "--label", "x", img)
     assert isinstance(both.exception, UsageError)
+    # Out-of-range numbers are refused by click before anything connects.
+    for option, value in [("--batch-size", 0), ("--max-message-mb", 0), ("--timeout", 0),
+                          ("--min-score", 1.5)]:  # fmt: skip
+        bad = _run(detect, serving.grpc, serving.detector, option, value, img)
+        assert bad.exit_code == 2 and f"Invalid value for '{option}'" in bad.output, bad.output
+    bad_k = _run(classify, serving.grpc, serving.classifier, "--top-k", 0, img)
+    assert bad_k.exit_code == 2 and "Invalid value for '--top-k'" in bad_k.output
 
 
 def test_real_ctrl_c_stops_cleanly_and_writes_what_was_done(serving: Any, tmp_path: Path) -> None:

@@ -33,8 +33,11 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tfsuite.atomic import atomic_write_dir
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -160,13 +163,10 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _publish(base: Path, version: int, src: Path) -> Path:
-    """Copy ``src`` to ``base/<version>`` via a temp dir + rename (pollers never see halves)."""
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".tmp-{version}"
-    shutil.copytree(src, tmp)
-    target = base / str(version)
-    os.rename(tmp, target)
-    return target
+    """Copy ``src`` to ``base/<version>`` atomically (pollers never see halves)."""
+    return atomic_write_dir(
+        base / str(version), lambda tmp: shutil.copytree(src, tmp, dirs_exist_ok=True)
+    )
 
 
 def _base_of(root: Path, name: str, kind: str, model_dirs: dict[str, Path]) -> Path:
@@ -175,32 +175,93 @@ def _base_of(root: Path, name: str, kind: str, model_dirs: dict[str, Path]) -> P
     return base
 
 
-@pytest.fixture(scope="session")
-def half_plus_two_base(
-    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
-) -> Path:
-    return _base_of(tmp_path_factory.mktemp("bases"), "half_plus_two", "half_plus_two", model_dirs)
+def _session_base(fixture_name: str, dir_name: str, kind: str) -> Any:
+    """A session fixture: base path ``dir_name`` with version 1 = the ``kind`` test model."""
+
+    @pytest.fixture(scope="session", name=fixture_name)
+    def base(tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]) -> Path:
+        return _base_of(tmp_path_factory.mktemp("bases"), dir_name, kind, model_dirs)
+
+    return base
+
+
+half_plus_two_base = _session_base("half_plus_two_base", "half_plus_two", "half_plus_two")
+tf1_half_plus_two_base = _session_base("tf1_half_plus_two_base", "tf1_half_plus_two", "tf1")
+string_model_base = _session_base("string_model_base", "strings", "strings")
+broken_model_base = _session_base("broken_model_base", "broken", "broken")
+
+
+def model_config_text(models: dict[str, tuple[Path, str]]) -> str:
+    """A model_config_list text proto; models: name -> (base path, extra config fields)."""
+    parts = [
+        f'config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow" {extra} }}'
+        for name, (base, extra) in models.items()
+    ]
+    return "model_config_list { " + " ".join(parts) + " }"
+
+
+@pytest.fixture(scope="session", name="model_config_text")
+def model_config_text_fixture() -> Callable[[dict[str, tuple[Path, str]]], str]:
+    """``model_config_text`` for test modules (conftest is not imported by them)."""
+    return model_config_text
 
 
 @pytest.fixture(scope="session")
-def tf1_half_plus_two_base(
+def api_model_bases(
     tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
-) -> Path:
-    return _base_of(tmp_path_factory.mktemp("bases"), "tf1_half_plus_two", "tf1", model_dirs)
+) -> dict[str, Path]:
+    """The gRPC and REST API tests' models: hp2 (v1 half_plus_two, v2 half_plus_three),
+    tf1 (classify/regress signatures), strings (DT_STRING). Read-only."""
+    root = tmp_path_factory.mktemp("api_models")
+    layout = {
+        "hp2": {1: "half_plus_two", 2: "half_plus_three"},
+        "tf1": {1: "tf1"},
+        "strings": {1: "strings"},
+    }
+    for name, versions in layout.items():
+        for version, kind in versions.items():
+            _publish(root / name, version, model_dirs[kind])
+    return {name: root / name for name in layout}
 
 
 @pytest.fixture(scope="session")
-def string_model_base(
-    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+def api_models_config(
+    tmp_path_factory: pytest.TempPathFactory, api_model_bases: dict[str, Path]
 ) -> Path:
-    return _base_of(tmp_path_factory.mktemp("bases"), "strings", "strings", model_dirs)
+    """models.config for ``api_model_bases``: hp2 serves versions 1 and 2 with labels
+    stable=1 and canary=2."""
+    config = tmp_path_factory.mktemp("api_config") / "models.config"
+    hp2_extra = (
+        "model_version_policy { specific { versions: 1 versions: 2 } } "
+        'version_labels { key: "stable" value: 1 } '
+        'version_labels { key: "canary" value: 2 }'
+    )
+    config.write_text(
+        model_config_text(
+            {
+                "hp2": (api_model_bases["hp2"], hp2_extra),
+                "tf1": (api_model_bases["tf1"], ""),
+                "strings": (api_model_bases["strings"], ""),
+            }
+        )
+    )
+    return config
 
 
 @pytest.fixture(scope="session")
-def broken_model_base(
-    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
-) -> Path:
-    return _base_of(tmp_path_factory.mktemp("bases"), "broken", "broken", model_dirs)
+def float_examples() -> Callable[..., list[Any]]:
+    """``float_examples(1.0, 2.0)`` -> tf.Examples with one float feature ``x`` each."""
+    from tensorflow.core.example import example_pb2
+
+    def make(*xs: float) -> list[Any]:
+        out = []
+        for x in xs:
+            example = example_pb2.Example()
+            example.features.feature["x"].float_list.value.append(x)
+            out.append(example)
+        return out
+
+    return make
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import tfsuite.protos
-from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -32,56 +31,9 @@ OK = grpc.StatusCode.OK
 MAX_REQUEST_BYTES = 256 * 1024
 
 
-def _config_text(models: dict[str, tuple[Path, str]]) -> str:
-    """models: name -> (base path, extra config lines)."""
-    parts = []
-    for name, (base, extra) in models.items():
-        parts.append(
-            f'config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow" {extra} }}'
-        )
-    return "model_config_list { " + " ".join(parts) + " }"
-
-
 @pytest.fixture(scope="module")
-def model_bases(
-    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
-) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("api_grpc_models")
-    layout = {
-        "hp2": {1: "half_plus_two", 2: "half_plus_three"},
-        "tf1": {1: "tf1"},
-        "strings": {1: "strings"},
-    }
-    bases = {}
-    for name, versions in layout.items():
-        for version, kind in versions.items():
-            shutil.copytree(model_dirs[kind], root / name / str(version))
-        bases[name] = root / name
-    return bases
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, model_bases: dict[str, Path]
-) -> Iterator[ModelServer]:
-    root = tmp_path_factory.mktemp("api_grpc_cfg")
-    config = root / "models.config"
-    config.write_text(
-        _config_text(
-            {
-                "hp2": (
-                    model_bases["hp2"],
-                    (
-                        "model_version_policy { specific { versions: 1 versions: 2 } } "
-                        'version_labels { key: "stable" value: 1 } '
-                        'version_labels { key: "canary" value: 2 }'
-                    ),
-                ),
-                "tf1": (model_bases["tf1"], ""),
-                "strings": (model_bases["strings"], ""),
-            }
-        )
-    )
+def server(api_models_config: Path) -> Iterator[ModelServer]:
+    config = api_models_config
     options = ServerOptions(
         port=-1,
         rest_api_port=0,
@@ -127,15 +79,6 @@ def _predict(
             setattr(request.model_spec, key, value)
     request.inputs["x"].CopyFrom(make_tensor_proto(np.asarray(x, dtype=np.float32)))
     return request
-
-
-def _examples(values: list[float]) -> list[example_pb2.Example]:
-    out = []
-    for v in values:
-        ex = example_pb2.Example()
-        ex.features.feature["x"].float_list.value.append(v)
-        out.append(ex)
-    return out
 
 
 # -- happy paths ------------------------------------------------------------------------------
@@ -205,13 +148,15 @@ def test_predict_half_precision(stub: prediction_service_pb2_grpc.PredictionServ
 
 @pytest.mark.parametrize("model", ["tf1", "hp2"])
 def test_classify_and_regress(
-    stub: prediction_service_pb2_grpc.PredictionServiceStub, model: str
+    stub: prediction_service_pb2_grpc.PredictionServiceStub,
+    model: str,
+    float_examples: Callable[..., list[Any]],
 ) -> None:
     offset = 2.0 if model == "tf1" else 3.0  # hp2 latest is half_plus_three
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = "classify_x_to_y"
-    request.input.example_list.examples.extend(_examples([1.0, 4.0]))
+    request.input.example_list.examples.extend(float_examples(1.0, 4.0))
     response = stub.Classify(request, timeout=10)
     scores = [c.classes[0].score for c in response.result.classifications]
     np.testing.assert_allclose(scores, [0.5 + offset, 2.0 + offset])
@@ -220,12 +165,15 @@ def test_classify_and_regress(
     rrequest = regression_pb2.RegressionRequest()
     rrequest.model_spec.name = model
     rrequest.model_spec.signature_name = "regress_x_to_y"
-    rrequest.input.example_list.examples.extend(_examples([2.0]))
+    rrequest.input.example_list.examples.extend(float_examples(2.0))
     rresponse = stub.Regress(rrequest, timeout=10)
     np.testing.assert_allclose([r.value for r in rresponse.result.regressions], [1.0 + offset])
 
 
-def test_multi_inference(stub: prediction_service_pb2_grpc.PredictionServiceStub) -> None:
+def test_multi_inference(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub,
+    float_examples: Callable[..., list[Any]],
+) -> None:
     request = inference_pb2.MultiInferenceRequest()
     for sig, method in (
         ("classify_x_to_y", "tensorflow/serving/classify"),
@@ -235,7 +183,7 @@ def test_multi_inference(stub: prediction_service_pb2_grpc.PredictionServiceStub
         task.model_spec.name = "tf1"
         task.model_spec.signature_name = sig
         task.method_name = method
-    request.input.example_list.examples.extend(_examples([2.0]))
+    request.input.example_list.examples.extend(float_examples(2.0))
     response = stub.MultiInference(request, timeout=10)
     assert len(response.results) == 2
     assert response.results[0].classification_result.classifications[0].classes[
@@ -419,13 +367,17 @@ def test_malformed_protobuf_is_rejected(channel: grpc.Channel) -> None:
 
 
 @pytest.fixture
-def batching_server(tmp_path: Path, model_bases: dict[str, Path]) -> Iterator[ModelServer]:
+def batching_server(
+    tmp_path: Path,
+    api_model_bases: dict[str, Path],
+    model_config_text: Callable[[dict[str, tuple[Path, str]]], str],
+) -> Iterator[ModelServer]:
     params = tmp_path / "batching.txt"
     params.write_text(
         "max_batch_size { value: 4 } batch_timeout_micros { value: 1000 } num_batch_threads { value: 1 }"
     )
     config = tmp_path / "models.config"
-    config.write_text(_config_text({"tf1": (model_bases["tf1"], "")}))
+    config.write_text(model_config_text({"tf1": (api_model_bases["tf1"], "")}))
     options = ServerOptions(
         port=-1,
         model_config_file=str(config),
@@ -438,7 +390,7 @@ def batching_server(tmp_path: Path, model_bases: dict[str, Path]) -> Iterator[Mo
 
 
 def test_batch_larger_than_max_and_reload_config(
-    batching_server: ModelServer, model_bases: dict[str, Path]
+    batching_server: ModelServer, api_model_bases: dict[str, Path]
 ) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{batching_server.grpc_port}") as ch:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
@@ -455,7 +407,7 @@ def test_batch_larger_than_max_and_reload_config(
         reload = model_management_pb2.ReloadConfigRequest()
         cfg = reload.config.model_config_list.config.add()
         cfg.name = "strings"
-        cfg.base_path = str(model_bases["strings"])
+        cfg.base_path = str(api_model_bases["strings"])
         cfg.model_platform = "tensorflow"
         reply = models.HandleReloadConfigRequest(reload, timeout=60)
         assert reply.status.error_code == 0

@@ -19,32 +19,15 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 
 @pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+    tmp_path_factory: pytest.TempPathFactory, api_models_config: Path
 ) -> Iterator[ModelServer]:
     root = tmp_path_factory.mktemp("api_rest")
-    for name, versions in {
-        "hp2": {1: "half_plus_two", 2: "half_plus_three"},
-        "tf1": {1: "tf1"},
-        "strings": {1: "strings"},
-    }.items():
-        for version, kind in versions.items():
-            shutil.copytree(model_dirs[kind], root / name / str(version))
-    config = root / "models.config"
-    config.write_text(
-        "model_config_list { "
-        f'config {{ name: "hp2" base_path: "{root / "hp2"}" model_platform: "tensorflow" '
-        "model_version_policy { specific { versions: 1 versions: 2 } } "
-        'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } '
-        f'config {{ name: "tf1" base_path: "{root / "tf1"}" model_platform: "tensorflow" }} '
-        f'config {{ name: "strings" base_path: "{root / "strings"}" model_platform: "tensorflow" }} '
-        "}"
-    )
     monitoring = root / "monitoring.config"
     monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}')
     options = ServerOptions(
         port=-1,
         rest_api_port=-1,
-        model_config_file=str(config),
+        model_config_file=str(api_models_config),
         monitoring_config_file=str(monitoring),
         file_system_poll_wait_seconds=0,
         max_request_bytes=MAX_REQUEST_BYTES,

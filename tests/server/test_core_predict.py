@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
 
 import tfsuite.protos  # noqa: F401
-from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -77,15 +77,6 @@ def _error(call: Callable[[], object]) -> ServingError:
     with pytest.raises(ServingError) as err:
         call()
     return err.value
-
-
-def _examples(*xs: float) -> list[example_pb2.Example]:
-    out = []
-    for x in xs:
-        ex = example_pb2.Example()
-        ex.features.feature["x"].float_list.value.append(x)
-        out.append(ex)
-    return out
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -174,11 +165,11 @@ def test_typed_val_encoding_is_accepted(core: ServerCore) -> None:
 
 # -- classify / regress / multi-inference -----------------------------------------------------
 @pytest.mark.parametrize("model", ["tf1", "hp"])
-def test_classify_and_regress(core: ServerCore, model: str) -> None:
+def test_classify_and_regress(core: ServerCore, model: str, float_examples: Callable[..., list[Any]]) -> None:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = "classify_x_to_y"
-    request.input.example_list.examples.extend(_examples(1.0, 4.0))
+    request.input.example_list.examples.extend(float_examples(1.0, 4.0))
     response = core.classify(request)
     assert [[c.score for c in r.classes] for r in response.result.classifications] == [[2.5], [4.0]]
     assert response.model_spec.version.value == 1
@@ -186,18 +177,18 @@ def test_classify_and_regress(core: ServerCore, model: str) -> None:
     reg = regression_pb2.RegressionRequest()
     reg.model_spec.name = model
     reg.model_spec.signature_name = "regress_x_to_y"
-    reg.input.example_list.examples.extend(_examples(2.0))
+    reg.input.example_list.examples.extend(float_examples(2.0))
     assert [r.value for r in core.regress(reg).result.regressions] == [3.0]
 
 
-def test_classify_with_classes_and_context(core: ServerCore) -> None:
+def test_classify_with_classes_and_context(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = "tf1"
     request.model_spec.signature_name = "classify_x_to_classes"
     ctx = request.input.example_list_with_context
     ctx.context.features.feature["x"].float_list.value.append(8.0)  # used when x is absent
     ctx.examples.add()  # takes x from the context
-    ctx.examples.extend(_examples(2.0))
+    ctx.examples.extend(float_examples(2.0))
     result = core.classify(request).result
     assert [[(c.label, c.score) for c in r.classes] for r in result.classifications] == [
         [("half_plus_two", 6.0)], [("half_plus_two", 3.0)]
@@ -205,34 +196,34 @@ def test_classify_with_classes_and_context(core: ServerCore) -> None:
 
 
 def _classify_request(
-    model: str, signature: str, *xs: float
+    model: str, signature: str, examples: list[Any]
 ) -> classification_pb2.ClassificationRequest:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
-    request.input.example_list.examples.extend(_examples(*xs))
+    request.input.example_list.examples.extend(examples)
     return request
 
 
-def test_classify_errors(core: ServerCore) -> None:
+def test_classify_errors(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
     # With the method-name check off (TF Serving's default) the structure decides.
-    err = _error(lambda: core.classify(_classify_request("tf1", "regress_x_to_y", 1.0)))
+    err = _error(lambda: core.classify(_classify_request("tf1", "regress_x_to_y", float_examples(1.0))))
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
     assert err.message.startswith(
         'Expected classification signature outputs to contain at least one of "classes" or '
         '"scores". Signature was: '
     )
-    err = _error(lambda: core.classify(_classify_request("hp", "serving_default", 1.0)))
+    err = _error(lambda: core.classify(_classify_request("hp", "serving_default", float_examples(1.0))))
     assert err.message.startswith("No classification inputs found in SignatureDef: ")
-    err = _error(lambda: core.classify(_classify_request("hp", "nope", 1.0)))
+    err = _error(lambda: core.classify(_classify_request("hp", "nope", float_examples(1.0))))
     assert (err.code, err.message) == (
         grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope"
     )
-    err = _error(lambda: core.classify(_classify_request("tf1", "classify_x_to_y")))
+    err = _error(lambda: core.classify(_classify_request("tf1", "classify_x_to_y", [])))
     assert (err.code, err.message) == (grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
 
 
-def test_method_name_check_flag(tf1_half_plus_two_base: Path, half_plus_two_base: Path) -> None:
+def test_method_name_check_flag(tf1_half_plus_two_base: Path, half_plus_two_base: Path, float_examples: Callable[..., list[Any]]) -> None:
     from tfsuite.server.dataplane import DataPlane, RequestSpec
 
     options = ServerOptions(
@@ -242,7 +233,7 @@ def test_method_name_check_flag(tf1_half_plus_two_base: Path, half_plus_two_base
     dp = DataPlane(options)
     dp.start()
     try:
-        example = _examples(1.0)[0].SerializeToString()
+        example = float_examples(1.0)[0].SerializeToString()
         err = _error(lambda: dp.classify(RequestSpec("hp", signature_name="classify_x_to_y"),
                                          [example]))
         assert err.message == (
@@ -259,7 +250,7 @@ def test_duplicate_output_filter(core: ServerCore) -> None:
     assert err.message == "duplicate output tensor alias: upper"
 
 
-def test_multi_inference(core: ServerCore) -> None:
+def test_multi_inference(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
     request = inference_pb2.MultiInferenceRequest()
     for sig, method in [("classify_x_to_y", "tensorflow/serving/classify"),
                         ("regress_x_to_y", "tensorflow/serving/regress")]:
@@ -267,7 +258,7 @@ def test_multi_inference(core: ServerCore) -> None:
         task.model_spec.name = "tf1"
         task.model_spec.signature_name = sig
         task.method_name = method
-    request.input.example_list.examples.extend(_examples(2.0))
+    request.input.example_list.examples.extend(float_examples(2.0))
     results = core.multi_inference(request).results
     assert results[0].classification_result.classifications[0].classes[0].score == 3.0
     assert results[1].regression_result.regressions[0].value == 3.0
@@ -320,13 +311,13 @@ def test_model_status_proto(core: ServerCore) -> None:
     assert row.status.error_code == 0
 
 
-def test_metric_names_and_labels(core: ServerCore) -> None:
+def test_metric_names_and_labels(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
     _predict(core, "hp", {"x": np.array([1.0], np.float32)})
     _error(lambda: _predict(core, "hp", {"z": np.array([1.0], np.float32)}))
     reg = regression_pb2.RegressionRequest()
     reg.model_spec.name = "tf1"
     reg.model_spec.signature_name = "regress_x_to_y"
-    reg.input.example_list.examples.extend(_examples(1.0, 2.0))
+    reg.input.example_list.examples.extend(float_examples(1.0, 2.0))
     core.regress(reg)
     text = core.metrics.render().decode()
     assert f"# TYPE {REQUEST_COUNT} counter" in text

@@ -103,7 +103,12 @@ def _versions(text: str) -> list[int]:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs."
 )
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output directory (created; files of an earlier run are replaced).",
+)
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
 )
@@ -143,6 +148,9 @@ def bench(
         raise BenchUsageError("give exactly one of --base-path DIR or --assignment FILE")
     if versions and variants:
         raise BenchUsageError("give --versions or --variants, not both")
+    explicit = click.get_current_context().get_parameter_source("iterations")
+    if duration and explicit is not click.core.ParameterSource.DEFAULT:
+        raise BenchUsageError("give --iterations or --duration, not both")
     backend_names = [b.strip() for b in backends.split(",") if b.strip()]
     check_backends(backend_names)
     settings = BenchSettings(
@@ -211,8 +219,16 @@ def bench(
                 soft_wrap=True,
             )
 
-    with bar:
-        report = run_bench(jobs, on_start=on_start, on_result=on_result)
+    try:
+        with bar:
+            report = run_bench(jobs, on_start=on_start, on_result=on_result)
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: the {bar.tasks[0].completed:.0f} finished cases are kept in {out}",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise
     failed = sum(r.status == "failed" for r in report.results)
     console.print(
         f"{len(report.results)} cases ({failed} failed, "

@@ -328,6 +328,9 @@ def test_bench_bad_input_is_one_line_error(
         capsys, [*base, "--versions", "1", "--variants", "original"]
     )
     assert "exactly one of --base-path" in _cli_error(capsys, ["--out", str(tmp_path)])
+    assert "--iterations or --duration, not both" in _cli_error(
+        capsys, [*base, "--iterations", "5", "--duration", "1s"]
+    )
     bad_csv = tmp_path / "assignment.csv"
     bad_csv.write_text("model,batch_sizes,gpu\n")
     assert "assignment.csv:1: unknown column 'gpu'" in _cli_error(

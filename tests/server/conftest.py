@@ -265,9 +265,7 @@ def float_examples() -> Callable[..., list[Any]]:
 
 
 @pytest.fixture
-def make_model_base(
-    tmp_path: Path, model_dirs: dict[str, Path]
-) -> Callable[..., Path]:
+def make_model_base(tmp_path: Path, model_dirs: dict[str, Path]) -> Callable[..., Path]:
     def make(versions: dict[int, str], name: str = "m") -> Path:
         base = tmp_path / name
         base.mkdir(parents=True, exist_ok=True)

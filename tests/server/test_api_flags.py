@@ -188,8 +188,7 @@ def test_handler_threads_rise_with_batching_unless_set() -> None:
     assert handler_thread_count(batched, "rest_api_num_threads", batching) == expected
     # TF Serving's default max_batch_size (1000) is capped.
     assert (
-        handler_thread_count(batched, "grpc_max_threads", BatchingOptions())
-        == MAX_BATCHING_THREADS
+        handler_thread_count(batched, "grpc_max_threads", BatchingOptions()) == MAX_BATCHING_THREADS
     )
     # A value the user gave is kept, even when it equals the default.
     explicit = parse_flags(["--enable_batching", "--grpc_max_threads=3", *BASE])

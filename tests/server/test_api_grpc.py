@@ -292,6 +292,14 @@ def _bad_predicts() -> list[tuple[str, predict_pb2.PredictRequest, grpc.StatusCo
     return cases
 
 
+def _expect_error(call: Callable[[], object], code: grpc.StatusCode, message: str) -> None:
+    """``call`` fails with ``code`` and a details string containing ``message``."""
+    with pytest.raises(grpc.RpcError) as err:
+        call()
+    assert err.value.code() == code, err.value.details()
+    assert message in err.value.details()
+
+
 @pytest.mark.parametrize(
     ("what", "request_", "code", "message"),
     _bad_predicts(),
@@ -304,10 +312,7 @@ def test_bad_predict_requests(
     code: grpc.StatusCode,
     message: str,
 ) -> None:
-    with pytest.raises(grpc.RpcError) as err:
-        stub.Predict(request_, timeout=10)
-    assert err.value.code() == code, err.value.details()
-    assert message in err.value.details()
+    _expect_error(lambda: stub.Predict(request_, timeout=10), code, message)
     # ... and the server keeps serving.
     good = stub.Predict(_predict(version=1), timeout=10)
     np.testing.assert_allclose(make_ndarray(good.outputs["y"]), [2.5, 3.0, 4.5])
@@ -318,10 +323,11 @@ def test_metadata_without_signature_def_field(
 ) -> None:
     request = get_model_metadata_pb2.GetModelMetadataRequest()
     request.model_spec.name = "hp2"
-    with pytest.raises(grpc.RpcError) as err:
-        stub.GetModelMetadata(request, timeout=10)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "GetModelMetadataRequest must specify at least one metadata_field" in err.value.details()
+    _expect_error(
+        lambda: stub.GetModelMetadata(request, timeout=10),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "GetModelMetadataRequest must specify at least one metadata_field",
+    )
 
 
 def test_status_of_unknown_model_and_version(
@@ -329,16 +335,18 @@ def test_status_of_unknown_model_and_version(
 ) -> None:
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = "nope"
-    with pytest.raises(grpc.RpcError) as err:
-        model_stub.GetModelStatus(request, timeout=10)
-    assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    assert "Could not find any versions of model nope" in err.value.details()
+    _expect_error(
+        lambda: model_stub.GetModelStatus(request, timeout=10),
+        grpc.StatusCode.NOT_FOUND,
+        "Could not find any versions of model nope",
+    )
     request.model_spec.name = "hp2"
     request.model_spec.version.value = 7
-    with pytest.raises(grpc.RpcError) as err:
-        model_stub.GetModelStatus(request, timeout=10)
-    assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    assert "Could not find version 7 of model hp2" in err.value.details()
+    _expect_error(
+        lambda: model_stub.GetModelStatus(request, timeout=10),
+        grpc.StatusCode.NOT_FOUND,
+        "Could not find version 7 of model hp2",
+    )
 
 
 def test_oversized_message_is_rejected(
@@ -395,10 +403,11 @@ def test_batch_larger_than_max_and_reload_config(
     with grpc.insecure_channel(f"127.0.0.1:{batching_server.grpc_port}") as ch:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
         request = _predict("tf1", x=np.arange(6, dtype=np.float32))
-        with pytest.raises(grpc.RpcError) as err:
-            stub.Predict(request, timeout=10)
-        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "Task size 6 is larger than maximum input batch size 4" in err.value.details()
+        _expect_error(
+            lambda: stub.Predict(request, timeout=10),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Task size 6 is larger than maximum input batch size 4",
+        )
         ok = stub.Predict(_predict("tf1", x=[1.0, 2.0]), timeout=10)
         np.testing.assert_allclose(make_ndarray(ok.outputs["y"]), [2.5, 3.0])
 

@@ -44,6 +44,15 @@ def _config_file(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+def _model_m_config(tmp_path: Path, base: Path, extra: str = "") -> str:
+    """A models.config serving ``base`` as model "m"; ``extra``: more ModelConfig fields."""
+    return _config_file(
+        tmp_path,
+        f'model_config_list {{ config {{ name: "m" base_path: "{base}" '
+        f'model_platform: "tensorflow" {extra} }} }}',
+    )
+
+
 def _states(dp: DataPlane, name: str) -> dict[int, str]:
     try:
         return {s.version: s.state for s in dp.get_model_status(name)}
@@ -96,11 +105,12 @@ def test_version_policies_from_config(make_model_base, start_dataplane, tmp_path
 
 def test_version_labels(make_model_base, start_dataplane, tmp_path) -> None:
     base = make_model_base({1: "half_plus_two", 2: "half_plus_three"})
-    config = _config_file(tmp_path, f"""
-        model_config_list {{ config {{ name: "m" base_path: "{base}" model_platform: "tensorflow"
-          model_version_policy {{ all {{}} }}
-          version_labels {{ key: "original" value: 1 }}
-          version_labels {{ key: "quant" value: 2 }} }} }}""")
+    config = _model_m_config(
+        tmp_path,
+        base,
+        "model_version_policy { all {} } "
+        'version_labels { key: "original" value: 1 } version_labels { key: "quant" value: 2 }',
+    )
     dp = start_dataplane(model_config_file=config)
     assert _y(dp, RequestSpec("m", label="original")) == (1, [2.5, 3.0])
     assert _y(dp, RequestSpec("m", label="quant")) == (2, [3.5, 4.0])
@@ -116,9 +126,7 @@ def test_label_on_unloaded_version_fails_unless_allowed(
     make_model_base, start_dataplane, tmp_path
 ) -> None:
     base = make_model_base({1: "half_plus_two"})
-    config = _config_file(tmp_path, f"""
-        model_config_list {{ config {{ name: "m" base_path: "{base}" model_platform: "tensorflow"
-          version_labels {{ key: "future" value: 5 }} }} }}""")
+    config = _model_m_config(tmp_path, base, 'version_labels { key: "future" value: 5 }')
     with pytest.raises(ServingError) as err:
         start_dataplane(model_config_file=config)
     assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
@@ -156,9 +164,7 @@ def test_failed_version_is_reported_while_others_serve(
     make_model_base, start_dataplane, tmp_path
 ) -> None:
     base = make_model_base({1: "half_plus_two", 2: "broken"})
-    config = _config_file(tmp_path, f"""
-        model_config_list {{ config {{ name: "m" base_path: "{base}" model_platform: "tensorflow"
-          model_version_policy {{ all {{}} }} }} }}""")
+    config = _model_m_config(tmp_path, base, "model_version_policy { all {} }")
     dp = start_dataplane(model_config_file=config)
     status = {s.version: s for s in dp.get_model_status("m")}
     assert status[1].state == "AVAILABLE" and status[1].error_code == grpc.StatusCode.OK
@@ -224,9 +230,7 @@ def test_removed_version_dir_is_unloaded_under_load(
     make_model_base, start_dataplane, tmp_path
 ) -> None:
     base = make_model_base({1: "half_plus_two", 2: "half_plus_three"})
-    config = _config_file(tmp_path, f"""
-        model_config_list {{ config {{ name: "m" base_path: "{base}" model_platform: "tensorflow"
-          model_version_policy {{ all {{}} }} }} }}""")
+    config = _model_m_config(tmp_path, base, "model_version_policy { all {} }")
     dp = start_dataplane(model_config_file=config)
     failures: list[BaseException] = []
     served: list[int] = []

@@ -29,6 +29,7 @@ import grpc.aio
 
 from tfsuite.clients import rpcs
 from tfsuite.clients.errors import ServingClientError, from_rpc_error, unreachable
+from tfsuite.clients.lifecycle import AsyncClosing, Closing
 from tfsuite.clients.rpcs import RPC
 
 __all__ = [
@@ -219,7 +220,7 @@ def _multicallables(channel: Any) -> dict[str, Any]:
 
 
 @dataclass(eq=False)
-class TFServingClient(_ServingAPI):
+class TFServingClient(_ServingAPI, Closing):
     """Blocking gRPC client. Thread-safe; reuse one per server (it holds the connection)."""
 
     def __post_init__(self) -> None:
@@ -247,15 +248,9 @@ class TFServingClient(_ServingAPI):
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> TFServingClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 @dataclass(eq=False)
-class AsyncTFServingClient(_ServingAPI):
+class AsyncTFServingClient(_ServingAPI, AsyncClosing):
     """asyncio gRPC client on ``grpc.aio``; every method returns an awaitable.
 
     The channel is opened on first use, inside the running event loop.
@@ -297,12 +292,6 @@ class AsyncTFServingClient(_ServingAPI):
             await self._channel.close()
             self._channel = None
             self._calls = {}
-
-    async def __aenter__(self) -> AsyncTFServingClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def _parse(rpc: RPC[Any], response: Any, address: str) -> Any:

@@ -23,6 +23,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tfsuite.clients.errors import ServingClientError, from_http_error, unreachable
+from tfsuite.clients.lifecycle import AsyncClosing, Closing
 from tfsuite.clients.rest_json import Format, decode_predict_body, encode_predict_body
 from tfsuite.clients.specs import (
     ModelMetadata,
@@ -218,7 +219,7 @@ def _limits() -> httpx.Limits:
 
 
 @dataclass(eq=False)
-class RestClient(_RestAPI):
+class RestClient(_RestAPI, Closing):
     """Blocking REST client (httpx.Client, keep-alive connection pool)."""
 
     def __post_init__(self) -> None:
@@ -241,15 +242,9 @@ class RestClient(_RestAPI):
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> RestClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 @dataclass(eq=False)
-class AsyncRestClient(_RestAPI):
+class AsyncRestClient(_RestAPI, AsyncClosing):
     """asyncio REST client (httpx.AsyncClient); every method returns an awaitable."""
 
     def __post_init__(self) -> None:
@@ -271,10 +266,4 @@ class AsyncRestClient(_RestAPI):
 
     async def close(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncRestClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 

@@ -41,7 +41,8 @@ def _versions(text: str) -> list[int]:
 @click.option(
     "--assignment",
     type=click.Path(path_type=Path),
-    help="assignment.csv (model,batch_sizes,variants[,name,backends,input_shape]); exports what is missing.",
+    help="assignment.csv: model,batch_sizes,variants[,name,backends,input_shape] (seed 003's "
+    "Tasks,batch_size,precision accepted); exports what is missing, then runs every line.",
 )
 @click.option("--versions", help="Comma-separated version numbers to run (default: all).")
 @click.option(
@@ -107,7 +108,7 @@ def _versions(text: str) -> list[int]:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Output directory (created; files of an earlier run are replaced).",
+    help="Output directory (created if missing); the tables are rewritten after every case.",
 )
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
@@ -132,8 +133,11 @@ def bench(
     out: Path,
     progress: bool,
 ) -> None:
-    """Offline benchmark matrix: model variants x batch sizes x backends -> table.csv/md, bench.json,
-    Chrome traces, logs and throughput.png in --out; each case printed as seed 000 does."""
+    """Offline benchmark matrix: model variants x batch sizes x backends.
+
+    Writes table.csv/md, bench.json, Chrome traces, logs and throughput.png to --out and
+    prints each case as seed 000 does. A case that fails is recorded (with its log) and the
+    matrix continues; Ctrl-C keeps the finished rows."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -80,7 +80,8 @@ def _versions(text: str) -> list[int]:
     "--input-shape",
     "input_shapes",
     multiple=True,
-    help="Shape for dynamic dims, NAME:1x300x300x3 (batch dim replaced by the batch size). Repeatable.",
+    help="Shape for dynamic dims, NAME:1x300x300x3 (batch dim replaced by the batch size). "
+    "Repeatable.",
 )
 @click.option(
     "--convert-timeout",
@@ -201,7 +202,8 @@ def bench(
 
     def on_result(r: CaseResult) -> None:
         bar.advance(task)
-        title = f"{r.model} {r.variant} (v{r.version}, {r.precision or '-'}) {r.backend},batch={r.batch_size}"
+        precision = r.precision or "-"
+        title = f"{r.model} {r.variant} (v{r.version}, {precision}) {r.backend},batch={r.batch_size}"
         if r.stats is not None:
             console.print(
                 format_seed000(

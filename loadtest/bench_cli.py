@@ -202,8 +202,8 @@ def bench(
 
     def on_result(r: CaseResult) -> None:
         bar.advance(task)
-        precision = r.precision or "-"
-        title = f"{r.model} {r.variant} (v{r.version}, {precision}) {r.backend},batch={r.batch_size}"
+        variant = f"{r.variant} (v{r.version}, {r.precision or '-'})"
+        title = f"{r.model} {variant} {r.backend},batch={r.batch_size}"
         if r.stats is not None:
             console.print(
                 format_seed000(

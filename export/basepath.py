@@ -17,6 +17,7 @@ from pathlib import Path
 from tfsuite.atomic import atomic_write_dir
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.manifest import DEFAULT_VERSIONS, MANIFEST_NAME, VariantsManifest
+from tfsuite.export.paths import check_output_path
 
 __all__ = [
     "TEMP_PREFIX",
@@ -32,10 +33,9 @@ TEMP_PREFIX = ".tfsuite-"
 
 def scan_base_path(base: Path) -> dict[int, Path]:
     """Existing version dirs; a usage error for anything TF Serving would misread."""
+    check_output_path(base, "--base-path", directory=True)
     if not base.exists():
         return {}
-    if not base.is_dir():
-        raise ExportUsageError(f"base path {str(base)!r} is a file; give a directory for the versions")
     versions: dict[int, Path] = {}
     for entry in base.iterdir():
         if entry.name == MANIFEST_NAME or entry.name.startswith("."):

@@ -43,7 +43,7 @@ def _tolerances(items: tuple[str, ...]) -> dict[str, dict[str, float]]:
 @click.option("--outputs", default=None, help="Comma-separated output names (default: detected).")
 @click.option("--input-shape", "input_shapes", multiple=True, help="Pin unknown dims: name:1x224x224x3 (repeatable).")
 @click.option("--signature", default=None, help="SavedModel signature to export (default serving_default).")
-@click.option("--overwrite", is_flag=True, help="Replace versions that already exist.")
+@click.option("--overwrite", is_flag=True, help="Replace existing versions: rebuild up-to-date ones, retry skipped TF-TRT, accept a new source or signature (default: refuse).")
 @click.option("--batch-sizes", default="1", callback=_csv_ints, show_default=True, help="TF-TRT: pre-build engines for these batch sizes.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), default=None, help="TF-TRT INT8: directory of calibration images (default: synthetic).")
 @click.option("--max-workspace", default=1 << 30, show_default=True, type=int, help="TF-TRT max_workspace_size_bytes.")

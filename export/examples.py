@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from tfsuite.errors import UsageError
+from tfsuite.export.paths import check_output_path
 
 __all__ = [
     "CLASSIFIER_INPUT",
@@ -93,13 +94,7 @@ def classifier_files(out_dir: Path) -> ClassifierFiles:
 
 
 def _check_out_dir(out_dir: Path) -> Path:
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir} is a file; give a directory (it is created if missing)")
-    for parent in out_dir.parents:
-        if parent.exists() and not parent.is_dir():
-            raise UsageError(f"--out {out_dir}: {parent} is a file, not a directory")
-    return out_dir
+    return check_output_path(out_dir, "--out", directory=True)
 
 
 def build_detector(out_dir: Path) -> Path:

@@ -16,6 +16,7 @@ from tfsuite.atomic import atomic_write_bytes
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, node_name
 from tfsuite.export.loading import freeze_signature, source_format
+from tfsuite.export.paths import check_output_path
 
 __all__ = ["FreezeResult", "freeze_saved_model", "rename_outputs"]
 
@@ -53,9 +54,7 @@ def freeze_saved_model(saved_model: str | os.PathLike[str], out: str | os.PathLi
     src = Path(saved_model)
     if source_format(src) != "saved_model":
         raise ExportUsageError(f"{str(src)!r} is not a SavedModel directory")
-    target = Path(out)
-    if target.exists() and target.is_dir():
-        raise ExportUsageError(f"--out {str(target)!r} is a directory; give a file name like model.pb")
+    target = check_output_path(Path(out), "--out", directory=False)
     graph_def, ins, outs = freeze_signature(src, signature)
     out_names = rename_outputs(graph_def, outs)
     atomic_write_bytes(target, graph_def.SerializeToString(deterministic=True))

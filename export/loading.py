@@ -18,7 +18,7 @@ from google.protobuf import message, text_format
 
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, FrozenModel, drop_noop_control_edges, prune_unreachable
-from tfsuite.export.signatures import detect_kind, pin_input_shapes, resolve_endpoints
+from tfsuite.export.signatures import detect_kind, import_checked, pin_input_shapes, resolve_endpoints
 
 __all__ = ["KERAS_SUFFIXES", "freeze_signature", "load_source", "read_graph_def", "source_format", "source_sha256"]
 
@@ -173,7 +173,7 @@ def load_source(
         graph_def = read_graph_def(src)
         if input_shapes:
             pin_input_shapes(graph_def, input_shapes)
-        ins, outs = resolve_endpoints(graph_def, inputs=inputs, outputs=outputs, notes=notes)
+        ins, outs = resolve_endpoints(graph_def, inputs=inputs, outputs=outputs, notes=notes, pinned=bool(input_shapes))
     else:
         graph_def, ins, outs = freeze_signature(src, signature) if fmt == "saved_model" else _load_keras(src)
         # Frozen TF2 functions keep every old variable read alive through ^NoOp edges.
@@ -191,6 +191,7 @@ def load_source(
                 if key not in by_key:
                     raise ExportUsageError(f"--input-shape names {key!r}; inputs: {', '.join(e.key for e in ins)}")
             pin_input_shapes(graph_def, {by_key[k]: v for k, v in shapes.items()})
+            import_checked(graph_def, pinned=True)
             for e in ins:
                 dims = shapes.get(e.key, shapes.get(e.node))
                 if dims is not None:

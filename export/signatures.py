@@ -25,6 +25,7 @@ __all__ = [
     "graph_sinks",
     "parse_input_specs",
     "parse_shape",
+    "import_checked",
     "pin_input_shapes",
     "resolve_endpoints",
     "signature_key",
@@ -146,8 +147,10 @@ def resolve_endpoints(
     inputs: Mapping[str, list[int | None] | None] | None = None,
     outputs: Sequence[str] | None = None,
     notes: list[str] | None = None,
+    pinned: bool = False,
 ) -> tuple[list[Endpoint], list[Endpoint]]:
-    """Pick (or check the user's) inputs and outputs of a frozen graph."""
+    """Pick (or check the user's) inputs and outputs of a frozen graph; ``pinned``: the caller
+    already set input shapes the user gave (for the error message if they do not fit)."""
     notes = notes if notes is not None else []
     names = {n.name: n for n in graph_def.node}
     if outputs:
@@ -175,12 +178,26 @@ def resolve_endpoints(
         if not in_names:
             raise ExportUsageError("no input detected: the outputs depend on no Placeholder; name the inputs with --inputs name[:shape]")
         notes.append(f"inputs (detected): {', '.join(in_names)}")
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(graph_def, name="")
+    graph = import_checked(graph_def, pinned=pinned or any(v is not None for v in (inputs or {}).values()))
     ins = [_endpoint(graph, k, n) for k, n in zip(_unique_keys(in_names), in_names)]
     outs = [_endpoint(graph, k, n) for k, n in zip(_unique_keys(out_names), out_names)]
     return ins, outs
+
+
+def import_checked(graph_def: tf.compat.v1.GraphDef, pinned: bool) -> tf.Graph:
+    """Import ``graph_def``; a graph TF cannot import (e.g. a pinned shape that does not fit
+    the ops it feeds) is a usage error naming the op, not a traceback."""
+    graph = tf.Graph()
+    try:
+        with graph.as_default():
+            tf.graph_util.import_graph_def(graph_def, name="")
+    except ValueError as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        node = re.search(r"\{\{node ([^}]+)\}\}", text)
+        reason = text.split(" for '")[0] + (f" at node {node.group(1)!r}" if node else "")
+        hint = "check the shapes given with --inputs/--input-shape" if pinned else "is the file a complete frozen graph?"
+        raise ExportUsageError(f"the graph does not import: {reason[:200]}; {hint}") from None
+    return graph
 
 
 def detect_kind(outputs: Sequence[Endpoint]) -> str:

@@ -140,3 +140,25 @@ def test_freeze_and_inspect_bad_paths(tiny_classifier_pb: Path, tmp_path: Path, 
     code, err = _run(["freeze", str(tmp_path / "nope"), "--out", str(out)], capsys)
     _assert_one_line_error(code, err, "does not exist")
     assert not (tmp_path / "out").exists()
+
+
+def test_paths_under_a_file(tiny_classifier_pb: Path, tiny_saved_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A parent that is a regular file is named in one line, not a mkdir traceback."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    for args in (
+        ["export", str(tiny_classifier_pb), "--base-path", str(blocker / "m")],
+        ["freeze", str(tiny_saved_model), "--out", str(blocker / "m.pb")],
+        ["examples", "--out", str(blocker / "ex")],
+    ):
+        code, err = _run(args, capsys)
+        _assert_one_line_error(code, err, f"{str(blocker)!r} is a file, not a directory")
+    assert blocker.read_text() == "a file"
+
+
+@pytest.mark.parametrize("flag", ["--inputs", "--input-shape"])
+def test_pinned_shape_that_does_not_fit(flag: str, tiny_classifier_pb: Path, tiny_saved_model: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for source, name in ((tiny_classifier_pb, "input"), (tiny_saved_model, "pixels")):
+        code, err = _run(["export", str(source), "--base-path", str(base), "--variants", "original", flag, f"{name}:1x32"], capsys)
+        _assert_one_line_error(code, err, "does not import", "rank", "--inputs/--input-shape")
+    assert not base.exists()

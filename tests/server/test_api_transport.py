@@ -19,7 +19,7 @@ from tfsuite.clients.codec import make_ndarray, make_tensor_proto
 from tfsuite.errors import UsageError
 from tfsuite.server.app import ModelServer
 from tfsuite.server.grpc_service import parse_channel_arguments
-from tfsuite.server.options import ServerOptions
+from tfsuite.server.options import ServerOptions, default_thread_count
 from tfsuite.serving_configs.errors import ConfigError
 
 
@@ -213,6 +213,10 @@ def test_rest_timeout_and_graceful_drain(slow_batching_server: ModelServer) -> N
         )
         assert r.status_code == 504
         assert r.json() == {"error": "Deadline Exceeded"}
+        servable = server.core.manager.serving_map()["default"].latest
+        assert servable is not None
+        # As documented in --help: the 504 does not cancel the inference, it is still running.
+        assert servable.inflight == 1
 
         # gRPC: a request in flight when stop() is called still completes (drain), new ones fail.
         channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
@@ -221,8 +225,6 @@ def test_rest_timeout_and_graceful_drain(slow_batching_server: ModelServer) -> N
         request.model_spec.name = "default"
         request.inputs["x"].CopyFrom(make_tensor_proto(np.array([4.0], np.float32)))
         pending = stub.Predict.future(request, timeout=60)
-        servable = server.core.manager.serving_map()["default"].latest
-        assert servable is not None
         # Wait until the gRPC request sits in the batch next to the timed-out REST one.
         deadline = time.monotonic() + 30
         while servable.inflight < 2:
@@ -292,3 +294,37 @@ def test_version_that_is_not_a_saved_model_is_reported_and_others_serve(
         assert r.status_code == 404
         r = httpx.post(f"{base}/good:predict", json={"instances": [1.0]}, timeout=30)
         assert r.json() == {"predictions": [2.5]}
+
+
+def test_batching_default_threads_let_a_batch_fill_beyond_4x_cores(
+    tmp_path: Path, half_plus_two_base: Path
+) -> None:
+    # More concurrent requests than TF Serving's 4 x cores thread default, one batch exactly
+    # that big and a timeout far beyond the RPC deadline: the batch can only form if the
+    # batching-aware --grpc_max_threads default lets every request in at once.
+    size = default_thread_count() + 4
+    params = tmp_path / "batching.txt"
+    params.write_text(
+        f"max_batch_size {{ value: {size} }} batch_timeout_micros {{ value: 600000000 }} "
+        "num_batch_threads { value: 1 }"
+    )
+    options = ServerOptions(
+        port=-1,
+        model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0,
+        enable_batching=True,
+        batching_parameters_file=str(params),
+    )
+    with ModelServer(options) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            futures = []
+            for i in range(size):
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = "default"
+                request.inputs["x"].CopyFrom(make_tensor_proto(np.array([i], np.float32)))
+                futures.append(stub.Predict.future(request, timeout=60))
+            results = [make_ndarray(f.result().outputs["y"]).tolist() for f in futures]
+        assert results == [[i / 2 + 2] for i in range(size)]
+        batches = server.core.metrics.processed_batch_size  # one sample per batch run
+        assert (batches.count(("default", "1")), batches.sum(("default", "1"))) == (1, size)

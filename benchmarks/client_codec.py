@@ -63,8 +63,16 @@ class Row:
 
 def paired(what: str, ours: list[float], ref: list[float], unit: str, target: float) -> Row:
     ratios = [o / r for o, r in zip(ours, ref)]
-    return Row(what, statistics.median(ours), statistics.median(ref), unit, target, True,
-               statistics.median(ratios), tuple(ratios))
+    return Row(
+        what,
+        statistics.median(ours),
+        statistics.median(ref),
+        unit,
+        target,
+        True,
+        statistics.median(ratios),
+        tuple(ratios),
+    )
 
 
 def best_time(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
@@ -95,17 +103,35 @@ def bench_codec() -> list[Row]:
     parse = predict_pb2.PredictRequest.FromString
     assert parse(our_request()) == parse(tf_request())
     rows = [
-        Row("encode 1x224x224x3 f32 request", best_time(our_request, 500) * 1e6,
-            best_time(tf_request, 500) * 1e6, "µs", 2.0, False),
-        Row("  (message only: make_tensor_proto)",
+        Row(
+            "encode 1x224x224x3 f32 request",
+            best_time(our_request, 500) * 1e6,
+            best_time(tf_request, 500) * 1e6,
+            "µs",
+            2.0,
+            False,
+        ),
+        Row(
+            "  (message only: make_tensor_proto)",
             best_time(lambda: codec.make_tensor_proto(image), 500) * 1e6,
-            best_time(lambda: tf.make_tensor_proto(image), 500) * 1e6, "µs", 0.0, False),
+            best_time(lambda: tf.make_tensor_proto(image), 500) * 1e6,
+            "µs",
+            0.0,
+            False,
+        ),
     ]
     boxes = tf.make_tensor_proto(np.random.default_rng(1).random((1, 100, 4), dtype=np.float32))
     assert np.array_equal(codec.make_ndarray(boxes), tf.make_ndarray(boxes))
-    rows.append(Row("decode 1x100x4 f32 tensor",
-                    best_time(lambda: codec.make_ndarray(boxes), 20000) * 1e6,
-                    best_time(lambda: tf.make_ndarray(boxes), 20000) * 1e6, "µs", 2.0, False))
+    rows.append(
+        Row(
+            "decode 1x100x4 f32 tensor",
+            best_time(lambda: codec.make_ndarray(boxes), 20000) * 1e6,
+            best_time(lambda: tf.make_ndarray(boxes), 20000) * 1e6,
+            "µs",
+            2.0,
+            False,
+        )
+    )
     return rows
 
 
@@ -133,9 +159,7 @@ def build_detector_base(work: Path) -> Path:
     return base
 
 
-async def _aio_rates(
-    address: str, requests: int, inflight: int
-) -> tuple[list[float], list[float]]:
+async def _aio_rates(address: str, requests: int, inflight: int) -> tuple[list[float], list[float]]:
     import grpc.aio
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -244,8 +268,14 @@ def bench_detect(work: Path, n_images: int) -> Row:
                 t0 = time.perf_counter()
                 result = CliRunner().invoke(
                     detect,
-                    ["--server", address, "--model", "ssd_mobilenet_v2_tiny", "--no-progress",
-                     str(images)],
+                    [
+                        "--server",
+                        address,
+                        "--model",
+                        "ssd_mobilenet_v2_tiny",
+                        "--no-progress",
+                        str(images),
+                    ],
                 )
                 if result.exit_code != 0:
                     raise RuntimeError(f"detect failed: {result.output}") from result.exception
@@ -276,8 +306,16 @@ def print_table(rows: list[Row]) -> None:
     for r in rows:
         ok = "" if r.target == 0 else ("yes" if r.ratio >= r.target else "NO")
         rounds = " ".join(f"{x:.2f}" for x in r.rounds)
-        table.add_row(r.what, f"{r.ours:,.1f}", f"{r.reference:,.1f}", r.unit, f"{r.ratio:.2f}x",
-                      f">= {r.target:g}x" if r.target else "-", ok, rounds)
+        table.add_row(
+            r.what,
+            f"{r.ours:,.1f}",
+            f"{r.reference:,.1f}",
+            r.unit,
+            f"{r.ratio:.2f}x",
+            f">= {r.target:g}x" if r.target else "-",
+            ok,
+            rounds,
+        )
     Console(width=max(Console().width, 130)).print(table)
 
 

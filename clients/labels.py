@@ -23,6 +23,7 @@ __all__ = ["LabelMap", "COCO_LABELS", "load_label_map", "coco_label_map", "index
 
 # COCO 2017 category ids (1-based, 90 ids with gaps); the gaps carry the names from the
 # original 91-category list so that every id a detector emits has a readable name.
+# fmt: off
 COCO_LABELS: dict[int, str] = dict(
     enumerate(
         [
@@ -43,6 +44,7 @@ COCO_LABELS: dict[int, str] = dict(
         start=1,
     )
 )
+# fmt: on
 
 
 @dataclass(frozen=True)

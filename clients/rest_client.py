@@ -165,14 +165,20 @@ class _RestAPI:
         return self._drive(flow, timeout)
 
     def metadata(
-        self, model: str | None = None, version: int | None = None, label: str | None = None,
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        label: str | None = None,
         timeout: float | None = None,
     ) -> Any:
         """GET .../metadata -> :class:`~tfsuite.clients.specs.ModelMetadata`."""
         return self._drive(self._metadata_flow(self._model(model), version, label), timeout)
 
     def status(
-        self, model: str | None = None, version: int | None = None, label: str | None = None,
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        label: str | None = None,
         timeout: float | None = None,
     ) -> Any:
         """GET /v1/models/NAME[...] -> list of :class:`~tfsuite.clients.specs.VersionStatus`."""
@@ -266,4 +272,3 @@ class AsyncRestClient(_RestAPI, AsyncClosing):
 
     async def close(self) -> None:
         await self._http.aclose()
-

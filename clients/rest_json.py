@@ -132,9 +132,7 @@ def decode_predict_body(raw: bytes, signature: SignatureSpec | None) -> dict[str
     if "predictions" in body:
         rows = body["predictions"]
         if rows and isinstance(rows[0], dict) and (not outputs or set(rows[0]) <= set(outputs)):
-            return {
-                a: _decode_tensor([r[a] for r in rows], outputs.get(a)) for a in rows[0]
-            }
+            return {a: _decode_tensor([r[a] for r in rows], outputs.get(a)) for a in rows[0]}
         return {_single_alias(outputs): _decode_tensor(rows, _single(outputs))}
     raise CodecError(f"REST answer has neither 'outputs' nor 'predictions': {sorted(body)}")
 

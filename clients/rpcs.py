@@ -193,9 +193,7 @@ def make_example(features: Mapping[str, Any] | example_pb2.Example) -> example_p
 def _parse_classify(
     resp: classification_pb2.ClassificationResponse,
 ) -> list[list[tuple[str, float]]]:
-    return [
-        [(c.label, c.score) for c in result.classes] for result in resp.result.classifications
-    ]
+    return [[(c.label, c.score) for c in result.classes] for result in resp.result.classifications]
 
 
 def _parse_regress(resp: regression_pb2.RegressionResponse) -> np.ndarray:

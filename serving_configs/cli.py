@@ -102,9 +102,7 @@ def configs(
             f"got {len(names)} --name for {len(base_paths)} --base-path; give one --name per "
             "--base-path (same order) or none"
         )
-    sources = [
-        ModelSource(base, names[i] if names else None) for i, base in enumerate(base_paths)
-    ]
+    sources = [ModelSource(base, names[i] if names else None) for i, base in enumerate(base_paths)]
     batching = _batching(
         max_batch_size,
         batch_timeout_micros,

@@ -1,7 +1,7 @@
 """Errors of ``tfsuite.serving_configs``.
 
-    TFSuiteError
-    └── ConfigError   a config file or value TF Serving would reject (in TF Serving's wording)
+TFSuiteError
+└── ConfigError   a config file or value TF Serving would reject (in TF Serving's wording)
 """
 
 from __future__ import annotations

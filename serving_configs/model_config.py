@@ -89,7 +89,7 @@ def validate_model_config(config: ModelServerConfig) -> None:
 def _check_model(model: ModelConfig) -> None:
     name = model.name
     if not name:
-        raise ConfigError("A model in model_config_list has no name; set name: \"...\"")
+        raise ConfigError('A model in model_config_list has no name; set name: "..."')
     if _BAD_NAME.search(name):
         raise ConfigError(
             f"Model name {name!r} contains '/', ':' or whitespace; REST paths "

@@ -146,8 +146,23 @@ def test_rest_json_formats_and_b64() -> None:
 def test_public_names_resolve() -> None:
     import importlib
 
-    modules = ("", ".codec", ".errors", ".grpc_client", ".rest_client", ".rest_json", ".rpcs",
-               ".specs", ".outputs", ".images", ".labels", ".coco", ".pipeline", ".cli")
+    modules = (
+        "",
+        ".codec",
+        ".errors",
+        ".grpc_client",
+        ".rest_client",
+        ".rest_json",
+        ".rpcs",
+        ".specs",
+        ".outputs",
+        ".images",
+        ".labels",
+        ".coco",
+        ".pipeline",
+        ".cli",
+        ".lifecycle",
+    )
     for name in modules:
         module = importlib.import_module(f"tfsuite.clients{name}")
         assert module.__all__, module.__name__

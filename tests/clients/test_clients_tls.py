@@ -39,8 +39,13 @@ def test_tls_client_talks_to_a_tls_server(
     key, cert = certificate
     ssl_config = tmp_path / "ssl.config"
     ssl_config.write_text(f"server_key: {key.read_text()!r}\nserver_cert: {cert.read_text()!r}\n")
-    options = ServerOptions(port=-1, rest_api_port=0, model_name="trivial",
-                            model_base_path=str(trivial_base), ssl_config_file=str(ssl_config))
+    options = ServerOptions(
+        port=-1,
+        rest_api_port=0,
+        model_name="trivial",
+        model_base_path=str(trivial_base),
+        ssl_config_file=str(ssl_config),
+    )
     with ModelServer(options) as server:
         address = f"127.0.0.1:{server.grpc_port}"
         tls = TLSConfig(root_certificates=cert, server_name_override="localhost")

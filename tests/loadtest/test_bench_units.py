@@ -227,7 +227,7 @@ def test_bench_assignment_parses_seed003_columns(tmp_path: Path) -> None:
     assert a.source == tmp_path / "model" / "resnet.pb"
     # Seed 003 writes bare model names in Tasks (models live in model/), and precisions
     # as a quoted list: FP16/INT8 name the TF-TRT variants.
-    csv_path.write_text('Tasks,batch_size/precision\nresnet,1\n')
+    csv_path.write_text("Tasks,batch_size/precision\nresnet,1\n")
     with pytest.raises(BenchUsageError, match="unknown column 'batch_size/precision'"):
         parse_assignment(csv_path)
     csv_path.write_text('Tasks,batch_size,precision\nresnet,"1,8,32","FP32,FP16,INT8"\n')

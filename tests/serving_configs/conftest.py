@@ -8,6 +8,7 @@ import pytest
 
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
 
+
 def _make_manifest(
     model_name: str, statuses: dict[str, tuple[int, str]], source_format: str = "frozen_graph"
 ) -> VariantsManifest:

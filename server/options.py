@@ -97,8 +97,8 @@ class ServerOptions(BaseModel):
     )
     port: int = Field(
         8500,
-        description="gRPC port. In TF Serving 0 disables the TCP listener (see the app for "
-        "how tests ask for an ephemeral port).",
+        description="gRPC port; 0 turns the TCP listener off as in TF Serving (then "
+        "--grpc_socket_path is needed); -1 binds a free ephemeral port (tfsuite extension).",
     )
     grpc_socket_path: str = Field(
         "", description="If set, also serve gRPC on this UNIX domain socket path."
@@ -123,8 +123,8 @@ class ServerOptions(BaseModel):
     use_alts_credentials: bool = Field(False, description="Ignored: ALTS is Google-internal.")
     rest_api_port: int = Field(
         0,
-        description="REST (HTTP/JSON) port; 0 turns REST off as in TF Serving. Must differ "
-        "from --port.",
+        description="REST (HTTP/JSON) port; 0 turns REST off as in TF Serving; -1 binds a free "
+        "ephemeral port (tfsuite extension). Must differ from --port.",
     )
     rest_api_num_threads: int = Field(
         default_factory=default_thread_count,

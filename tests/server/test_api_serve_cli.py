@@ -21,6 +21,8 @@ import tfsuite.protos
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import make_ndarray, make_tensor_proto
+from tfsuite.server.app import ModelServer
+from tfsuite.server.options import ServerOptions
 
 GRPC_LINE = re.compile(r"Running gRPC ModelServer at (?P<host>[\w.:]+):(?P<port>\d+) \.\.\.")
 REST_LINE = re.compile(r"Exporting HTTP/REST API at:(?P<host>[\w.:]+):(?P<port>\d+) \.\.\.")
@@ -106,3 +108,42 @@ def test_serve_subprocess_bad_flag_exits_nonzero_with_one_line() -> None:
     assert proc.returncode != 0
     assert "error: unknown flag --model_bas_path (did you mean --model_base_path?)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_forever_serves_until_signal_then_stops_and_restores_handlers(
+    sig: signal.Signals, half_plus_two_base: Path
+) -> None:
+    # In-process (cheaper than a subprocess per signal): run_forever is what `tfsuite serve`
+    # runs in the foreground; the signal comes once the start-up line is announced.
+    announced: queue.Queue[str] = queue.Queue()
+    server = ModelServer(
+        ServerOptions(
+            port=-1, model_base_path=str(half_plus_two_base), file_system_poll_wait_seconds=0
+        ),
+        announce=announced.put,
+    )
+    answers: list[list[float]] = []
+
+    def client_then_signal() -> None:
+        line = announced.get(timeout=START_TIMEOUT)  # no line: start failed, no signal to send
+        try:
+            port = int(GRPC_LINE.search(line)["port"])  # type: ignore[index]
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = "default"
+                request.inputs["x"].CopyFrom(make_tensor_proto(np.array([1.0], np.float32)))
+                response = stub.Predict(request, timeout=30)
+                answers.append(make_ndarray(response.outputs["y"]).tolist())
+        finally:
+            os.kill(os.getpid(), sig)
+
+    before = signal.getsignal(sig)
+    thread = threading.Thread(target=client_then_signal)
+    thread.start()
+    server.run_forever(grace=5)
+    thread.join(30)
+    assert answers == [[2.5]]
+    assert server.wait(0)  # stopped
+    assert signal.getsignal(sig) is before

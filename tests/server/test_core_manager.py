@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -185,6 +186,23 @@ def test_load_is_retried_max_num_load_retries_times(
     failures = [r for r in caplog.records if "failed" in r.getMessage()]
     assert len(failures) == 3
     assert _states(dp, "b") == {1: "END"}
+
+
+def test_load_and_unload_are_logged_with_source_and_time(
+    half_plus_two_base, start_dataplane, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="tfsuite.server.model_manager")
+    dp = start_dataplane(model_name="m", model_base_path=str(half_plus_two_base))
+    dp.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"Loading servable version {{name: m version: 1}} from {half_plus_two_base / '1'}" in (
+        messages
+    )
+    assert any(
+        re.fullmatch(r"Successfully loaded servable version \{name: m version: 1\} in [\d.]+ s", m)
+        for m in messages
+    ), messages
+    assert any(m.startswith("Unloaded servable version {name: m version: 1}") for m in messages)
 
 
 def test_polling_loads_new_and_unloads_removed_versions_under_load(

@@ -302,17 +302,17 @@ def detect(**opts: Any) -> None:
     try:
         output_filter = _detection_outputs(sig, conn.model)
         plan = plan_input(sig, conn.model, opts["input_name"], "raw")
+        writer = DetectionWriter(
+            paths,
+            labels,
+            opts["min_score"],
+            draw_dir=opts["draw_dir"],
+            out_dir=opts["out_dir"],
+            echo=click.echo,
+        )
     except BaseException:
         conn.client.close()
         raise
-    writer = DetectionWriter(
-        paths,
-        labels,
-        opts["min_score"],
-        draw_dir=opts["draw_dir"],
-        out_dir=opts["out_dir"],
-        echo=click.echo,
-    )
     coco_json = opts["coco_json"]
     save = None if coco_json is None else (lambda: writer.write_coco(coco_json))
     _run(

@@ -47,6 +47,16 @@ def _write_image_atomic(path: Path, bgr: np.ndarray) -> None:
             raise UsageError(f"cannot write {path} (OpenCV has no writer for {path.suffix!r})")
 
 
+def _refuse_overwriting_inputs(inputs: Sequence[Path], outputs: Sequence[Path]) -> None:
+    """An annotated copy must never replace the image it was drawn from."""
+    sources = {p.resolve() for p in inputs}
+    clash = next((o for o in outputs if o.resolve() in sources), None)
+    if clash is not None:
+        raise UsageError(
+            f"--draw would overwrite the input image {clash}; choose another directory"
+        )
+
+
 def _draw_suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     return suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
@@ -73,6 +83,12 @@ class DetectionWriter:
         self.image_ids = unique_image_ids(paths)
         self.stems = output_stems(paths)
         self.results: list[tuple[int, list[Detection]]] = []
+        if draw_dir is not None:
+            _refuse_overwriting_inputs(paths, [self._draw_path(i, p) for i, p in enumerate(paths)])
+
+    def _draw_path(self, index: int, path: Path) -> Path:
+        assert self.draw_dir is not None
+        return self.draw_dir / f"{self.stems[index]}{_draw_suffix(path)}"
 
     @property
     def draws(self) -> bool:
@@ -105,7 +121,7 @@ class DetectionWriter:
                 atomic_write_json(self.out_dir / f"{stem}.json", records, indent=None)
             if self.draw_dir is not None and item.original is not None:
                 boxes = [(d.box, f"{d.label} {d.score:.2f}", d.class_id) for d in dets]
-                target = self.draw_dir / f"{stem}{_draw_suffix(item.path)}"
+                target = self._draw_path(item.index, item.path)
                 _write_image_atomic(target, draw_boxes(item.original, boxes))
 
     def write_coco(self, path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from tfsuite.clients.coco import detections_from_outputs, image_id_for
 from tfsuite.clients.images import ImageReader, collect_images, draw_boxes, parse_resize
 from tfsuite.clients.labels import coco_label_map, index_label_map, load_label_map
+from tfsuite.clients.outputs import DetectionWriter
 from tfsuite.clients.rest_json import decode_predict_body, encode_predict_body
 from tfsuite.clients.specs import SignatureSpec, TensorSpec
 from tfsuite.errors import UsageError
@@ -72,6 +73,13 @@ def test_reader_scopes_opencv_threads(image_dir: Path) -> None:
             assert cv2.getNumThreads() == 3
     finally:
         cv2.setNumThreads(before)
+
+
+def test_draw_never_overwrites_an_input_image(image_dir: Path, tmp_path: Path) -> None:
+    paths = collect_images([str(image_dir)])
+    with pytest.raises(UsageError, match="--draw would overwrite the input image"):
+        DetectionWriter(paths, coco_label_map(), 0.5, draw_dir=image_dir)
+    DetectionWriter(paths, coco_label_map(), 0.5, draw_dir=tmp_path / "drawn")  # elsewhere: fine
 
 
 def test_parse_resize() -> None:

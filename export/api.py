@@ -83,6 +83,14 @@ def _outputs(value: str | Sequence[str] | None) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
+def _check_model_name(name: str, given: bool) -> str:
+    """The serving configs' rule: the name ends up in ``/v1/models/<name>`` and metric labels."""
+    if not name or any(c in name for c in "/:") or any(c.isspace() for c in name):
+        where = f"--model-name {name!r}" if given else f"the base path's name {name!r} (the default model name)"
+        raise ExportUsageError(f"{where} is empty or has '/', ':' or whitespace; pass a --model-name like my_model")
+    return name
+
+
 def _load_manifest(base: Path) -> VariantsManifest | None:
     try:
         return VariantsManifest.load_if_exists(base)
@@ -166,10 +174,17 @@ def export_variants(
     src = Path(source)
     source_format(src)  # missing path / not a model: fail before anything else
     base = Path(base_path)
+    checked_name = _check_model_name(model_name, given=True) if model_name is not None else None
     base_trt = trt_options or TrtOptions()
     trt = dataclasses.replace(base_trt, batch_sizes=tuple(int(b) for b in (batch_sizes or base_trt.batch_sizes)))
     if any(b < 1 for b in trt.batch_sizes):
         raise ExportUsageError(f"--batch-sizes must be positive integers, got {list(trt.batch_sizes)}")
+    for flag, value in (
+        ("--max-workspace", trt.max_workspace_bytes), ("--minimum-segment-size", trt.minimum_segment_size),
+        ("--max-cached-engines", trt.max_cached_engines),
+    ):
+        if value < 1:
+            raise ExportUsageError(f"{flag} must be a positive integer, got {value}")
     if calibration_data is not None:
         trt = dataclasses.replace(trt, calibration_data=Path(calibration_data))
         calibration_images(Path(calibration_data))
@@ -190,7 +205,7 @@ def export_variants(
         if manifest is None or (overwrite and manifest.source_sha256 != sha):
             previous = manifest
             manifest = VariantsManifest(
-                model_name=model_name or base.resolve().name,
+                model_name=checked_name or _check_model_name(base.resolve().name, given=False),
                 source=str(src), source_format=model.source_format, source_sha256=sha, tf_version=tf.__version__,
                 kind=model.kind, inputs=signature[0], outputs=signature[1],
                 variants=list(previous.variants) if previous else [],
@@ -202,8 +217,8 @@ def export_variants(
                 if kept:
                     steps.note(f"version(s) {', '.join(kept)} keep the old signature; export them too to match")
                 manifest.inputs, manifest.outputs, manifest.kind = signature[0], signature[1], model.kind
-            if model_name:
-                manifest.model_name = model_name
+            if checked_name:
+                manifest.model_name = checked_name
         feeds: FixedInputs = {}
         reference: dict[str, np.ndarray] = {}
         if any(name not in up_to_date for name in names):

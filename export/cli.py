@@ -19,6 +19,7 @@ def _csv_ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 
 def _tolerances(items: tuple[str, ...]) -> dict[str, dict[str, float]]:
     from tfsuite.export.errors import ExportUsageError
+    from tfsuite.export.validate import DEFAULT_TOLERANCES
 
     result: dict[str, dict[str, float]] = {}
     for item in items:
@@ -30,6 +31,12 @@ def _tolerances(items: tuple[str, ...]) -> dict[str, dict[str, float]]:
             number = None
         if not sep or not dot or number is None:
             raise ExportUsageError(f"--tolerance {item!r}: use VARIANT.METRIC=NUMBER, e.g. weight_quant.max_rel_error=0.2")
+        if variant not in DEFAULT_TOLERANCES:
+            raise ExportUsageError(f"--tolerance {item!r}: unknown variant {variant!r}; valid: {', '.join(DEFAULT_TOLERANCES)}")
+        metrics = DEFAULT_TOLERANCES[variant]
+        if metric not in metrics:
+            # A typo'd metric would otherwise be recorded and silently never checked.
+            raise ExportUsageError(f"--tolerance {item!r}: unknown metric {metric!r}; valid: {', '.join(metrics)}")
         result.setdefault(variant, {})[metric] = number
     return result
 
@@ -46,9 +53,9 @@ def _tolerances(items: tuple[str, ...]) -> dict[str, dict[str, float]]:
 @click.option("--overwrite", is_flag=True, help="Replace existing versions: rebuild up-to-date ones, retry skipped TF-TRT, accept a new source or signature (default: refuse).")
 @click.option("--batch-sizes", default="1", callback=_csv_ints, show_default=True, help="TF-TRT: pre-build engines for these batch sizes.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), default=None, help="TF-TRT INT8: directory of calibration images (default: synthetic).")
-@click.option("--max-workspace", default=1 << 30, show_default=True, type=int, help="TF-TRT max_workspace_size_bytes.")
-@click.option("--minimum-segment-size", default=3, show_default=True, type=int, help="TF-TRT minimum_segment_size.")
-@click.option("--max-cached-engines", default=1, show_default=True, type=int, help="TF-TRT maximum_cached_engines.")
+@click.option("--max-workspace", default=1 << 30, show_default=True, type=click.IntRange(min=1), help="TF-TRT max_workspace_size_bytes.")
+@click.option("--minimum-segment-size", default=3, show_default=True, type=click.IntRange(min=1), help="TF-TRT minimum_segment_size.")
+@click.option("--max-cached-engines", default=1, show_default=True, type=click.IntRange(min=1), help="TF-TRT maximum_cached_engines.")
 @click.option("--tolerance", "tolerances", multiple=True, help="Override a validation limit: VARIANT.METRIC=NUMBER (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print variants.json to stdout instead of the table.")
 def export(

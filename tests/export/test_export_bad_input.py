@@ -162,3 +162,27 @@ def test_pinned_shape_that_does_not_fit(flag: str, tiny_classifier_pb: Path, tin
         code, err = _run(["export", str(source), "--base-path", str(base), "--variants", "original", flag, f"{name}:1x32"], capsys)
         _assert_one_line_error(code, err, "does not import", "rank", "--inputs/--input-shape")
     assert not base.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (["--tolerance", "weight_quant.max_rel=0.2"], ["unknown metric 'max_rel'", "max_rel_error"]),
+        (["--tolerance", "int4.max_rel_error=0.2"], ["unknown variant 'int4'", "weight_quant"]),
+        (["--model-name", "my model/v1"], ["--model-name", "'/', ':' or whitespace"]),
+    ],
+)
+def test_bad_options_write_nothing(
+    extra: list[str], needles: list[str], tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original", *extra], capsys)
+    _assert_one_line_error(code, err, *needles)
+    assert not base.exists()
+
+
+@pytest.mark.parametrize("option", ["--max-workspace", "--minimum-segment-size", "--max-cached-engines"])
+def test_trt_knobs_must_be_positive(option: str, tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Typed click options: click's own usage error (exit 2), before any work."""
+    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), option, "0"], capsys)
+    assert code == 2 and f"Invalid value for '{option}'" in err and "Traceback" not in err
+    assert not base.exists()

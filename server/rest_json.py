@@ -242,13 +242,7 @@ def _from_instances(instances: Any, specs: Mapping[str, np.dtype[Any]]) -> dict[
             for name in names:
                 columns[name].append(item[name])
         return {name: to_array(col, specs[name], name) for name, col in columns.items()}
-    if len(specs) != 1:
-        raise ServingError.invalid_argument(
-            f"The signature has {len(specs)} inputs ({', '.join(sorted(specs))}): each instance "
-            "must be an object naming them"
-        )
-    ((name, dtype),) = specs.items()
-    return {name: to_array(instances, dtype, name)}
+    return _single_input(instances, specs, "each instance")
 
 
 def _from_inputs(inputs: Any, specs: Mapping[str, np.dtype[Any]]) -> dict[str, np.ndarray]:
@@ -260,13 +254,20 @@ def _from_inputs(inputs: Any, specs: Mapping[str, np.dtype[Any]]) -> dict[str, n
                 raise _unknown_input(name, specs)
             out[name] = to_array(value, dtype, name)
         return out
+    return _single_input(inputs, specs, "'inputs'")
+
+
+def _single_input(
+    value: Any, specs: Mapping[str, np.dtype[Any]], what: str
+) -> dict[str, np.ndarray]:
+    """An unnamed value is the signature's only input; with several, ``what`` must name them."""
     if len(specs) != 1:
         raise ServingError.invalid_argument(
-            f"The signature has {len(specs)} inputs ({', '.join(sorted(specs))}): 'inputs' "
+            f"The signature has {len(specs)} inputs ({', '.join(sorted(specs))}): {what} "
             "must be an object naming them"
         )
     ((name, dtype),) = specs.items()
-    return {name: to_array(inputs, dtype, name)}
+    return {name: to_array(value, dtype, name)}
 
 
 def _jsonable(name: str, arr: np.ndarray) -> Any:

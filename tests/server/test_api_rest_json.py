@@ -48,6 +48,11 @@ def test_row_objects_for_several_inputs() -> None:
         ({"instances": [True]}, F32, "Type: True is not of expected type: float"),
         ({"instances": [2**40]}, {"x": np.dtype(np.int32)}, "out of range for int32"),
         ({"instances": [{"a": 1}, {"b": 2}]}, {"a": F32["x"], "b": F32["x"]}, "Expecting object"),
+        (
+            {"inputs": [1.0]},
+            {"a": F32["x"], "b": F32["x"]},
+            "The signature has 2 inputs (a, b): 'inputs' must be an object naming them",
+        ),
         ({"instances": [1.0]}, {"a": F32["x"], "b": F32["x"]}, "each instance must be an object"),
         ({"instances": []}, F32, "empty"),
         ({"instances": 3}, F32, "to be an list/array"),

@@ -20,8 +20,13 @@ import numpy as np
 import tensorflow as tf
 from pydantic import ValidationError
 from rich.console import Console
-
-from tfsuite.export.basepath import assign_versions, publish, remove_version, scan_base_path, staging_dir
+from tfsuite.export.basepath import (
+    assign_versions,
+    publish,
+    remove_version,
+    scan_base_path,
+    staging_dir,
+)
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import FrozenModel, op_histogram
 from tfsuite.export.loading import load_source, source_format, source_sha256
@@ -30,8 +35,21 @@ from tfsuite.export.report import StepProgress, print_summary
 from tfsuite.export.saving import dir_size
 from tfsuite.export.signatures import parse_input_specs, parse_shape
 from tfsuite.export.trt import TRT_PRECISIONS, TrtOptions, calibration_images
-from tfsuite.export.validate import DEFAULT_TOLERANCES, FixedInputs, compare_outputs, fixed_inputs, run_reference, run_saved_model
-from tfsuite.export.variants import DEFAULT_VARIANTS, VARIANTS, BuildContext, VariantSkipped, VariantSpec
+from tfsuite.export.validate import (
+    DEFAULT_TOLERANCES,
+    FixedInputs,
+    compare_outputs,
+    fixed_inputs,
+    run_reference,
+    run_saved_model,
+)
+from tfsuite.export.variants import (
+    DEFAULT_VARIANTS,
+    VARIANTS,
+    BuildContext,
+    VariantSkipped,
+    VariantSpec,
+)
 
 __all__ = ["export_variants", "parse_variant_names"]
 

@@ -14,10 +14,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfsuite.atomic import atomic_write_dir
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.manifest import DEFAULT_VERSIONS, MANIFEST_NAME, VariantsManifest
 from tfsuite.export.paths import check_output_path
+
+from tfsuite.atomic import atomic_write_dir
 
 __all__ = [
     "TEMP_PREFIX",

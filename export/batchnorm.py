@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-
 from tfsuite.export.graphs import node_name, prune_unreachable
 
 __all__ = ["fold_fused_batch_norms"]

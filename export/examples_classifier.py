@@ -15,7 +15,6 @@ equally stable); output agreement between variants is still measured on the prob
 from __future__ import annotations
 
 import tensorflow as tf
-
 from tfsuite.export.examples import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT
 from tfsuite.export.examples_mobilenet import MobileNetBlocks, WeightBank, make_divisible
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-
 from tfsuite.export.examples import DETECTOR_INPUT, DETECTOR_OUTPUTS
 from tfsuite.export.examples_mobilenet import MobileNetBlocks, WeightBank
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
-
-from tfsuite.atomic import atomic_write_bytes
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, node_name
 from tfsuite.export.loading import freeze_signature, source_format
 from tfsuite.export.paths import check_output_path
+
+from tfsuite.atomic import atomic_write_bytes
 
 __all__ = ["FreezeResult", "freeze_saved_model", "rename_outputs"]
 

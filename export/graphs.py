@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import tensorflow as tf
-
 from tfsuite.export.manifest import TensorSpecInfo
 
 __all__ = [
     "Endpoint",
     "FrozenModel",
-    "node_name",
     "drop_noop_control_edges",
+    "node_name",
     "op_histogram",
     "prune_unreachable",
     "reachable",

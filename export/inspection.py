@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
-
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, op_histogram
 from tfsuite.export.loading import read_graph_def, source_format

@@ -15,10 +15,14 @@ from pathlib import Path
 
 import tensorflow as tf
 from google.protobuf import message, text_format
-
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, FrozenModel, drop_noop_control_edges, prune_unreachable
-from tfsuite.export.signatures import detect_kind, import_checked, pin_input_shapes, resolve_endpoints
+from tfsuite.export.signatures import (
+    detect_kind,
+    import_checked,
+    pin_input_shapes,
+    resolve_endpoints,
+)
 
 __all__ = ["KERAS_SUFFIXES", "freeze_signature", "load_source", "read_graph_def", "source_format", "source_sha256"]
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
-
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.transforms import fold_then_transform
 

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
 
 __all__ = ["StepProgress", "format_size", "print_summary", "reasons", "validation_summary", "variants_table"]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
-
 from tfsuite.export.graphs import Endpoint
 
 __all__ = ["SERVING_KEY", "dir_size", "write_saved_model"]

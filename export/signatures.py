@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import tensorflow as tf
-
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, node_name, reachable, tensor_name
 
@@ -23,9 +22,9 @@ __all__ = [
     "detect_kind",
     "detect_outputs",
     "graph_sinks",
+    "import_checked",
     "parse_input_specs",
     "parse_shape",
-    "import_checked",
     "pin_input_shapes",
     "resolve_endpoints",
     "signature_key",

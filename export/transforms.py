@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
-
 from tfsuite.export.batchnorm import fold_fused_batch_norms
 from tfsuite.export.errors import ExportError
 from tfsuite.export.graphs import Endpoint

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.validate import fixed_inputs

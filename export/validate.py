@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, FrozenModel
 from tfsuite.export.manifest import Validation

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
-
 from tfsuite.export.graphs import FrozenModel
 from tfsuite.export.quantize import WEIGHT_QUANT_TRANSFORMS, fp16_weights, quantize_weights
 from tfsuite.export.saving import write_saved_model

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from tfsuite.export.api import export_variants
 from tfsuite.export.manifest import VariantsManifest
 

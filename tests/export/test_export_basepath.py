@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
-
 from tfsuite.export.api import export_variants
 from tfsuite.export.basepath import assign_versions, scan_base_path
 from tfsuite.export.errors import ExportUsageError

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tfsuite.export.manifest import VariantsManifest
 
 from tfsuite.cli import cli
-from tfsuite.export.manifest import VariantsManifest
 
 
 def _invoke(args: list[str]):

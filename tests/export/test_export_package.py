@@ -6,7 +6,6 @@ import importlib
 import pkgutil
 
 import pytest
-
 import tfsuite.export
 
 MODULES = sorted(

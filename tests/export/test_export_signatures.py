@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.loading import load_source, read_graph_def

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from tfsuite.export.batchnorm import fold_fused_batch_norms
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.quantize import fp16_weights, quantize_weights, quantize_weights_rewrite

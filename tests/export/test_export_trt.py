@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import tensorflow as tf
-
 from tfsuite.export.api import export_variants
 from tfsuite.export.trt import TrtOptions, converter_kwargs
 

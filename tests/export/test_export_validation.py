@@ -7,10 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from tfsuite.export.api import export_variants
 from tfsuite.export.saving import write_saved_model
-from tfsuite.export.validate import DEFAULT_TOLERANCES, compare_outputs, detection_agreement, fixed_inputs
+from tfsuite.export.validate import (
+    DEFAULT_TOLERANCES,
+    compare_outputs,
+    detection_agreement,
+    fixed_inputs,
+)
 from tfsuite.export.variants import VARIANTS, BuildContext, BuildResult, VariantSpec
 
 

@@ -17,6 +17,7 @@ __all__ = ["ServingError", "http_status", "MAX_ERROR_MESSAGE"]
 
 #: Long runtime errors (whole graph dumps) are cut to this many characters.
 MAX_ERROR_MESSAGE = 4096
+_TRUNCATED = " ... [truncated]"
 
 # TF Serving's REST status mapping (http_rest_api_handler / net_http ToHTTPStatusCode).
 _HTTP_STATUS: dict[grpc.StatusCode, int] = {
@@ -44,7 +45,8 @@ class ServingError(TFSuiteError):
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         if len(message) > MAX_ERROR_MESSAGE:
-            message = message[: MAX_ERROR_MESSAGE - 15] + " ... [truncated]"
+            # e.g. a huge alias or JSON snippet echoed back: keep the start, say it was cut.
+            message = message[: MAX_ERROR_MESSAGE - len(_TRUNCATED)] + _TRUNCATED
         super().__init__(message)
         self.code = code
         self.message = message

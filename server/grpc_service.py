@@ -1,11 +1,12 @@
 """gRPC adapter: TF Serving's PredictionService and ModelService over the protocol-free core.
 
-The servicers only translate: requests go to the core as the TF Serving protos they are,
-and a ``ServingError`` (or any failure) becomes ``context.abort(code, message)`` in one
-place (``_translate``). The server is built like TF Serving's: a thread pool of
-``--grpc_max_threads``, INT32_MAX message sizes (unless ``max_request_bytes`` is lower),
-``--grpc_channel_arguments``, an optional unix socket and optional TLS from
-``--ssl_config_file``.
+The servicers only translate: every RPC is ``core.<method>(request)`` (``_delegate``), and
+a ``ServingError`` (or any failure) becomes ``context.abort(code, message)`` in one place
+(``_translate``). The server is built like TF Serving's: a thread pool of
+``--grpc_max_threads`` (batching-aware default, see ``options.handler_thread_count``),
+INT32_MAX message sizes (unless ``max_request_bytes`` is lower), ``--grpc_channel_arguments``,
+an optional unix socket and optional TLS from ``--ssl_config_file`` (an ``SSLConfig`` read
+by ``tfsuite.serving_configs.ssl``).
 """
 
 from __future__ import annotations

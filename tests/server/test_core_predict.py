@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
 
 from tfsuite.clients.codec import make_ndarray, make_tensor_proto
 from tfsuite.server.core import ServerCore
-from tfsuite.server.errors import ServingError
+from tfsuite.server.errors import MAX_ERROR_MESSAGE, ServingError
 from tfsuite.server.metrics import (
     REQUEST_COUNT,
     REQUEST_EXAMPLE_COUNT_TOTAL,
@@ -393,3 +393,14 @@ def test_dataplane_numpy_api(core: ServerCore) -> None:
     assert specs["h"].np_dtype == np.float16 and specs["h"].dims == (None,)
     version, sigmap = dp.get_model_metadata(RequestSpec("hp"))
     assert sigmap.signature_def["regress_x_to_y"].outputs["outputs"].dtype == 1
+
+
+def test_long_error_messages_are_truncated_to_the_limit(core: ServerCore) -> None:
+    alias = "a" * (2 * MAX_ERROR_MESSAGE)
+    err = _error(lambda: _predict(core, "hp", {alias: np.array([1.0], np.float32)}))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(err.message) == MAX_ERROR_MESSAGE
+    assert err.message.startswith("input tensor alias not found in signature: aaa")
+    assert err.message.endswith(" ... [truncated]")
+    short = ServingError.invalid_argument("x" * MAX_ERROR_MESSAGE)
+    assert short.message == "x" * MAX_ERROR_MESSAGE  # at the limit: kept whole

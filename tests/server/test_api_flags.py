@@ -195,3 +195,18 @@ def test_handler_threads_rise_with_batching_unless_set() -> None:
     assert handler_thread_count(explicit, "grpc_max_threads", batching) == 3
     same = parse_flags([f"--grpc_max_threads={default_thread_count()}", *BASE])
     assert handler_thread_count(same, "grpc_max_threads", batching) == default_thread_count()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], (0, 0)),
+        (["--tensorflow_session_parallelism=3"], (3, 3)),
+        (["--tensorflow_session_parallelism=3", "--tensorflow_intra_op_parallelism=2"], (2, 3)),
+        (["--tensorflow_inter_op_parallelism=1"], (0, 1)),
+    ],
+)
+def test_session_parallelism_fills_unset_intra_inter(
+    args: list[str], expected: tuple[int, int]
+) -> None:
+    assert parse_flags([*args, *BASE]).intra_inter_threads() == expected

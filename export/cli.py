@@ -64,7 +64,15 @@ def export(
     calibration_data: Path | None, max_workspace: int, minimum_segment_size: int, max_cached_engines: int,
     tolerances: tuple[str, ...], as_json: bool,
 ) -> None:
-    """Turn SOURCE (frozen .pb, SavedModel dir, Keras file) into validated variants under --base-path."""
+    """Turn SOURCE (frozen .pb, SavedModel dir, Keras file) into validated variants under --base-path.
+
+    Each variant is built in a hidden temp dir, run on the same fixed inputs as SOURCE and
+    published as <base>/<N>/ only if it agrees (1 original, 2 weight_quant, 3 trt_fp16,
+    4 trt_int8; other variants take the next free numbers). <base>/variants.json records
+    every variant, including skipped and failed ones. Without TensorRT (every TF >= 2.18
+    wheel) the trt_* variants are recorded as skipped, with the command to run instead.
+    Re-running with the same source and signature leaves built versions alone.
+    """
     from tfsuite.export.api import export_variants
     from tfsuite.export.trt import TrtOptions
 
@@ -98,7 +106,11 @@ def inspect(path: Path, as_json: bool) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Frozen GraphDef to write (.pb).")
 @click.option("--signature", default="serving_default", show_default=True, help="Signature to freeze.")
 def freeze(saved_model: Path, out: Path, signature: str) -> None:
-    """Freeze a SavedModel signature into a frozen GraphDef (the reverse of seed 002 step 1)."""
+    """Freeze a SavedModel signature into a frozen GraphDef (the reverse of seed 002 step 1).
+
+    Output nodes are renamed after their signature keys where the name is free, so
+    `tfsuite export` detects the same names again. The file is written atomically.
+    """
     from tfsuite.export.freezing import freeze_saved_model
 
     result = freeze_saved_model(saved_model, out, signature=signature)

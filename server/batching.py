@@ -37,14 +37,14 @@ import numpy as np
 from tfsuite.server.errors import ServingError
 
 __all__ = [
+    "BatchObserver",
     "BatchParams",
     "BatchScheduler",
     "DynamicBatcher",
-    "BatchObserver",
-    "task_size",
-    "padded_size",
     "merge_inputs",
+    "padded_size",
     "split_outputs",
+    "task_size",
 ]
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,7 @@ from tfsuite.serving_configs.batching import BatchingOptions
 from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.warmup import read_warmup_requests
 
-__all__ = ["ServerCore", "spec_from_proto", "examples_from_input"]
+__all__ = ["ServerCore", "examples_from_input", "spec_from_proto"]
 
 _ExampleResponse = TypeVar(
     "_ExampleResponse",

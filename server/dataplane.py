@@ -50,7 +50,7 @@ from tfsuite.serving_configs.batching import (
 )
 from tfsuite.serving_configs.model_config import ModelServerConfig
 
-__all__ = ["DataPlane", "RequestSpec", "ClassifyResult", "WarmupHook"]
+__all__ = ["ClassifyResult", "DataPlane", "RequestSpec", "WarmupHook"]
 
 _T = TypeVar("_T")
 

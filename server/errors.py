@@ -13,7 +13,7 @@ import grpc
 
 from tfsuite.errors import TFSuiteError
 
-__all__ = ["ServingError", "http_status", "MAX_ERROR_MESSAGE"]
+__all__ = ["MAX_ERROR_MESSAGE", "ServingError", "http_status"]
 
 #: Long runtime errors (whole graph dumps) are cut to this many characters.
 MAX_ERROR_MESSAGE = 4096

@@ -26,11 +26,11 @@ from tfsuite.server.servable import (
 
 __all__ = [
     "ClassifyResult",
+    "classify_result",
+    "examples_array",
     "examples_runner",
     "examples_signature",
-    "classify_result",
     "regress_result",
-    "examples_array",
 ]
 
 

@@ -29,19 +29,19 @@ from prometheus_client.core import CollectorRegistry, Metric
 from prometheus_client.registry import Collector
 
 __all__ = [
-    "ServerMetrics",
-    "CounterFamily",
-    "HistogramFamily",
-    "exponential_buckets",
-    "REQUEST_COUNT",
-    "REQUEST_LATENCY",
-    "RUNTIME_LATENCY",
     "INPUT_BATCH_SIZE",
-    "PROCESSED_BATCH_SIZE",
     "PADDING_SIZE",
+    "PROCESSED_BATCH_SIZE",
     "QUEUING_LATENCY",
+    "REQUEST_COUNT",
     "REQUEST_EXAMPLE_COUNTS",
     "REQUEST_EXAMPLE_COUNT_TOTAL",
+    "REQUEST_LATENCY",
+    "RUNTIME_LATENCY",
+    "CounterFamily",
+    "HistogramFamily",
+    "ServerMetrics",
+    "exponential_buckets",
 ]
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"

@@ -59,7 +59,7 @@ from tfsuite.serving_configs.model_config import (
     version_dirs,
 )
 
-__all__ = ["ModelManager", "VersionStatus", "ServingMap", "ModelEntry", "STATES"]
+__all__ = ["STATES", "ModelEntry", "ModelManager", "ServingMap", "VersionStatus"]
 
 log = logging.getLogger(__name__)
 

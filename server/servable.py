@@ -31,14 +31,14 @@ from tfsuite.clients.codec import dtype_from_proto
 from tfsuite.server.errors import ServingError
 
 __all__ = [
-    "InputSpec",
-    "SignatureRunner",
-    "Servable",
-    "configure_tensorflow_threads",
     "CLASSIFY_METHOD",
-    "REGRESS_METHOD",
-    "PREDICT_METHOD",
     "DEFAULT_SIGNATURE",
+    "PREDICT_METHOD",
+    "REGRESS_METHOD",
+    "InputSpec",
+    "Servable",
+    "SignatureRunner",
+    "configure_tensorflow_threads",
 ]
 
 log = logging.getLogger(__name__)

@@ -48,7 +48,9 @@ def handler_thread_count(options: ServerOptions, flag: str, batching: _Batching 
     batch queue holds a handler thread, so the pool caps how many requests can be queued and
     therefore how full a batch can get. The default lets every batch thread run a full batch
     while one more fills: ``(num_batch_threads + 1) × max_batch_size`` (at most
-    ``MAX_BATCHING_THREADS``).
+    ``MAX_BATCHING_THREADS``). ``batching`` is the server-wide setting (the pool is built
+    once; per-version ``batching_params.pbtxt`` files may come later): set the flag when
+    those allow larger batches.
     """
     value = int(getattr(options, flag))
     if flag in options.model_fields_set or batching is None:

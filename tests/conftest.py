@@ -68,7 +68,9 @@ def detector_base(detector_pb: _Path, tmp_path_factory: _pytest.TempPathFactory)
     from tfsuite.export.api import export_variants
 
     base = tmp_path_factory.mktemp("models") / "ssd_mobilenet_v2_tiny"
-    export_variants(detector_pb, base, progress=False)
+    manifest = export_variants(detector_pb, base, progress=False)
+    # Fail here, once, rather than in every test that serves these versions.
+    assert [v.status for v in manifest.variants[:2]] == ["ok", "ok"], manifest.variants[:2]
     return base
 
 
@@ -78,5 +80,7 @@ def classifier_base(classifier_pb: _Path, tmp_path_factory: _pytest.TempPathFact
     from tfsuite.export.api import export_variants
 
     base = tmp_path_factory.mktemp("models") / "mobilenet_v2"
-    export_variants(classifier_pb, base, progress=False)
+    manifest = export_variants(classifier_pb, base, progress=False)
+    # Fail here, once, rather than in every test that serves these versions.
+    assert [v.status for v in manifest.variants[:2]] == ["ok", "ok"], manifest.variants[:2]
     return base

@@ -158,7 +158,7 @@ def _check_overwrites(
             and record.source_sha256 == sha and record.tf_version == tf.__version__
         ):
             # Same TensorFlow build: trying TF-TRT again would give the same answer.
-            current[name] = f"up to date (skipped: {record.reason.split(';')[0]}; --overwrite tries again)"
+            current[name] = f"up to date (skipped: {record.reason.split(';')[0].split(' (')[0]}; --overwrite tries again)"
     return current
 
 

@@ -45,7 +45,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-import tfsuite.protos
+import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import make_tensor_proto

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-import tfsuite.protos
+import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import CodecError

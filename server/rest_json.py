@@ -24,7 +24,7 @@ import grpc
 import numpy as np
 import orjson
 
-import tfsuite.protos
+import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
 from tensorflow.core.example import example_pb2
 
 from tfsuite.server.errors import ServingError

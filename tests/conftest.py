@@ -62,25 +62,24 @@ def examples_dir(
 
 
 # --- exported model base paths (engineer "export"); built once per session --------------------
-@_pytest.fixture(scope="session")
-def detector_base(detector_pb: _Path, tmp_path_factory: _pytest.TempPathFactory) -> _Path:
-    """Base path of the example detector: 1 original, 2 weight_quant (3/4 TF-TRT recorded skipped)."""
+def _exported_base(source: _Path, name: str, tmp_path_factory: _pytest.TempPathFactory) -> _Path:
+    """``<tmp>/models/<name>`` exported with the default variants (1/2 built, 3/4 TF-TRT skipped)."""
     from tfsuite.export.api import export_variants
 
-    base = tmp_path_factory.mktemp("models") / "ssd_mobilenet_v2_tiny"
-    manifest = export_variants(detector_pb, base, progress=False)
+    base = tmp_path_factory.mktemp("models") / name
+    manifest = export_variants(source, base, progress=False)
     # Fail here, once, rather than in every test that serves these versions.
     assert [v.status for v in manifest.variants[:2]] == ["ok", "ok"], manifest.variants[:2]
     return base
+
+
+@_pytest.fixture(scope="session")
+def detector_base(detector_pb: _Path, tmp_path_factory: _pytest.TempPathFactory) -> _Path:
+    """Base path of the example detector: 1 original, 2 weight_quant (3/4 TF-TRT recorded skipped)."""
+    return _exported_base(detector_pb, "ssd_mobilenet_v2_tiny", tmp_path_factory)
 
 
 @_pytest.fixture(scope="session")
 def classifier_base(classifier_pb: _Path, tmp_path_factory: _pytest.TempPathFactory) -> _Path:
     """Base path of the example classifier: 1 original, 2 weight_quant (3/4 TF-TRT recorded skipped)."""
-    from tfsuite.export.api import export_variants
-
-    base = tmp_path_factory.mktemp("models") / "mobilenet_v2"
-    manifest = export_variants(classifier_pb, base, progress=False)
-    # Fail here, once, rather than in every test that serves these versions.
-    assert [v.status for v in manifest.variants[:2]] == ["ok", "ok"], manifest.variants[:2]
-    return base
+    return _exported_base(classifier_pb, "mobilenet_v2", tmp_path_factory)

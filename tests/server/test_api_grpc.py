@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-import tfsuite.protos
+import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,

@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
-import tfsuite.protos
+import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import make_ndarray, make_tensor_proto

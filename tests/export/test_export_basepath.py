@@ -68,7 +68,8 @@ def test_different_source_needs_overwrite(tiny_classifier_pb: Path, tiny_detecto
 
 def test_non_numeric_dir_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1").mkdir()
-    (tmp_path / ".tfsuite-original-abc").mkdir()  # our own stale temp dir is ignored
+    (tmp_path / ".tfsuite-original-abc").mkdir()  # our own stale temp dirs are ignored
+    (tmp_path / ".2.x1y2.tmp").mkdir()  # (tfsuite.atomic's, left by a killed run)
     assert list(scan_base_path(tmp_path)) == [1]
     (tmp_path / "latest").mkdir()
     with pytest.raises(ExportUsageError, match="non-numeric directory 'latest'"):

@@ -103,5 +103,5 @@ def test_export_variants_console_script(tiny_classifier_pb: Path, tmp_path: Path
     assert exe, "export-variants console script is not installed in the venv"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     bad = subprocess.run([exe, str(tiny_classifier_pb), "--base-path", str(tmp_path / "m"), "--variants", "bogus"],
-                         capture_output=True, text=True, env=env, timeout=120)
+                         capture_output=True, text=True, env=env, timeout=120, check=False)
     assert bad.returncode == 2 and "error: unknown variant(s) bogus" in bad.stderr

@@ -48,7 +48,7 @@ def conv_bn():
 
 
 def test_fold_fused_batch_norms_is_exact(conv_bn) -> None:
-    gd, ins, outs, feed, expected = conv_bn
+    gd, _ins, _outs, feed, expected = conv_bn
     assert sum(n.op == "FusedBatchNormV3" for n in gd.node) == 2
     folded, count = fold_fused_batch_norms(gd, keep=["x", "out0", "out1"])
     assert count == 2

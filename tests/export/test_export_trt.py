@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -52,7 +52,7 @@ class MockTrtConverter:
     save() writes the fp32 input SavedModel unchanged, so validation and publishing run for real.
     """
 
-    instances: list[MockTrtConverter] = []
+    instances: ClassVar[list[MockTrtConverter]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs

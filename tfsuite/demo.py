@@ -7,7 +7,9 @@
 4. start the embedded server on those files (gRPC + REST on free local ports, batching on);
 5. send the same images to every version of each model by its label over gRPC and print
    the per-version comparison: size, latency, images/s, agreement with version 1;
-6. optionally, the offline benchmark of the classifier's versions (``--bench``).
+6. optionally, the offline benchmark of the classifier's versions (``--bench``);
+
+and ends with the export tables of both base paths (what ``variants.json`` records).
 
 Everything lands in ``--workdir``; re-running reuses what is up to date.
 """
@@ -76,6 +78,8 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
         ServedInputs, compare_versions, comparison_table, load_table, skipped_notes, write_results,
     )
     from tfsuite.export.api import export_variants
+    from tfsuite.export.manifest import VariantsManifest
+    from tfsuite.export.report import variants_table
     from tfsuite.export.examples import (
         CLASSIFIER_NAME, DETECTOR_NAME, classifier_files, detector_path, write_examples,
     )
@@ -92,7 +96,7 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
     workdir = workdir.resolve()
     models_dir = workdir / "models"
 
-    console.print(Rule("1/5  example models"))
+    console.print(Rule("1/6  example models"))
     examples_dir = workdir / "examples"
     sources = {
         DETECTOR_NAME: detector_path(examples_dir),
@@ -108,7 +112,7 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
     for name, path in sources.items():
         console.print(f"  {name:<22} {path}")
 
-    console.print(Rule("2/5  export variants"))
+    console.print(Rule("2/6  export variants"))
     manifests = {}
     for name, source in sources.items():
         console.print(f"[bold]{name}[/bold] from {source}")
@@ -116,7 +120,7 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
             source, models_dir / name, variants=variants, model_name=name, console=console
         )
 
-    console.print(Rule("3/5  TF Serving config files"))
+    console.print(Rule("3/6  TF Serving config files"))
     bundle = ConfigBundle.build(
         [ModelSource(models_dir / name, name) for name in sources],
         out_dir=models_dir,
@@ -126,7 +130,7 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
     for kind, path in bundle.write(models_dir).items():
         console.print(f"  {kind:<13} {path}")
 
-    console.print(Rule("4/5  embedded server"))
+    console.print(Rule("4/6  embedded server"))
     options = ServerOptions(
         port=EPHEMERAL_PORT, rest_api_port=EPHEMERAL_PORT,
         model_config_file=str(models_dir / MODEL_CONFIG_FILE),
@@ -139,7 +143,7 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
     results = []
     with ModelServer(options) as server:
         console.print(f"  gRPC 127.0.0.1:{server.grpc_port}   REST 127.0.0.1:{server.rest_port}")
-        console.print(Rule(f"5/5  every version by its label: {image_count} images one by one, "
+        console.print(Rule(f"5/6  every version by its label: {image_count} images one by one, "
                            f"then {load_requests} requests {concurrency} in flight"))
         metrics_url = f"http://127.0.0.1:{server.rest_port}{DEFAULT_METRICS_PATH}"
         with TFServingClient(f"127.0.0.1:{server.grpc_port}") as client:
@@ -164,15 +168,25 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
     console.print(f"results: {written}  report: {written.with_name('report.md')}")
 
     if bench:
-        _offline_bench(workdir, models_dir / CLASSIFIER_NAME, console)
+        served = [r.variant for r in manifests[CLASSIFIER_NAME].loadable()]
+        _offline_bench(workdir, models_dir / CLASSIFIER_NAME, served, console)
+
+    # The export tables again, last: what is in each base path, as variants.json records it.
+    console.print(Rule("summary: the model base paths"))
+    for name in manifests:
+        console.print(variants_table(VariantsManifest.load(models_dir / name)))
+    console.print(f"models and TF Serving configs: {models_dir}")
+    console.print(f"served comparison: {written}, {written.with_name('report.md')}")
+    if bench:
+        console.print(f"offline benchmark: {workdir / 'bench' / 'table.md'}")
 
 
-def _offline_bench(workdir: Path, base_path: Path, console: Console) -> None:
+def _offline_bench(workdir: Path, base_path: Path, variants: list[str], console: Console) -> None:
     from tfsuite.loadtest.bench_cli import bench
 
-    console.print(Rule("offline benchmark of the classifier's versions (in-process, tf backend)"))
+    console.print(Rule("6/6  offline benchmark of the classifier's versions (in-process, tf backend)"))
     bench.main(
-        ["--base-path", str(base_path), "--batch-sizes", "1,8", "--warmup", "5",
+        ["--base-path", str(base_path), "--variants", ",".join(variants), "--batch-sizes", "1,8", "--warmup", "5",
          "--iterations", "20", "--backends", "tf", "--out", str(workdir / "bench")],
         standalone_mode=False,
     )

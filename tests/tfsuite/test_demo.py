@@ -20,6 +20,10 @@ def test_demo_runs_end_to_end_and_writes_the_comparison(tmp_path: Path, capsys: 
     assert "ssd_mobilenet_v2_tiny (detector, frozen_graph)" in out  # the export tables
     assert "mobilenet_v2 (classifier, saved_model)" in out
     assert "under load (4 in flight" in out
+    # ... and it ends with the two export tables (what variants.json records).
+    tail = out[out.rindex("summary: the model base paths"):]
+    assert "ssd_mobilenet_v2_tiny (detector, frozen_graph)" in tail
+    assert "mobilenet_v2 (classifier, saved_model)" in tail
 
     versions = json.loads((tmp_path / "results.json").read_text())["versions"]
     by_key = {(v["model"], v["variant"]): v for v in versions}

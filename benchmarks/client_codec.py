@@ -32,6 +32,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfsuite.runtime import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's C++ start-up lines would bury the table
+
 import click  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -38,6 +38,10 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfsuite.runtime import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's C++ start-up lines would bury the table
+
 import grpc
 import httpx
 import numpy as np

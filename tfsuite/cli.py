@@ -17,6 +17,8 @@ import click
 from tfsuite.errors import TFSuiteError
 from tfsuite.runtime import import_tensorflow_quietly
 
+__all__ = ["COMMANDS", "TENSORFLOW_COMMANDS", "cli", "export_variants_main", "main", "run"]
+
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
     "demo": "tfsuite.demo:demo",

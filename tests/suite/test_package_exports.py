@@ -1,0 +1,39 @@
+"""Every module of the suite declares ``__all__``, and every name in it exists (httpx's habit)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+#: The top-level folders pyproject.toml maps into the ``tfsuite`` namespace.
+PACKAGES = ("tfsuite", "tfsuite.export", "tfsuite.serving_configs", "tfsuite.server",
+            "tfsuite.clients", "tfsuite.loadtest")
+
+
+def _modules() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        path = importlib.import_module(package).__path__
+        found += [info.name for info in pkgutil.iter_modules(path, prefix=f"{package}.")]
+    return sorted(name for name in found if not name.endswith("__main__") and name not in PACKAGES)
+
+
+MODULES = _modules()
+
+
+def test_every_package_has_modules() -> None:
+    packages = {name.rsplit(".", 1)[0] for name in MODULES}
+    assert packages == set(PACKAGES)
+    assert len(MODULES) > 80
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_all_names_exist(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"{name} has no __all__"
+    missing = [attr for attr in exported if not hasattr(module, attr)]
+    assert not missing, f"{name}.__all__ names what it does not define: {missing}"
+    assert len(set(exported)) == len(exported), f"{name}.__all__ lists a name twice"

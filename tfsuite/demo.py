@@ -136,9 +136,7 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
         model_config_file=str(models_dir / MODEL_CONFIG_FILE),
         enable_batching=True, batching_parameters_file=str(models_dir / BATCHING_FILE),
         monitoring_config_file=str(models_dir / MONITORING_FILE),
-        # A waiting request holds a gRPC handler thread: leave room for every one in flight.
-        grpc_max_threads=max(ServerOptions().grpc_max_threads, 2 * concurrency),
-    )
+    )  # with batching on, the server sizes its handler pool for full batches itself
     images = synthetic_images(workdir / "images", image_count)
     results = []
     with ModelServer(options) as server:

@@ -83,3 +83,69 @@ def detector_base(detector_pb: _Path, tmp_path_factory: _pytest.TempPathFactory)
 def classifier_base(classifier_pb: _Path, tmp_path_factory: _pytest.TempPathFactory) -> _Path:
     """Base path of the example classifier: 1 original, 2 weight_quant (3/4 TF-TRT recorded skipped)."""
     return _exported_base(classifier_pb, "mobilenet_v2", tmp_path_factory)
+
+
+# --- `tfsuite serve` as a process, launched like tensorflow_model_server ---------------------
+import queue as _queue
+import re as _re
+import subprocess as _subprocess
+import sys as _sys
+import threading as _threading
+from collections.abc import Iterator as _Iterator
+from contextlib import contextmanager as _contextmanager
+from dataclasses import dataclass as _dataclass, field as _field
+
+SERVE_START_TIMEOUT = 120.0
+_GRPC_LINE = _re.compile(r"Running gRPC ModelServer at (?P<host>[\w.:]+):(?P<port>\d+) \.\.\.")
+_REST_LINE = _re.compile(r"Exporting HTTP/REST API at:(?P<host>[\w.:]+):(?P<port>\d+) \.\.\.")
+
+
+@_dataclass
+class ServeProcess:
+    """A running ``tfsuite serve``; ports read from its TF-Serving-style start-up lines."""
+
+    proc: _subprocess.Popen[str]
+    grpc_port: int
+    rest_port: int | None
+    output: list[str] = _field(default_factory=list)
+    """Every line it printed up to the start-up lines."""
+
+
+@_contextmanager
+def _launch_serve(flags: list[str]) -> _Iterator[ServeProcess]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
+    proc = _subprocess.Popen(
+        [_sys.executable, "-m", "tfsuite", "serve", *flags],
+        stdout=_subprocess.PIPE, stderr=_subprocess.STDOUT, text=True, env=env,
+    )
+    lines: _queue.Queue[str] = _queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.put(line)
+        lines.put("")  # EOF
+
+    _threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    grpc_port = rest_port = None
+    wants_rest = not any(f in ("--rest_api_port=0",) for f in flags)
+    try:
+        while grpc_port is None or (wants_rest and rest_port is None):
+            line = lines.get(timeout=SERVE_START_TIMEOUT)  # waits on output, not on the clock
+            assert line, "tfsuite serve exited early:\n" + "".join(seen)
+            seen.append(line)
+            if m := _GRPC_LINE.search(line):
+                grpc_port = int(m["port"])
+            if m := _REST_LINE.search(line):
+                rest_port = int(m["port"])
+        yield ServeProcess(proc, grpc_port, rest_port, seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@_pytest.fixture
+def launch_serve() -> object:
+    """``with launch_serve(["--port=-1", ...]) as served:`` runs ``python -m tfsuite serve``."""
+    return _launch_serve

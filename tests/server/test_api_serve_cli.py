@@ -25,55 +25,20 @@ from tfsuite.server.app import ModelServer
 from tfsuite.server.options import ServerOptions
 
 GRPC_LINE = re.compile(r"Running gRPC ModelServer at (?P<host>[\w.:]+):(?P<port>\d+) \.\.\.")
-REST_LINE = re.compile(r"Exporting HTTP/REST API at:(?P<host>[\w.:]+):(?P<port>\d+) \.\.\.")
 START_TIMEOUT = 120.0
 
 
-def _pump(stream: object, lines: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        lines.put(line)
-    lines.put("")  # EOF marker
-
-
 @pytest.mark.slow
-def test_serve_subprocess_tf_serving_flags_predict_and_sigterm(half_plus_two_base: Path) -> None:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tfsuite",
-            "serve",
-            "--port=-1",
-            "--rest_api_port",
-            "-1",
-            "--model_name=default",
-            f"--model_base_path={half_plus_two_base}",
-            "--enable_model_warmup=false",
-            "--file_system_poll_wait_seconds=0",
-            "--per_process_gpu_memory_fraction=0.5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
-    seen: list[str] = []
-    grpc_port = rest_port = None
-    try:
-        while grpc_port is None or rest_port is None:
-            line = lines.get(timeout=START_TIMEOUT)  # waits on output, not on the clock
-            assert line, f"server exited early:\n{''.join(seen)}"
-            seen.append(line)
-            if m := GRPC_LINE.search(line):
-                grpc_port = int(m["port"])
-            if m := REST_LINE.search(line):
-                rest_port = int(m["port"])
-        assert any("per_process_gpu_memory_fraction" in s and "ignored" in s for s in seen)
+def test_serve_subprocess_tf_serving_flags_predict_and_sigterm(half_plus_two_base: Path, launch_serve) -> None:
+    flags = [
+        "--port=-1", "--rest_api_port", "-1", "--model_name=default",
+        f"--model_base_path={half_plus_two_base}", "--enable_model_warmup=false",
+        "--file_system_poll_wait_seconds=0", "--per_process_gpu_memory_fraction=0.5",
+    ]
+    with launch_serve(flags) as served:
+        assert any("per_process_gpu_memory_fraction" in s and "ignored" in s for s in served.output)
 
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             request = predict_pb2.PredictRequest()
             request.model_spec.name = "default"
@@ -83,18 +48,14 @@ def test_serve_subprocess_tf_serving_flags_predict_and_sigterm(half_plus_two_bas
         assert response.model_spec.version.value == 1
 
         r = httpx.post(
-            f"http://127.0.0.1:{rest_port}/v1/models/default:predict",
+            f"http://127.0.0.1:{served.rest_port}/v1/models/default:predict",
             json={"instances": [1.0, 2.0, 5.0]},
             timeout=30,
         )
         assert r.json() == {"predictions": [2.5, 3.0, 4.5]}
 
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=60) == 0
 
 
 def test_serve_subprocess_bad_flag_exits_nonzero_with_one_line() -> None:

@@ -131,6 +131,22 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        # An OSError naming a file is a path the user gave that cannot be used (a file where a
+        # directory is needed, no permission, disk full): one line, like a UsageError. One
+        # without a file name (sockets, bugs) still shows its traceback.
+        if exc.filename is None:
+            raise
+        click.echo(f"error: {_os_error_message(exc)}", err=True)
+        sys.exit(2)
+
+
+def _os_error_message(exc: OSError) -> str:
+    path = repr(os.fsdecode(exc.filename))
+    if exc.filename2 is not None:
+        path += f" -> {os.fsdecode(exc.filename2)!r}"
+    reason = exc.strerror or type(exc).__name__
+    return f"cannot use {path}: {reason}; check the path (and its parent directories)"
 
 
 def main(args: list[str] | None = None) -> None:

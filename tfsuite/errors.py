@@ -5,7 +5,8 @@
     └── (per package)          e.g. tfsuite.export.errors.ExportError,
                                tfsuite.server.errors.ServingError (carries a gRPC status code)
 
-CLIs never show a traceback for a ``TFSuiteError``; anything else is a bug and is shown in full.
+CLIs never show a traceback for a ``TFSuiteError``, nor for an ``OSError`` naming a file (a
+path the user gave that cannot be used); anything else is a bug and is shown in full.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def _tolerances(items: tuple[str, ...]) -> dict[str, dict[str, float]]:
 @click.option("--model-name", default=None, help="Name recorded in variants.json (default: the base path's name).")
 @click.option("--inputs", "inputs", multiple=True, help="Input name[:shape], e.g. image_tensor or input:1x224x224x3 (repeatable).")
 @click.option("--outputs", default=None, help="Comma-separated output names (default: detected).")
-@click.option("--input-shape", "input_shapes", multiple=True, help="Pin unknown dims: name:1x224x224x3 (repeatable).")
+@click.option("--input-shape", "input_shapes", multiple=True, help="Set an input's shape, e.g. to pin unknown dims: name:1x224x224x3 (repeatable); a known dim given differently replaces it if the graph still imports.")
 @click.option("--signature", default=None, help="SavedModel signature to export (default serving_default).")
 @click.option("--overwrite", is_flag=True, help="Replace existing versions: rebuild up-to-date ones, retry skipped TF-TRT, accept a new source or signature (default: refuse).")
 @click.option("--batch-sizes", default="1", callback=_csv_ints, show_default=True, help="TF-TRT: pre-build engines for these batch sizes.")

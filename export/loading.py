@@ -39,6 +39,14 @@ def source_format(path: Path) -> str:
     if path.is_dir():
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return "saved_model"
+        versions = sorted(
+            (int(d.name) for d in path.iterdir() if d.name.isdigit() and (d / "saved_model.pb").exists()),
+        )
+        if versions:  # a model base path (as tfsuite export writes): point at one of its versions
+            raise ExportUsageError(
+                f"{str(path)!r} is a model base path, not a SavedModel; give one version directory, "
+                f"e.g. {str(path / str(versions[-1]))!r}"
+            )
         raise ExportUsageError(f"{str(path)!r} is a directory without saved_model.pb: not a SavedModel")
     if path.suffix.lower() in KERAS_SUFFIXES:
         return "keras"

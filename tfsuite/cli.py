@@ -89,10 +89,16 @@ def _unavailable(name: str, why: str) -> click.Command:
     return command
 
 
+def log_level(verbose: int) -> int:
+    """Root log level for ``-v`` count: INFO by default (TF Serving's start-up and load lines
+    are INFO), DEBUG with ``-v``."""
+    return logging.DEBUG if verbose else logging.INFO
+
+
 def setup_logging(verbose: int) -> None:
     from rich.logging import RichHandler
 
-    level = logging.WARNING - 10 * verbose if verbose else logging.INFO
+    level = log_level(verbose)
     logging.basicConfig(
         level=level,
         format="%(message)s",
@@ -104,7 +110,7 @@ def setup_logging(verbose: int) -> None:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True, help="More log output: -v adds debug lines (default: info).")
 @click.version_option(package_name="tfsuite")
 def cli(verbose: int) -> None:
     """tfsuite: export, serve, load-test and compare optimized variants of a TensorFlow model."""
@@ -158,4 +164,8 @@ def main(args: list[str] | None = None) -> None:
 def export_variants_main(args: list[str] | None = None) -> None:
     """``export-variants``: the same as ``tfsuite export``."""
     setup_logging(0)
-    run(LazyGroup().get_command(click.Context(cli), "export"), args, prog_name="export-variants")  # type: ignore[arg-type]
+    command = LazyGroup().get_command(click.Context(cli), "export")
+    assert command is not None
+    # -h as well as --help, as every `tfsuite` subcommand has (it inherits them from the group).
+    command.context_settings = {**command.context_settings, "help_option_names": ["-h", "--help"]}
+    run(command, args, prog_name="export-variants")

@@ -1,4 +1,4 @@
-"""``tfsuite.cli.run``: an OSError naming a path is one ``error:`` line, not a traceback."""
+"""`tfsuite.cli`: an OSError naming a path is one ``error:`` line; -v and -h behave as documented."""
 
 from __future__ import annotations
 
@@ -48,3 +48,21 @@ def test_os_error_with_two_paths_names_both(capsys: pytest.CaptureFixture[str]) 
     assert err.strip() == (
         "error: cannot use '/a/src' -> '/b/dst': Permission denied; check the path (and its parent directories)"
     )
+
+
+def test_verbose_flag_lowers_the_log_level() -> None:
+    import logging
+
+    from tfsuite.cli import log_level
+
+    assert log_level(0) == logging.INFO
+    assert log_level(1) == logging.DEBUG < log_level(0)
+
+
+def test_export_variants_takes_dash_h(capsys: pytest.CaptureFixture[str]) -> None:
+    from tfsuite.cli import export_variants_main
+
+    export_variants_main(["-h"])  # help returns (standalone_mode=False): no error exit
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: export-variants [OPTIONS] SOURCE")
+    assert "-h, --help" in out

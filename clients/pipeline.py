@@ -219,7 +219,9 @@ def run_images(
 
 
 def print_summary(summary: RunSummary, console: Console, title: str) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
+    # min_width: rich wraps a title at the table's width, and this two-column table is
+    # narrower than "detect: NAME (label L, gRPC)".
+    table = Table(title=title, show_header=False, title_justify="left", min_width=len(title))
     table.add_column("what")
     table.add_column("value", justify="right")
     stopped = " (interrupted)" if summary.interrupted else ""

@@ -95,16 +95,17 @@ def log_level(verbose: int) -> int:
     return logging.DEBUG if verbose else logging.INFO
 
 
-def setup_logging(verbose: int) -> None:
+def log_handler() -> logging.Handler:
+    """Log records go to stderr (as TF Serving's do): stdout is for results, e.g. ``--json``."""
+    from rich.console import Console
     from rich.logging import RichHandler
 
+    return RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False)
+
+
+def setup_logging(verbose: int) -> None:
     level = log_level(verbose)
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)],
-    )
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[log_handler()])
     for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -66,3 +66,17 @@ def test_export_variants_takes_dash_h(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert out.startswith("Usage: export-variants [OPTIONS] SOURCE")
     assert "-h, --help" in out
+
+
+def test_log_lines_go_to_stderr_not_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    # `export-variants --json` / `inspect --json` promise JSON on stdout; log records must not mix in.
+    import logging
+
+    from tfsuite.cli import log_handler
+
+    handler = log_handler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.emit(logging.LogRecord("t", logging.INFO, __file__, 1, "version 1 (original): up to date", None, None))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "version 1 (original): up to date" in captured.err

@@ -48,6 +48,7 @@ import grpc
 
 import tfsuite.protos  # noqa: F401
 from tfsuite.server.errors import ServingError
+from tfsuite.server.heap import release_after_unload, settle_after_load
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.servable import Servable, configure_tensorflow_threads
 from tfsuite.serving_configs.errors import ConfigError
@@ -386,6 +387,7 @@ class ModelManager:
                 rec.error = None
                 rec.state = "AVAILABLE"
                 self._publish()
+            settle_after_load()
             log.info(
                 "Successfully loaded servable version {name: %s version: %d} in %.2f s",
                 name, rec.version, servable.load_seconds,
@@ -413,6 +415,9 @@ class ModelManager:
             rec.servable = None
             rec.state = "END"
             self._changed.notify_all()
+        if servable is not None:
+            del servable  # the last reference: the collection below can free the model
+            release_after_unload()
 
     def _publish(self) -> None:
         """Rebuild the immutable serving map from the records."""

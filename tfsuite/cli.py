@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -122,12 +126,13 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
     """Run a click command; a ``TFSuiteError`` becomes one line on stderr and a non-zero exit."""
     quiet_tensorflow()
     try:
-        return command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        with _sigterm_as_interrupt():
+            return command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except TFSuiteError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt (Ctrl-C, SIGTERM)
+        click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         # click's own option errors, in the suite's one-line form (no usage block).
@@ -146,6 +151,25 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
             raise
         click.echo(f"error: {_os_error_message(exc)}", err=True)
         sys.exit(2)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``docker stop``, CI timeouts) unwinds like Ctrl-C, so every command's
+    clean-up runs: temp dirs removed, finished rows written. ``tfsuite serve`` installs its
+    own handler (drain, then exit 0) while it runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _os_error_message(exc: OSError) -> str:

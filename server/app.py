@@ -190,6 +190,10 @@ class ModelServer:
         config = uvicorn.Config(
             self._rest.app,
             log_level="warning",
+            # uvicorn's own logging config runs logging.config.dictConfig, which closes every
+            # handler in the process (absl's closes the stream it holds: stderr). The suite
+            # configures logging once, in the CLI; uvicorn's loggers inherit it.
+            log_config=None,
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=int(DEFAULT_GRACE_SECONDS),

@@ -252,6 +252,8 @@ def _run(
     print_summary(summary, Console(stderr=True), f"{title}: {conn.model} ({conn.describe()})")
     if summary.interrupted:
         raise KeyboardInterrupt  # after the outputs are written: tfsuite.cli exits 130
+    if summary.total and not summary.images:
+        raise UsageError(f"none of the {summary.total} image(s) could be read; nothing was sent")
 
 
 @click.command()

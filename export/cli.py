@@ -105,7 +105,8 @@ def inspect(path: Path, as_json: bool) -> None:
 @click.argument("saved_model", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Frozen GraphDef to write (.pb).")
 @click.option("--signature", default="serving_default", show_default=True, help="Signature to freeze.")
-def freeze(saved_model: Path, out: Path, signature: str) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (refused otherwise, as export does).")
+def freeze(saved_model: Path, out: Path, signature: str, overwrite: bool) -> None:
     """Freeze a SavedModel signature into a frozen GraphDef (the reverse of seed 002 step 1).
 
     Output nodes are renamed after their signature keys where the name is free, so
@@ -113,5 +114,5 @@ def freeze(saved_model: Path, out: Path, signature: str) -> None:
     """
     from tfsuite.export.freezing import freeze_saved_model
 
-    result = freeze_saved_model(saved_model, out, signature=signature)
+    result = freeze_saved_model(saved_model, out, signature=signature, overwrite=overwrite)
     click.echo(f"wrote {result.path} ({len(result.graph_def.node)} nodes); inputs: {', '.join(result.inputs)}; outputs: {', '.join(result.outputs)}")

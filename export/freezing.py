@@ -50,11 +50,16 @@ def rename_outputs(graph_def: tf.compat.v1.GraphDef, outputs: list[Endpoint]) ->
     return [renames.get(e.node, e.node) for e in outputs]
 
 
-def freeze_saved_model(saved_model: str | os.PathLike[str], out: str | os.PathLike[str], signature: str = "serving_default") -> FreezeResult:
+def freeze_saved_model(
+    saved_model: str | os.PathLike[str], out: str | os.PathLike[str], signature: str = "serving_default",
+    overwrite: bool = False,
+) -> FreezeResult:
     src = Path(saved_model)
     if source_format(src) != "saved_model":
         raise ExportUsageError(f"{str(src)!r} is not a SavedModel directory")
     target = check_output_path(Path(out), "--out", directory=False)
+    if target.exists() and not overwrite:
+        raise ExportUsageError(f"--out {str(target)!r} already exists; pass --overwrite to replace it")
     graph_def, ins, outs = freeze_signature(src, signature)
     out_names = rename_outputs(graph_def, outs)
     atomic_write_bytes(target, graph_def.SerializeToString(deterministic=True))

@@ -41,7 +41,7 @@ COMMANDS: dict[str, str] = {
 TENSORFLOW_COMMANDS = frozenset({"demo", "examples", "export", "inspect", "freeze", "serve", "bench"})
 
 HELP: dict[str, str] = {
-    "demo": "Run the whole job end to end on the embedded server with the bundled example model.",
+    "demo": "Run the whole job end to end on the embedded server with the bundled example models.",
     "examples": "Write the bundled example models (detector, classifier).",
     "export": "Turn one model into versioned, validated variants under a model base path.",
     "inspect": "Show signatures, ops and size of a SavedModel or frozen graph.",

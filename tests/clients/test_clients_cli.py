@@ -225,3 +225,9 @@ def test_real_ctrl_c_stops_cleanly_and_writes_what_was_done(serving: Any, tmp_pa
     assert "interrupted" in err
     done = {r["image_id"] for r in json.loads(coco.read_text())}
     assert 0 in done and len(done) < 400
+
+
+def test_detect_with_no_readable_image_fails(serving: Any, image_dir: Path) -> None:
+    result = _run(detect, serving.grpc, serving.detector, image_dir / "000099.jpg")
+    assert result.exit_code != 0
+    assert "none of the 1 image(s) could be read" in str(result.exception)

@@ -94,6 +94,13 @@ def test_freeze_then_export_round_trip(tiny_saved_model: Path, tmp_path: Path) -
     )
     assert manifest.variants[0].status == "ok" and manifest.outputs[0].name == "scores"
 
+    # Like export, freeze never replaces an existing file unless asked.
+    before = out.read_bytes()
+    again = CliRunner().invoke(cli, ["freeze", str(tiny_saved_model), "--out", str(out)])
+    assert again.exit_code != 0 and "already exists; pass --overwrite" in str(again.exception or again.output)
+    assert out.read_bytes() == before
+    assert "wrote" in _invoke(["freeze", str(tiny_saved_model), "--out", str(out), "--overwrite"]).output
+
 
 @pytest.mark.slow
 def test_export_variants_console_script(tiny_classifier_pb: Path, tmp_path: Path) -> None:

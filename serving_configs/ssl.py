@@ -43,33 +43,32 @@ SSLConfig: type[Message] = declare_messages(
 )["SSLConfig"]
 
 
-def validate_ssl_config(config: Message, source: str = "<text>") -> None:
-    """Key and certificate must be present and PEM text; client_verify needs custom_ca."""
+def validate_ssl_config(config: Message) -> None:
+    """Key and certificate must be present and PEM text; client_verify needs custom_ca.
+
+    Raised messages carry no file name: ``textproto`` puts ``<source>:`` in front.
+    """
     for name in ("server_key", "server_cert"):
         value = getattr(config, name)
         if not value:
-            raise ConfigError(f"{source}: {name} is required (PEM contents, not a file path)")
+            raise ConfigError(f"{name} is required (PEM contents, not a file path)")
         if "-----BEGIN " not in value:
             raise ConfigError(
-                f"{source}: {name} is not PEM text (expected '-----BEGIN ...'); "
+                f"{name} is not PEM text (expected '-----BEGIN ...'); "
                 "put the file's contents in the string, not its path"
             )
     if config.client_verify and not config.custom_ca:  # type: ignore[attr-defined]
         raise ConfigError(
-            f"{source}: client_verify is true but custom_ca is empty; "
+            "client_verify is true but custom_ca is empty; "
             "add the CA that signs the client certificates"
         )
 
 
 def parse_ssl_config(text: str, *, source: str = "<text>") -> Message:
     """Parse and validate a text-format ``SSLConfig``."""
-    msg = parse_text_proto(text, SSLConfig(), source=source)
-    validate_ssl_config(msg, source)
-    return msg
+    return parse_text_proto(text, SSLConfig(), source, validate_ssl_config)
 
 
 def read_ssl_config(path: str | os.PathLike[str]) -> Message:
     """Read and validate an ``--ssl_config_file``; ``ConfigError`` on any problem."""
-    msg = read_text_proto(path, SSLConfig())
-    validate_ssl_config(msg, str(path))
-    return msg
+    return read_text_proto(path, SSLConfig(), validate_ssl_config)

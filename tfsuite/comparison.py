@@ -32,7 +32,7 @@ from tfsuite.clients.grpc_client import AsyncTFServingClient, TFServingClient
 from tfsuite.clients.images import ImageReader
 from tfsuite.clients.pipeline import Preprocess, plan_input, signature_of
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
-from tfsuite.export.validate import detection_agreement
+from tfsuite.export.validate import compare_outputs
 
 __all__ = [
     "ServedInputs",
@@ -65,6 +65,7 @@ class VersionResult:
     agreement: float | None = None
     """Top-1 agreement (classifier) or matched-detection share (detector) vs version 1."""
     max_abs_error: float | None = None
+    """Largest abs difference from version 1 (detectors: over matched boxes and scores)."""
     load_concurrency: int = 0
     load_images_per_s: float | None = None
     load_p50_ms: float | None = None
@@ -90,24 +91,6 @@ class ServedInputs:
         with ImageReader(list(images), resize) as reader:
             pixels = [item.pixels for item in reader if item.pixels is not None]
         return cls(plan.alias, [plan.tensor([p]) for p in pixels])
-
-
-def _agreement(kind: str, ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> float | None:
-    if kind == "detector":
-        return detection_agreement(ref, out)[0]
-    if kind == "classifier" and len(ref) == 1:
-        (name,) = ref
-        return float(np.mean(np.argmax(ref[name], -1) == np.argmax(out[name], -1)))
-    return None
-
-
-def _max_abs(ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> float:
-    errors = [
-        float(np.max(np.abs(ref[k].astype(np.float64) - out[k].astype(np.float64))))
-        for k in ref
-        if ref[k].dtype.kind == "f" and ref[k].size
-    ]
-    return max(errors, default=0.0)
 
 
 def _percentiles(latencies_ms: Sequence[float]) -> tuple[float, float]:
@@ -200,8 +183,13 @@ def compare_versions(
         stacked = _sequential(client, model, record, inputs, result)
         if reference is None:
             reference = stacked  # the first loadable version (1, original) is the reference
-        result.agreement = _agreement(manifest.kind, reference, stacked)
-        result.max_abs_error = _max_abs(reference, stacked)
+        # The exporter's own comparison, without tolerances: the served outputs are judged
+        # exactly as the variant was when it was validated.
+        agreement = compare_outputs(reference, stacked, manifest.kind, tolerance={})
+        result.agreement = (
+            agreement.detection_agreement if manifest.kind == "detector" else agreement.top1_agreement
+        )
+        result.max_abs_error = agreement.max_abs_error
         if load_requests:
             # Untimed warm-up at the same concurrency: the first batches of each new size pay
             # for TensorFlow's per-shape set-up, which would bias whichever version goes first.

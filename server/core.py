@@ -114,19 +114,13 @@ def _decode_inputs(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]
 def _fill_classification(
     out: classification_pb2.ClassificationResult, result: ClassifyResult
 ) -> None:
-    n = result.num_examples
-    classes = result.classes
     scores = result.scores
-    k = (scores if scores is not None else classes).shape[1]  # type: ignore[union-attr]
-    for i in range(n):
+    for i in range(result.num_examples):
         row = out.classifications.add()
-        for j in range(k):
+        for j in range(result.num_classes):
             cls = row.classes.add()
-            if classes is not None:
-                label = classes[i, j]
-                cls.label = (
-                    label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
-                )
+            if result.classes is not None:
+                cls.label = result.label(i, j)
             if scores is not None:
                 cls.score = float(scores[i, j])
 

@@ -46,6 +46,18 @@ class ClassifyResult:
         arr = self.scores if self.scores is not None else self.classes
         return 0 if arr is None else int(arr.shape[0])
 
+    @property
+    def num_classes(self) -> int:
+        """K: classes (or scores) per example."""
+        arr = self.scores if self.scores is not None else self.classes
+        return 0 if arr is None else int(arr.shape[1])
+
+    def label(self, i: int, j: int) -> str:
+        """Class ``j`` of example ``i`` as text (bytes decoded as UTF-8, bad bytes replaced)."""
+        assert self.classes is not None
+        value = self.classes[i, j]
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
 
 _FLOAT = np.dtype(np.float32)
 _TF_DTYPE_NAMES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "float16": "DT_HALF",

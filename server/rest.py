@@ -236,18 +236,16 @@ class RestApi:
         if path.action == "classify":
             _, result = self._dataplane.classify(spec, examples, entrypoint="REST")
             classes, scores = result.classes, result.scores
-            k = (scores if scores is not None else classes).shape[1]  # type: ignore[union-attr]
-            rows = []
-            for i in range(result.num_examples):
-                rows.append(
+            rows = [
+                [
                     [
-                        [
-                            _label(classes[i, j]) if classes is not None else "",
-                            float(scores[i, j]) if scores is not None else 0.0,
-                        ]
-                        for j in range(k)
+                        result.label(i, j) if classes is not None else "",
+                        float(scores[i, j]) if scores is not None else 0.0,
                     ]
-                )
+                    for j in range(result.num_classes)
+                ]
+                for i in range(result.num_examples)
+            ]
             return dumps({"results": rows})
         _, values = self._dataplane.regress(spec, examples, entrypoint="REST")
         return dumps({"results": values.astype(float).tolist()})
@@ -278,10 +276,6 @@ class RestApi:
                 "metadata": {"signature_def": _to_dict(sigmap)},
             }
         )
-
-
-def _label(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _to_dict(message: Any) -> Any:

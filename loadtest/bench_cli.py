@@ -25,8 +25,13 @@ def parse_duration(text: str, option: str = "--duration") -> float:
     return value * {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0}[unit]
 
 
+def _items(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: the comma lists of --versions/--variants/--backends."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
 def _versions(text: str) -> list[int]:
-    items = [s.strip() for s in text.split(",") if s.strip()]
+    items = _items(text)
     if not items or not all(s.isdigit() and int(s) > 0 for s in items):
         raise BenchUsageError(f"--versions {text!r} must be positive integers, e.g. --versions 1,2")
     return [int(s) for s in items]
@@ -156,7 +161,7 @@ def bench(
     explicit = click.get_current_context().get_parameter_source("iterations")
     if duration and explicit is not click.core.ParameterSource.DEFAULT:
         raise BenchUsageError("give --iterations or --duration, not both")
-    backend_names = [b.strip() for b in backends.split(",") if b.strip()]
+    backend_names = _items(backends)
     check_backends(backend_names)
     settings = BenchSettings(
         out=out,
@@ -180,7 +185,7 @@ def bench(
         targets = targets_from_base_path(
             base_path,
             versions=_versions(versions) if versions else None,
-            variants=[v.strip() for v in variants.split(",") if v.strip()] if variants else None,
+            variants=_items(variants) if variants else None,
             model_name=model_name,
         )
         jobs = [BenchJob(targets, settings)]

@@ -16,11 +16,9 @@ Everything lands in ``--workdir``; re-running reuses what is up to date.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.rule import Rule
 
@@ -28,31 +26,21 @@ from tfsuite.atomic import atomic_path
 
 __all__ = ["demo"]
 
-log = logging.getLogger(__name__)
-
 
 def synthetic_images(out: Path, count: int, seed: int = 0) -> list[Path]:
-    """``count`` deterministic JPEGs of shapes on textured backgrounds, in varied sizes."""
+    """``count`` deterministic JPEGs in two sizes, from the exporter's validation images."""
     import cv2
 
+    from tfsuite.export.validate import synthetic_images as pixels
+
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     paths = []
     for i in range(count):
-        height, width = (480, 640) if i % 2 == 0 else (375, 500)
-        image = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
-        for _ in range(int(rng.integers(2, 6))):
-            color = tuple(int(c) for c in rng.integers(60, 256, size=3))
-            x, y = int(rng.integers(0, width - 60)), int(rng.integers(0, height - 60))
-            w, h = int(rng.integers(40, width // 2)), int(rng.integers(40, height // 2))
-            if rng.random() < 0.5:
-                cv2.rectangle(image, (x, y), (min(x + w, width - 1), min(y + h, height - 1)), color, -1)
-            else:
-                cv2.circle(image, (x, y), max(w, h) // 3, color, -1)
         path = out / f"{i:06d}.jpg"
         if not path.exists():
+            height, width = (480, 640) if i % 2 == 0 else (375, 500)
             with atomic_path(path, suffix=".jpg") as tmp:
-                cv2.imwrite(str(tmp), image)
+                cv2.imwrite(str(tmp), pixels(1, height, width, 3, seed=seed + i)[0])
         paths.append(path)
     return paths
 

@@ -8,7 +8,8 @@ what they do with each answered batch (:mod:`tfsuite.clients.outputs`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,16 @@ class Connection:
         return f"latest{latest}, {proto}"
 
 
+@contextmanager
+def _close_on_error(client: Any) -> Iterator[None]:
+    """Close ``client`` if the block fails (Ctrl-C too); on success the caller keeps it open."""
+    try:
+        yield
+    except BaseException:
+        client.close()
+        raise
+
+
 def _connect(opts: dict[str, Any]) -> Connection:
     model = opts["model"]
     server = opts["server"] or ("127.0.0.1:8501" if opts["rest"] else "127.0.0.1:8500")
@@ -98,11 +109,8 @@ def _connect(opts: dict[str, Any]) -> Connection:
     conn = Connection(client, model, version, label, opts["signature"])
     # The metadata call doubles as the reachability and model/version/label check: its
     # errors are TF Serving's own ("Servable not found ...", "Unrecognized ... label").
-    try:
+    with _close_on_error(client):
         conn.meta = client.metadata(model, version=version, label=label)
-    except BaseException:
-        client.close()
-        raise
     return conn
 
 
@@ -212,11 +220,8 @@ def _prepare(
     label_map = opts["label_map"]
     labels = load_label_map(label_map, first_id=first_id) if label_map else default_labels()
     conn = _connect(opts)
-    try:
+    with _close_on_error(conn.client):
         return paths, labels, conn, signature_of(conn.meta, opts["signature"])
-    except BaseException:
-        conn.client.close()
-        raise
 
 
 def _run(
@@ -301,7 +306,7 @@ def detect(**opts: Any) -> None:
     """
     resize = parse_resize(opts["resize"])
     paths, labels, conn, sig = _prepare(opts, 1, coco_label_map)
-    try:
+    with _close_on_error(conn.client):
         output_filter = _detection_outputs(sig, conn.model)
         plan = plan_input(sig, conn.model, opts["input_name"], "raw")
         writer = DetectionWriter(
@@ -312,9 +317,6 @@ def detect(**opts: Any) -> None:
             out_dir=opts["out_dir"],
             echo=click.echo,
         )
-    except BaseException:
-        conn.client.close()
-        raise
     coco_json = opts["coco_json"]
     save = None if coco_json is None else (lambda: writer.write_coco(coco_json))
     _run(
@@ -378,13 +380,10 @@ def classify(**opts: Any) -> None:
     auto = opts["resize"].strip().lower() == "auto"
     resize = None if auto else parse_resize(opts["resize"])
     paths, labels, conn, sig = _prepare(opts, 0, index_label_map)
-    try:
+    with _close_on_error(conn.client):
         output = _scores_output(sig, conn.model, opts["output_name"])
         preprocess: Preprocess = opts["preprocess"]
         plan = plan_input(sig, conn.model, opts["input_name"], preprocess)
-    except BaseException:
-        conn.client.close()
-        raise
     if auto:
         resize = _auto_resize(sig.inputs[plan.alias].shape)
     writer = TopKWriter(output, labels, opts["top_k"], echo=click.echo)

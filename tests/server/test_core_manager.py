@@ -61,6 +61,47 @@ def _states(dp: DataPlane, name: str) -> dict[int, str]:
         return {}
 
 
+class _PredictLoad:
+    """Threads predicting each spec in a loop until the ``with`` block ends.
+
+    ``served``: the version of every answer; ``failures``: every exception (any fails a test).
+    """
+
+    def __init__(self, dp: DataPlane, *specs: RequestSpec) -> None:
+        self.served: list[int] = []
+        self.failures: list[BaseException] = []
+        self._dp = dp
+        self._progress = threading.Condition()
+        self._stop = threading.Event()
+        self._workers = [threading.Thread(target=self._loop, args=(s,)) for s in specs]
+
+    def _loop(self, spec: RequestSpec) -> None:
+        while not self._stop.is_set():
+            try:
+                version = self._dp.predict(spec, dict(X))[0]
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the test
+                self.failures.append(exc)
+                continue
+            with self._progress:
+                self.served.append(version)
+                self._progress.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[int]], bool]) -> bool:
+        """Wait (at most 30 s) until ``predicate(served)`` holds."""
+        with self._progress:
+            return self._progress.wait_for(lambda: predicate(self.served), timeout=30)
+
+    def __enter__(self) -> _PredictLoad:
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(30)
+
+
 def _y(dp: DataPlane, spec: RequestSpec) -> tuple[int, list[float]]:
     version, out = dp.predict(spec, dict(X))
     return version, out["y"].tolist()
@@ -210,38 +251,15 @@ def test_polling_loads_new_and_unloads_removed_versions_under_load(
 ) -> None:
     base = make_model_base({1: "half_plus_two"})
     dp = start_dataplane(model_name="m", model_base_path=str(base), file_system_poll_wait_seconds=1)
-    failures: list[BaseException] = []
-    served: set[int] = set()
-    progress = threading.Condition()
-    stop = threading.Event()
-
-    def load() -> None:
-        while not stop.is_set():
-            try:
-                version = dp.predict(RequestSpec("m"), dict(X))[0]
-            except BaseException as exc:  # noqa: BLE001 - any failure fails the test
-                failures.append(exc)
-                continue
-            with progress:
-                served.add(version)
-                progress.notify_all()
-
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
-        with progress:
-            assert progress.wait_for(lambda: 1 in served, timeout=30)
+    with _PredictLoad(dp, RequestSpec("m")) as load:
+        assert load.wait_for(lambda served: 1 in served)
         add_version(base, 2, "half_plus_three")
         # The poll thread (1 s) loads version 2; the load moves over with no failed request.
-        with progress:
-            assert progress.wait_for(lambda: 2 in served, timeout=30)
+        assert load.wait_for(lambda served: 2 in served)
         assert dp.manager.wait_for(lambda: _states(dp, "m").get(1) == "END", timeout=30)
         assert _states(dp, "m")[2] == "AVAILABLE"  # latest{1}: 2 replaced 1
         assert _y(dp, RequestSpec("m")) == (2, [3.5, 4.0])
-    finally:
-        stop.set()
-        worker.join(30)
-    assert failures == []
+    assert load.failures == []
 
 
 def test_removed_version_dir_is_unloaded_under_load(
@@ -250,40 +268,15 @@ def test_removed_version_dir_is_unloaded_under_load(
     base = make_model_base({1: "half_plus_two", 2: "half_plus_three"})
     config = _model_m_config(tmp_path, base, "model_version_policy { all {} }")
     dp = start_dataplane(model_config_file=config)
-    failures: list[BaseException] = []
-    served: list[int] = []
-    progress = threading.Condition()
-    stop = threading.Event()
-
-    def load(spec: RequestSpec) -> None:
-        while not stop.is_set():
-            try:
-                version = dp.predict(spec, dict(X))[0]
-            except BaseException as exc:  # noqa: BLE001 - any failure fails the test
-                failures.append(exc)
-                continue
-            with progress:
-                served.append(version)
-                progress.notify_all()
-
-    workers = [threading.Thread(target=load, args=(s,))
-               for s in (RequestSpec("m"), RequestSpec("m", version=1))]
-    for w in workers:
-        w.start()
-    try:
-        with progress:  # "latest" is version 2 while the load runs
-            assert progress.wait_for(lambda: 2 in served, timeout=30)
+    with _PredictLoad(dp, RequestSpec("m"), RequestSpec("m", version=1)) as load:
+        # "latest" is version 2 while the load runs
+        assert load.wait_for(lambda served: 2 in served)
         shutil.rmtree(base / "2")
         dp.manager.poll_now()  # what each file-system poll does
         assert _states(dp, "m") == {1: "AVAILABLE", 2: "END"}
-        with progress:
-            n = len(served)
-            assert progress.wait_for(lambda: len(served) > n + 10, timeout=30)
-    finally:
-        stop.set()
-        for w in workers:
-            w.join(30)
-    assert failures == []  # neither "latest" nor version 1 requests failed
+        n = len(load.served)
+        assert load.wait_for(lambda served: len(served) > n + 10)
+    assert load.failures == []  # neither "latest" nor version 1 requests failed
     assert _y(dp, RequestSpec("m")) == (1, [2.5, 3.0])
 
 

@@ -28,6 +28,7 @@ import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb
 from tensorflow.core.example import example_pb2
 
 from tfsuite.server.errors import ServingError
+from tfsuite.server.servable import np_type_name
 
 __all__ = [
     "PredictBody",
@@ -37,24 +38,6 @@ __all__ = [
     "parse_predict_body",
     "predict_response",
 ]
-
-#: Numpy dtype names as TF's DataTypeString spells them (for messages).
-_TF_NAMES = {
-    "float32": "float",
-    "float64": "double",
-    "float16": "half",
-    "int32": "int32",
-    "int64": "int64",
-    "int16": "int16",
-    "int8": "int8",
-    "uint8": "uint8",
-    "uint16": "uint16",
-    "uint32": "uint32",
-    "uint64": "uint64",
-    "bool": "bool",
-    "object": "string",
-}
-
 
 @dataclass
 class PredictBody:
@@ -121,7 +104,7 @@ def _strings(value: Any) -> Any:
 def _type_error(value: Any, dtype: np.dtype[Any]) -> ServingError:
     return ServingError.invalid_argument(
         f"JSON Value: {_snippet(value)} Type: {_json_type(value)} is not of expected type: "
-        f"{_TF_NAMES.get(dtype.name, dtype.name)}"
+        f"{np_type_name(dtype)}"
     )
 
 
@@ -172,7 +155,7 @@ def to_array(value: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
         info = np.iinfo(dtype)
         if inferred.min() < info.min or inferred.max() > info.max:
             raise ServingError.invalid_argument(
-                f"Input {name!r}: a value is out of range for {_TF_NAMES.get(dtype.name, dtype.name)}"
+                f"Input {name!r}: a value is out of range for {np_type_name(dtype)}"
             )
     return inferred.astype(dtype, copy=False)
 

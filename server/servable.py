@@ -39,6 +39,7 @@ __all__ = [
     "Servable",
     "SignatureRunner",
     "configure_tensorflow_threads",
+    "np_type_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ _TF_TYPE_NAMES: dict[int, str] = {
 _NP_TF_NAMES = {"float32": "float", "float64": "double", "float16": "half", "object": "string"}
 
 
-def _np_type_name(dtype: np.dtype[Any]) -> str:
+def np_type_name(dtype: np.dtype[Any]) -> str:
+    """A numpy dtype as TF's DataTypeString spells it (``float``, ``double``, ``string``...)."""
     if dtype.kind in "SUO":
         return "string"
     return _NP_TF_NAMES.get(dtype.name, dtype.name)
@@ -171,7 +173,7 @@ class SignatureRunner:
             if npd is not None and arr.dtype != npd:
                 if not (npd.kind == "O" and arr.dtype.kind in "SUO"):
                     raise ServingError.dtype_mismatch(
-                        spec.index, spec.type_name, _np_type_name(arr.dtype)
+                        spec.index, spec.type_name, np_type_name(arr.dtype)
                     )
             dims = spec.dims
             if dims is not None:

@@ -25,13 +25,13 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from tfsuite.clients.errors import ServingClientError, from_http_error, unreachable
 from tfsuite.clients.lifecycle import AsyncClosing, Closing
 from tfsuite.clients.rest_json import Format, decode_predict_body, encode_predict_body
+from tfsuite.clients.rpcs import check_model_ref
 from tfsuite.clients.specs import (
     ModelMetadata,
     SignatureSpec,
     parse_signature_map,
     parse_status,
 )
-from tfsuite.errors import UsageError
 
 __all__ = ["HttpCall", "RestClient", "AsyncRestClient"]
 
@@ -48,10 +48,7 @@ Flow = Generator[HttpCall, bytes, Any]
 
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
-    if not model:
-        raise UsageError("no model name given; pass model=... (CLI: --model NAME)")
-    if version is not None and label:
-        raise UsageError("give a version or a label, not both")
+    check_model_ref(model, version, label)
     # Names go into a URL path: quote them so a name never becomes another path.
     path = f"/v1/models/{quote(model, safe='')}"
     if version is not None:

@@ -44,6 +44,7 @@ __all__ = [
     "examples_rpc",
     "reload_config_rpc",
     "model_spec",
+    "check_model_ref",
     "make_example",
 ]
 
@@ -89,6 +90,14 @@ def serialize(request: bytes | Any) -> bytes:
     return request if isinstance(request, bytes) else request.SerializeToString()
 
 
+def check_model_ref(model: str, version: int | None, label: str | None) -> None:
+    """The user-side checks of a model reference, shared by the gRPC and REST clients."""
+    if not model:
+        raise UsageError("no model name given; pass model=... (CLI: --model NAME)")
+    if version is not None and label:
+        raise UsageError("give a version or a label, not both")
+
+
 def model_spec(
     spec: model_pb2.ModelSpec,
     model: str,
@@ -97,10 +106,7 @@ def model_spec(
     signature: str | None = None,
 ) -> model_pb2.ModelSpec:
     """Fill ``spec`` (version and label are exclusive, as in TF Serving's ``oneof``)."""
-    if not model:
-        raise UsageError("no model name given; pass model=... (CLI: --model NAME)")
-    if version is not None and label:
-        raise UsageError("give a version or a label, not both")
+    check_model_ref(model, version, label)
     spec.name = model
     if version is not None:
         spec.version.value = int(version)

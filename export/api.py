@@ -270,6 +270,12 @@ def export_variants(
     return manifest
 
 
+def _exc_line(exc: Exception) -> str:
+    """``Type: first line`` of an error from a builder or a variant run, short enough for the manifest."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
 def _build_one(
     spec: VariantSpec,
     version: int,
@@ -296,7 +302,7 @@ def _build_one(
             return record
         except Exception as exc:  # noqa: BLE001 - a builder bug must not lose the other variants
             log.debug("building %s failed", spec.name, exc_info=True)
-            record.status, record.reason = "failed", f"build failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            record.status, record.reason = "failed", f"build failed: {_exc_line(exc)}"
             return record
         finally:
             record.conversion_seconds = round(time.perf_counter() - started, 3)
@@ -310,7 +316,7 @@ def _build_one(
             record.validation = compare_outputs(reference, produced, model.kind, tolerance)
         except Exception as exc:  # noqa: BLE001 - a variant that cannot run is a failed variant
             log.debug("running %s failed", spec.name, exc_info=True)
-            record.validation = Validation(passed=False, detail=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}", tolerance=tolerance)
+            record.validation = Validation(passed=False, detail=_exc_line(exc), tolerance=tolerance)
         if not record.validation.passed:
             record.status = "failed"
             record.reason = f"validation failed: {record.validation.detail}"

@@ -103,8 +103,12 @@ def _pem(value: Path | bytes | None) -> bytes | None:
     return Path(value).read_bytes()
 
 
-def _channel_args(options: ChannelOptions, tls: TLSConfig | None) -> list[tuple[str, Any]]:
-    return options.as_list() + (tls.channel_args() if tls else [])
+def _open_channel(api: Any, address: str, options: ChannelOptions, tls: TLSConfig | None) -> Any:
+    """A channel from ``api`` (``grpc`` or ``grpc.aio``: the same two factories on both)."""
+    args = options.as_list() + (tls.channel_args() if tls else [])
+    if tls is not None:
+        return api.secure_channel(address, tls.credentials(), options=args)
+    return api.insecure_channel(address, options=args)
 
 
 @dataclass(eq=False)  # a client is a connection: identity, not field equality
@@ -224,11 +228,7 @@ class TFServingClient(_ServingAPI, Closing):
     """Blocking gRPC client. Thread-safe; reuse one per server (it holds the connection)."""
 
     def __post_init__(self) -> None:
-        args = _channel_args(self.options, self.tls)
-        if self.tls is not None:
-            self._channel = grpc.secure_channel(self.address, self.tls.credentials(), options=args)
-        else:
-            self._channel = grpc.insecure_channel(self.address, options=args)
+        self._channel = _open_channel(grpc, self.address, self.options, self.tls)
         self._calls = _multicallables(self._channel)
 
     def _invoke(self, rpc: RPC[Any], timeout: float | None, metadata: Metadata | None) -> Any:
@@ -262,12 +262,7 @@ class AsyncTFServingClient(_ServingAPI, AsyncClosing):
 
     def _open(self) -> dict[str, Any]:
         if self._channel is None:
-            args = _channel_args(self.options, self.tls)
-            if self.tls is not None:
-                creds = self.tls.credentials()
-                self._channel = grpc.aio.secure_channel(self.address, creds, options=args)
-            else:
-                self._channel = grpc.aio.insecure_channel(self.address, options=args)
+            self._channel = _open_channel(grpc.aio, self.address, self.options, self.tls)
             self._calls = _multicallables(self._channel)
         return self._calls
 

@@ -28,7 +28,7 @@ from tfsuite.export.basepath import (
     staging_dir,
 )
 from tfsuite.export.errors import ExportUsageError
-from tfsuite.export.graphs import FrozenModel, op_histogram
+from tfsuite.export.graphs import op_histogram
 from tfsuite.export.loading import load_source, source_format, source_sha256
 from tfsuite.export.manifest import TensorSpecInfo, Validation, VariantRecord, VariantsManifest
 from tfsuite.export.report import StepProgress, print_summary
@@ -237,6 +237,7 @@ def export_variants(
                 manifest.inputs, manifest.outputs, manifest.kind = signature[0], signature[1], model.kind
             if checked_name:
                 manifest.model_name = checked_name
+        ctx = BuildContext(model=model, trt=trt)
         feeds: FixedInputs = {}
         reference: dict[str, np.ndarray] = {}
         if any(name not in up_to_date for name in names):
@@ -249,7 +250,7 @@ def export_variants(
                 steps.note(f"version {version} ({name}): {up_to_date[name]}")
                 continue
             with steps.step(f"version {version}: {name}"):
-                record = _build_one(registry[name], version, model, base, BuildContext(model=model, trt=trt), feeds, reference, sha, tolerances, overwrite)
+                record = _build_one(registry[name], version, base, ctx, feeds, reference, sha, tolerances)
             previous_record = manifest.by_variant(name)
             if (
                 record.status == "skipped" and previous_record and previous_record.status == "ok"
@@ -279,14 +280,12 @@ def _exc_line(exc: Exception) -> str:
 def _build_one(
     spec: VariantSpec,
     version: int,
-    model: FrozenModel,
     base: Path,
     ctx: BuildContext,
     feeds: FixedInputs,
     reference: dict[str, np.ndarray],
     sha: str,
     tolerances: Mapping[str, Mapping[str, float]] | None,
-    overwrite: bool,
 ) -> VariantRecord:
     record = VariantRecord(version=version, variant=spec.name, precision=spec.precision, status="ok", source_sha256=sha, tf_version=tf.__version__)
     target = base / str(version)
@@ -313,7 +312,7 @@ def _build_one(
         tolerance.update((tolerances or {}).get(spec.name, {}))
         try:
             produced = run_saved_model(out, feeds)
-            record.validation = compare_outputs(reference, produced, model.kind, tolerance)
+            record.validation = compare_outputs(reference, produced, ctx.model.kind, tolerance)
         except Exception as exc:  # noqa: BLE001 - a variant that cannot run is a failed variant
             log.debug("running %s failed", spec.name, exc_info=True)
             record.validation = Validation(passed=False, detail=_exc_line(exc), tolerance=tolerance)

@@ -258,15 +258,10 @@ class ServerCore:
     def reload_config(
         self, request: model_management_pb2.ReloadConfigRequest, *, entrypoint: str = "GRPC"
     ) -> model_management_pb2.ReloadConfigResponse:
-        """Replace the model config; the response's status carries any failure (as TF Serving)."""
+        """Replace the model config; a failure is the RPC's status (a ``ServingError``)."""
+        self.dataplane.reload_config(request.config)
         response = model_management_pb2.ReloadConfigResponse()
-        try:
-            self.dataplane.reload_config(request.config)
-        except ServingError as err:
-            response.status.error_code = err.code.value[0]
-            response.status.error_message = err.message
-            raise
-        response.status.error_code = 0
+        response.status.error_code = 0  # present and OK, as TF Serving answers
         return response
 
 

@@ -150,32 +150,12 @@ def build_tiny(base: Path) -> Path:
 
 
 def build_mobilenet(base: Path) -> Path:
-    try:
-        from tfsuite.export.examples import build_classifier
+    from tfsuite.export.examples import build_classifier
 
-        files = build_classifier(base.parent / "examples")
-        base.mkdir(parents=True, exist_ok=True)
-        os.rename(files.saved_model, base / "1")
-        return base
-    except ImportError:
-        import tensorflow as tf
-
-        model = tf.keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
-
-        class Wrapped(tf.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
-
-            @tf.function(
-                input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32, name="input")]
-            )
-            def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-                return {"probabilities": self.model(x, training=False)}
-
-        w = Wrapped()
-        tf.saved_model.save(w, str(base / "1"), signatures={"serving_default": w.serve})
-        return base
+    files = build_classifier(base.parent / "examples")
+    base.mkdir(parents=True, exist_ok=True)
+    os.rename(files.saved_model, base / "1")
+    return base
 
 
 def in_process(base: Path) -> tuple[Callable[[np.ndarray], Any], str, str]:

@@ -113,7 +113,7 @@ def _load_manifest(base: Path) -> VariantsManifest | None:
     try:
         return VariantsManifest.load_if_exists(base)
     except (ValidationError, ValueError) as exc:
-        raise ExportUsageError(f"{base / 'variants.json'} is not a valid variants manifest ({type(exc).__name__}); move it away or choose another --base-path") from None
+        raise ExportUsageError(f"{VariantsManifest.path_in(base)} is not a valid variants manifest ({type(exc).__name__}); move it away or choose another --base-path") from None
 
 
 def _names(specs: Sequence[TensorSpecInfo]) -> str:

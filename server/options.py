@@ -78,7 +78,6 @@ IGNORED_FLAGS: frozenset[str] = frozenset(
         "use_alts_credentials",
         "flush_filesystem_caches",
         "remove_unused_fields_from_bundle_metagraph",
-        "enable_signature_method_name_check",
         "num_load_threads",
         "num_unload_threads",
         "rest_api_enable_cors_support",
@@ -198,7 +197,9 @@ class ServerOptions(BaseModel):
         True, description="Accepted; no effect here."
     )
     enable_signature_method_name_check: bool = Field(
-        False, description="Accepted; method names are not checked."
+        False,
+        description="Classify/Regress only accept signatures whose method_name says so "
+        "(off: any signature with the right inputs/outputs serves, as in TF Serving).",
     )
 
     # -- batching ------------------------------------------------------------------------------

@@ -62,8 +62,7 @@ def parse_variant_names(variants: str | Sequence[str] | None, registry: Mapping[
     """``"original,weight_quant"`` -> list; unknown names -> usage error listing the valid ones."""
     if variants is None:
         return list(DEFAULT_VARIANTS)
-    items = variants.split(",") if isinstance(variants, str) else [p for v in variants for p in v.split(",")]
-    names = list(dict.fromkeys(n.strip() for n in items if n.strip()))
+    names = list(dict.fromkeys(_csv_items(variants)))
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise ExportUsageError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(registry)}")
@@ -94,11 +93,14 @@ def _inputs(value: Mapping[str, Shape | None] | Sequence[str] | None) -> dict[st
     return parse_input_specs(value)
 
 
-def _outputs(value: str | Sequence[str] | None) -> list[str]:
-    if not value:
-        return []
+def _csv_items(value: str | Sequence[str]) -> list[str]:
+    """``"a, b"`` or ``["a,b", "c"]`` (repeated CLI options) -> ``["a", "b", "c"]``."""
     items = value.split(",") if isinstance(value, str) else [p for v in value for p in v.split(",")]
     return [i.strip() for i in items if i.strip()]
+
+
+def _outputs(value: str | Sequence[str] | None) -> list[str]:
+    return _csv_items(value) if value else []
 
 
 def _check_model_name(name: str, given: bool) -> str:

@@ -64,6 +64,10 @@ class BatchParams(Protocol):
     num_batch_threads: int
     allowed_batch_sizes: tuple[int, ...]
     pad_variable_length_inputs: bool
+    enable_large_batch_splitting: bool
+
+    @property
+    def execution_batch_size(self) -> int: ...
 
 
 # -- merge and split (no threads, no state) ---------------------------------------------------
@@ -226,9 +230,8 @@ class DynamicBatcher:
         # Large-batch splitting (off by default, as in TF Serving): a request may be as big as
         # max_batch_size but batches hold at most max_execution_batch_size rows, so a request
         # that does not fit the open batch is cut into parts over several batches.
-        self._split = bool(getattr(params, "enable_large_batch_splitting", False))
-        exec_size = getattr(params, "max_execution_batch_size", None) if self._split else None
-        self._batch_rows = exec_size or params.max_batch_size
+        self._split = params.enable_large_batch_splitting
+        self._batch_rows = params.execution_batch_size
         self._max_batches = params.max_enqueued_batches
         self._batches: deque[_Batch] = deque()
         self._closed = False

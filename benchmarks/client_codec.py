@@ -22,8 +22,8 @@ import re
 import statistics
 import subprocess
 import sys
-import threading
 import tempfile
+import threading
 import time
 import timeit
 from collections.abc import Callable, Iterator
@@ -32,13 +32,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfsuite.runtime import import_tensorflow_quietly  # noqa: E402
+from tfsuite.runtime import import_tensorflow_quietly
 
 import_tensorflow_quietly()  # TensorFlow's C++ start-up lines would bury the table
 
-import click  # noqa: E402
-import numpy as np  # noqa: E402
-
+import click
+import numpy as np
 
 #: Paired rounds for the server measures (median ratio reported).
 ROUNDS = 5

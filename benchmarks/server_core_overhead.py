@@ -24,23 +24,25 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfsuite.runtime import import_tensorflow_quietly  # noqa: E402
+from tfsuite.runtime import import_tensorflow_quietly
 
 import_tensorflow_quietly()  # TensorFlow's C++ start-up lines would bury the table
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from rich.console import Console
+from rich.table import Table
 
-import tfsuite.protos  # noqa: E402,F401
-from tensorflow_serving.apis import predict_pb2  # noqa: E402
+import tfsuite.protos  # noqa: F401
 
-from tfsuite.clients.codec import make_tensor_proto  # noqa: E402
-from tfsuite.server.core import ServerCore  # noqa: E402
-from tfsuite.server.dataplane import DataPlane, RequestSpec  # noqa: E402
-from tfsuite.server.options import ServerOptions  # noqa: E402
-from tfsuite.serving_configs.batching import (  # noqa: E402
+# isort: split
+from tensorflow_serving.apis import predict_pb2
+
+from tfsuite.clients.codec import make_tensor_proto
+from tfsuite.server.core import ServerCore
+from tfsuite.server.dataplane import DataPlane, RequestSpec
+from tfsuite.server.options import ServerOptions
+from tfsuite.serving_configs.batching import (
     BatchingOptions,
     write_batching_parameters,
 )
@@ -62,7 +64,7 @@ def build_mobilenet(out: Path) -> tuple[str, np.ndarray]:
     net = tf.keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
 
     @tf.function(input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32, name="input")])
-    def serve(input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the signature's alias
+    def serve(input: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"probabilities": net(input, training=False)}
 
     tf.saved_model.save(net, str(out / "1"), signatures={"serving_default": serve})

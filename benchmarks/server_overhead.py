@@ -38,7 +38,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfsuite.runtime import import_tensorflow_quietly  # noqa: E402
+from tfsuite.runtime import import_tensorflow_quietly
 
 import_tensorflow_quietly()  # TensorFlow's C++ start-up lines would bury the table
 
@@ -50,13 +50,14 @@ from rich.console import Console
 from rich.table import Table
 
 import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
+
+# isort: split
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import make_tensor_proto
 from tfsuite.server.app import ModelServer
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest_json import parse_predict_body
-
 
 #: Batching settings of the throughput run (max_batch_size is 32).
 BATCH_TIMEOUT_MICROS = 2000
@@ -586,7 +587,12 @@ def main() -> None:
                 "",
                 None,
             ),
-            Row("mobilenet: mean processed batch size (32 and 64 clients)", f"{mean_batch:.1f}", "", None),
+            Row(
+                "mobilenet: mean processed batch size (32 and 64 clients)",
+                f"{mean_batch:.1f}",
+                "",
+                None,
+            ),
             Row(
                 "batching / in-process batch-32",
                 f"{batch_tput / inproc_tput:.2f}x",
@@ -601,11 +607,15 @@ def main() -> None:
             ),
             Row(
                 "mobilenet: server, batching, 64 clients (2 x max_batch_size)",
-                f"{batch64_tput:.1f} img/s", "", None,
+                f"{batch64_tput:.1f} img/s",
+                "",
+                None,
             ),
             Row(
                 "batching, 64 clients / in-process batch-32",
-                f"{batch64_tput / inproc_tput:.2f}x", "(info)", None,
+                f"{batch64_tput / inproc_tput:.2f}x",
+                "(info)",
+                None,
             ),
             Row(
                 f"mobilenet: REST predict p50 (224x224x3 JSON, {len(body) / 1e6:.1f} MB)",

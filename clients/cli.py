@@ -34,7 +34,7 @@ from tfsuite.clients.rest_client import RestClient
 from tfsuite.clients.specs import ModelMetadata, SignatureSpec
 from tfsuite.errors import UsageError
 
-__all__ = ["detect", "classify", "DETECTION_OUTPUTS"]
+__all__ = ["DETECTION_OUTPUTS", "classify", "detect"]
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import numpy as np
 
 __all__ = [
     "Detection",
-    "detections_from_outputs",
     "coco_records",
+    "detections_from_outputs",
     "image_id_for",
 ]
 

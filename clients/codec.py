@@ -26,21 +26,23 @@ from typing import Any
 import numpy as np
 
 import tfsuite.protos  # noqa: F401  (light proto import; must precede the pb2 imports)
+
+# isort: split
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 __all__ = [
     "DTYPE_NAMES",
     "CodecError",
     "TensorProto",
-    "dtype_from_proto",
-    "dtype_to_proto",
-    "dtype_name",
-    "make_tensor_proto",
-    "make_ndarray",
-    "tensor_wire",
-    "predict_request_wire",
-    "encode_inputs",
     "decode_outputs",
+    "dtype_from_proto",
+    "dtype_name",
+    "dtype_to_proto",
+    "encode_inputs",
+    "make_ndarray",
+    "make_tensor_proto",
+    "predict_request_wire",
+    "tensor_wire",
 ]
 
 TensorProto = tensor_pb2.TensorProto

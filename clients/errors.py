@@ -16,11 +16,11 @@ import grpc
 from tfsuite.errors import TFSuiteError
 
 __all__ = [
-    "ServingClientError",
-    "ServerUnreachableError",
     "MessageTooLargeError",
-    "from_rpc_error",
+    "ServerUnreachableError",
+    "ServingClientError",
     "from_http_error",
+    "from_rpc_error",
     "unreachable",
 ]
 

@@ -33,11 +33,11 @@ from tfsuite.clients.lifecycle import AsyncClosing, Closing
 from tfsuite.clients.rpcs import RPC
 
 __all__ = [
-    "ChannelOptions",
-    "TLSConfig",
-    "TFServingClient",
-    "AsyncTFServingClient",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "AsyncTFServingClient",
+    "ChannelOptions",
+    "TFServingClient",
+    "TLSConfig",
 ]
 
 #: Default send/receive limit: 512 MiB (TF Serving's own server limit is INT32_MAX).

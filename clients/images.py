@@ -24,12 +24,12 @@ from tfsuite.errors import UsageError
 __all__ = [
     "IMAGE_SUFFIXES",
     "LIST_SUFFIXES",
+    "ImageReader",
     "LoadedImage",
     "Resize",
-    "parse_resize",
     "collect_images",
-    "ImageReader",
     "draw_boxes",
+    "parse_resize",
 ]
 
 IMAGE_SUFFIXES = frozenset(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tfsuite.errors import UsageError
 
-__all__ = ["LabelMap", "COCO_LABELS", "load_label_map", "coco_label_map", "index_label_map"]
+__all__ = ["COCO_LABELS", "LabelMap", "coco_label_map", "index_label_map", "load_label_map"]
 
 # COCO 2017 category ids (1-based, 90 ids with gaps); the gaps carry the names from the
 # original 91-category list so that every id a detector emits has a readable name.
@@ -72,7 +72,7 @@ def index_label_map() -> LabelMap:
     return LabelMap({}, prefix="class_", source="class indices")
 
 
-_PBTXT_ITEM = re.compile(r"item\s*\{(.*?)\}", re.S)
+_PBTXT_ITEM = re.compile(r"item\s*\{(.*?)\}", re.DOTALL)
 _PBTXT_FIELD = re.compile(r"(\w+)\s*:\s*(?:\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|(-?\d+))")
 
 

@@ -16,7 +16,7 @@ from tfsuite.clients.images import LoadedImage, draw_boxes
 from tfsuite.clients.labels import LabelMap
 from tfsuite.errors import UsageError
 
-__all__ = ["DetectionWriter", "TopKWriter", "unique_image_ids", "output_stems"]
+__all__ = ["DetectionWriter", "TopKWriter", "output_stems", "unique_image_ids"]
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from tfsuite.clients.specs import ModelMetadata, SignatureSpec
 from tfsuite.errors import UsageError
 
 __all__ = [
+    "InputPlan",
     "Preprocess",
     "RunSummary",
-    "InputPlan",
     "plan_input",
-    "run_images",
     "print_summary",
+    "run_images",
     "signature_of",
 ]
 

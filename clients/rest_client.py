@@ -19,6 +19,8 @@ import httpx
 import orjson
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
@@ -33,7 +35,7 @@ from tfsuite.clients.specs import (
     parse_status,
 )
 
-__all__ = ["HttpCall", "RestClient", "AsyncRestClient"]
+__all__ = ["AsyncRestClient", "HttpCall", "RestClient"]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import orjson
 from tfsuite.clients.codec import CodecError
 from tfsuite.clients.specs import SignatureSpec, TensorSpec
 
-__all__ = ["Format", "encode_predict_body", "decode_predict_body"]
+__all__ = ["Format", "decode_predict_body", "encode_predict_body"]
 
 Format = Literal["columnar", "row"]
 

@@ -17,6 +17,8 @@ import grpc
 import numpy as np
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from google.protobuf import text_format
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import (
@@ -36,16 +38,16 @@ from tfsuite.clients.specs import ModelMetadata, VersionStatus, metadata_from_re
 from tfsuite.errors import UsageError
 
 __all__ = [
-    "RPC",
     "METHODS",
-    "predict_rpc",
-    "metadata_rpc",
-    "status_rpc",
-    "examples_rpc",
-    "reload_config_rpc",
-    "model_spec",
+    "RPC",
     "check_model_ref",
+    "examples_rpc",
     "make_example",
+    "metadata_rpc",
+    "model_spec",
+    "predict_rpc",
+    "reload_config_rpc",
+    "status_rpc",
 ]
 
 T = TypeVar("T")

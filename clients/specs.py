@@ -6,18 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tfsuite.clients.codec import dtype_name
 
 __all__ = [
-    "TensorSpec",
-    "SignatureSpec",
     "ModelMetadata",
+    "SignatureSpec",
+    "TensorSpec",
     "VersionStatus",
+    "metadata_from_response",
     "parse_signature_map",
     "parse_status",
-    "metadata_from_response",
 ]
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from pydantic import ValidationError
 from rich.console import Console
+
 from tfsuite.export.basepath import (
     assign_versions,
     publish,
@@ -58,20 +59,26 @@ log = logging.getLogger(__name__)
 Shape = Sequence[int | None]
 
 
-def parse_variant_names(variants: str | Sequence[str] | None, registry: Mapping[str, VariantSpec] = VARIANTS) -> list[str]:
+def parse_variant_names(
+    variants: str | Sequence[str] | None, registry: Mapping[str, VariantSpec] = VARIANTS
+) -> list[str]:
     """``"original,weight_quant"`` -> list; unknown names -> usage error listing the valid ones."""
     if variants is None:
         return list(DEFAULT_VARIANTS)
     names = list(dict.fromkeys(_csv_items(variants)))
     unknown = [n for n in names if n not in registry]
     if unknown:
-        raise ExportUsageError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(registry)}")
+        raise ExportUsageError(
+            f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(registry)}"
+        )
     if not names:
         raise ExportUsageError(f"no variant requested; valid: {', '.join(registry)}")
     return names
 
 
-def _input_shapes(value: Mapping[str, Shape | str] | Sequence[str] | None) -> dict[str, list[int | None]]:
+def _input_shapes(
+    value: Mapping[str, Shape | str] | Sequence[str] | None,
+) -> dict[str, list[int | None]]:
     if not value:
         return {}
     if isinstance(value, Mapping):
@@ -85,7 +92,9 @@ def _input_shapes(value: Mapping[str, Shape | str] | Sequence[str] | None) -> di
     return shapes
 
 
-def _inputs(value: Mapping[str, Shape | None] | Sequence[str] | None) -> dict[str, list[int | None] | None]:
+def _inputs(
+    value: Mapping[str, Shape | None] | Sequence[str] | None,
+) -> dict[str, list[int | None] | None]:
     if not value:
         return {}
     if isinstance(value, Mapping):
@@ -106,8 +115,14 @@ def _outputs(value: str | Sequence[str] | None) -> list[str]:
 def _check_model_name(name: str, given: bool) -> str:
     """The serving configs' rule: the name ends up in ``/v1/models/<name>`` and metric labels."""
     if not name or any(c in name for c in "/:") or any(c.isspace() for c in name):
-        where = f"--model-name {name!r}" if given else f"the base path's name {name!r} (the default model name)"
-        raise ExportUsageError(f"{where} is empty or has '/', ':' or whitespace; pass a --model-name like my_model")
+        where = (
+            f"--model-name {name!r}"
+            if given
+            else f"the base path's name {name!r} (the default model name)"
+        )
+        raise ExportUsageError(
+            f"{where} is empty or has '/', ':' or whitespace; pass a --model-name like my_model"
+        )
     return name
 
 
@@ -115,11 +130,18 @@ def _load_manifest(base: Path) -> VariantsManifest | None:
     try:
         return VariantsManifest.load_if_exists(base)
     except (ValidationError, ValueError) as exc:
-        raise ExportUsageError(f"{VariantsManifest.path_in(base)} is not a valid variants manifest ({type(exc).__name__}); move it away or choose another --base-path") from None
+        raise ExportUsageError(
+            f"{VariantsManifest.path_in(base)} is not a valid variants manifest ({type(exc).__name__}); move it away or choose another --base-path"
+        ) from None
 
 
 def _names(specs: Sequence[TensorSpecInfo]) -> str:
-    return ",".join(f"{s.name}:{'x'.join('?' if d is None else str(d) for d in s.shape)}" for s in specs) or "-"
+    return (
+        ",".join(
+            f"{s.name}:{'x'.join('?' if d is None else str(d) for d in s.shape)}" for s in specs
+        )
+        or "-"
+    )
 
 
 def _check_overwrites(
@@ -140,7 +162,11 @@ def _check_overwrites(
             f"base path {str(base)!r} holds variants of a different source (sha256 {manifest.source_sha256[:12]}...); "
             "pass --overwrite to replace them or choose another --base-path"
         )
-    if manifest is not None and manifest.loadable() and (manifest.inputs, manifest.outputs) != signature:
+    if (
+        manifest is not None
+        and manifest.loadable()
+        and (manifest.inputs, manifest.outputs) != signature
+    ):
         # Same source, other --inputs/--outputs/--input-shape: the published versions have the
         # recorded signature, so calling them "up to date" (or rewriting the record) would lie.
         raise ExportUsageError(
@@ -154,13 +180,20 @@ def _check_overwrites(
         if record and record.status == "ok" and record.source_sha256 == sha and version in existing:
             current[name] = "up to date"
         elif version in existing:
-            raise ExportUsageError(f"version {version} already exists in {str(base)!r}; pass --overwrite to replace it")
+            raise ExportUsageError(
+                f"version {version} already exists in {str(base)!r}; pass --overwrite to replace it"
+            )
         elif (
-            record and record.status == "skipped" and name in TRT_PRECISIONS
-            and record.source_sha256 == sha and record.tf_version == tf.__version__
+            record
+            and record.status == "skipped"
+            and name in TRT_PRECISIONS
+            and record.source_sha256 == sha
+            and record.tf_version == tf.__version__
         ):
             # Same TensorFlow build: trying TF-TRT again would give the same answer.
-            current[name] = f"up to date (skipped: {record.reason.split(';')[0].split(' (')[0]}; --overwrite tries again)"
+            current[name] = (
+                f"up to date (skipped: {record.reason.split(';')[0].split(' (')[0]}; --overwrite tries again)"
+            )
     return current
 
 
@@ -196,11 +229,16 @@ def export_variants(
     base = Path(base_path)
     checked_name = _check_model_name(model_name, given=True) if model_name is not None else None
     base_trt = trt_options or TrtOptions()
-    trt = dataclasses.replace(base_trt, batch_sizes=tuple(int(b) for b in (batch_sizes or base_trt.batch_sizes)))
+    trt = dataclasses.replace(
+        base_trt, batch_sizes=tuple(int(b) for b in (batch_sizes or base_trt.batch_sizes))
+    )
     if any(b < 1 for b in trt.batch_sizes):
-        raise ExportUsageError(f"--batch-sizes must be positive integers, got {list(trt.batch_sizes)}")
+        raise ExportUsageError(
+            f"--batch-sizes must be positive integers, got {list(trt.batch_sizes)}"
+        )
     for flag, value in (
-        ("--max-workspace", trt.max_workspace_bytes), ("--minimum-segment-size", trt.minimum_segment_size),
+        ("--max-workspace", trt.max_workspace_bytes),
+        ("--minimum-segment-size", trt.minimum_segment_size),
         ("--max-cached-engines", trt.max_cached_engines),
     ):
         if value < 1:
@@ -214,7 +252,13 @@ def export_variants(
     steps = StepProgress(progress, console)
     with steps.running():
         with steps.step(f"load {src.name}"):
-            model = load_source(src, inputs=_inputs(inputs), outputs=_outputs(outputs), input_shapes=_input_shapes(input_shapes), signature=signature)
+            model = load_source(
+                src,
+                inputs=_inputs(inputs),
+                outputs=_outputs(outputs),
+                input_shapes=_input_shapes(input_shapes),
+                signature=signature,
+            )
             sha = source_sha256(src)
         for note in model.notes:
             steps.note(note)
@@ -226,17 +270,32 @@ def export_variants(
             previous = manifest
             manifest = VariantsManifest(
                 model_name=checked_name or _check_model_name(base.resolve().name, given=False),
-                source=str(src), source_format=model.source_format, source_sha256=sha, tf_version=tf.__version__,
-                kind=model.kind, inputs=signature[0], outputs=signature[1],
+                source=str(src),
+                source_format=model.source_format,
+                source_sha256=sha,
+                tf_version=tf.__version__,
+                kind=model.kind,
+                inputs=signature[0],
+                outputs=signature[1],
                 variants=list(previous.variants) if previous else [],
             )
         else:
             if (manifest.inputs, manifest.outputs) != signature:
                 # Only with --overwrite or when nothing was published: record what is built now.
-                kept = [f"{r.version} ({r.variant})" for r in manifest.loadable() if r.variant not in names]
+                kept = [
+                    f"{r.version} ({r.variant})"
+                    for r in manifest.loadable()
+                    if r.variant not in names
+                ]
                 if kept:
-                    steps.note(f"version(s) {', '.join(kept)} keep the old signature; export them too to match")
-                manifest.inputs, manifest.outputs, manifest.kind = signature[0], signature[1], model.kind
+                    steps.note(
+                        f"version(s) {', '.join(kept)} keep the old signature; export them too to match"
+                    )
+                manifest.inputs, manifest.outputs, manifest.kind = (
+                    signature[0],
+                    signature[1],
+                    model.kind,
+                )
             if checked_name:
                 manifest.model_name = checked_name
         ctx = BuildContext(model=model, trt=trt)
@@ -252,15 +311,22 @@ def export_variants(
                 steps.note(f"version {version} ({name}): {up_to_date[name]}")
                 continue
             with steps.step(f"version {version}: {name}"):
-                record = _build_one(registry[name], version, base, ctx, feeds, reference, sha, tolerances)
+                record = _build_one(
+                    registry[name], version, base, ctx, feeds, reference, sha, tolerances
+                )
             previous_record = manifest.by_variant(name)
             if (
-                record.status == "skipped" and previous_record and previous_record.status == "ok"
-                and previous_record.source_sha256 == sha and (base / str(version)).is_dir()
+                record.status == "skipped"
+                and previous_record
+                and previous_record.status == "ok"
+                and previous_record.source_sha256 == sha
+                and (base / str(version)).is_dir()
             ):
                 # e.g. --overwrite on a CPU box: a TF-TRT build made on the GPU cannot be redone
                 # here, and dropping it would lose work; keep it and say so.
-                steps.note(f"version {version} ({name}): kept the existing build; cannot rebuild here: {record.reason}")
+                steps.note(
+                    f"version {version} ({name}): kept the existing build; cannot rebuild here: {record.reason}"
+                )
                 continue
             if record.status != "ok":
                 # Only reachable with --overwrite: a skipped/failed variant leaves nothing loadable.
@@ -289,7 +355,14 @@ def _build_one(
     sha: str,
     tolerances: Mapping[str, Mapping[str, float]] | None,
 ) -> VariantRecord:
-    record = VariantRecord(version=version, variant=spec.name, precision=spec.precision, status="ok", source_sha256=sha, tf_version=tf.__version__)
+    record = VariantRecord(
+        version=version,
+        variant=spec.name,
+        precision=spec.precision,
+        status="ok",
+        source_sha256=sha,
+        tf_version=tf.__version__,
+    )
     target = base / str(version)
     staged = staging_dir(base, spec.name)
     out = staged / "saved_model"
@@ -301,7 +374,7 @@ def _build_one(
             record.status, record.reason = "skipped", str(exc)
             log.debug("%s skipped: %s", spec.name, exc)  # the summary prints the reason once
             return record
-        except Exception as exc:  # noqa: BLE001 - a builder bug must not lose the other variants
+        except Exception as exc:
             log.debug("building %s failed", spec.name, exc_info=True)
             record.status, record.reason = "failed", f"build failed: {_exc_line(exc)}"
             return record
@@ -315,7 +388,7 @@ def _build_one(
         try:
             produced = run_saved_model(out, feeds)
             record.validation = compare_outputs(reference, produced, ctx.model.kind, tolerance)
-        except Exception as exc:  # noqa: BLE001 - a variant that cannot run is a failed variant
+        except Exception as exc:
             log.debug("running %s failed", spec.name, exc_info=True)
             record.validation = Validation(passed=False, detail=_exc_line(exc), tolerance=tolerance)
         if not record.validation.passed:

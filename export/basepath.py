@@ -14,11 +14,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfsuite.atomic import atomic_write_dir
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.manifest import DEFAULT_VERSIONS, MANIFEST_NAME, VariantsManifest
 from tfsuite.export.paths import check_output_path
-
-from tfsuite.atomic import atomic_write_dir
 
 __all__ = [
     "TEMP_PREFIX",
@@ -51,7 +50,9 @@ def scan_base_path(base: Path) -> dict[int, Path]:
     return versions
 
 
-def assign_versions(requested: Sequence[str], manifest: VariantsManifest | None, existing: set[int]) -> dict[str, int]:
+def assign_versions(
+    requested: Sequence[str], manifest: VariantsManifest | None, existing: set[int]
+) -> dict[str, int]:
     """Variant -> version. Numbers already in the manifest never change; the card's defaults
     keep theirs; other variants take the next numbers above every number in use."""
     assigned: dict[str, int] = {}
@@ -87,7 +88,9 @@ def publish(staged: Path, target: Path, overwrite: bool) -> None:
     back if the swap fails), so a server polling the base path sees a whole version or none.
     """
     if target.exists() and not overwrite:
-        raise ExportUsageError(f"version {target.name} already exists in {str(target.parent)!r}; pass --overwrite to replace it")
+        raise ExportUsageError(
+            f"version {target.name} already exists in {str(target.parent)!r}; pass --overwrite to replace it"
+        )
 
     def move_in(tmp: Path) -> None:
         for child in staged.iterdir():

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+
 from tfsuite.export.graphs import node_name, prune_unreachable
 
 __all__ = ["fold_fused_batch_norms"]
@@ -20,7 +21,9 @@ _BN_OPS = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"}
 _CONV_OPS = {"Conv2D", "DepthwiseConv2dNative"}
 
 
-def _const_value(nodes: dict[str, tf.compat.v1.NodeDef], name: str) -> tuple[str, np.ndarray] | None:
+def _const_value(
+    nodes: dict[str, tf.compat.v1.NodeDef], name: str
+) -> tuple[str, np.ndarray] | None:
     """Value of a Const, following Identity chains; ``None`` when it is not a constant."""
     node = nodes.get(node_name(name))
     while node is not None and node.op == "Identity":
@@ -30,7 +33,9 @@ def _const_value(nodes: dict[str, tf.compat.v1.NodeDef], name: str) -> tuple[str
     return node.name, tf.make_ndarray(node.attr["value"].tensor)
 
 
-def fold_fused_batch_norms(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str] = ()) -> tuple[tf.compat.v1.GraphDef, int]:
+def fold_fused_batch_norms(
+    graph_def: tf.compat.v1.GraphDef, keep: Sequence[str] = ()
+) -> tuple[tf.compat.v1.GraphDef, int]:
     """Rewrite conv -> FusedBatchNorm (inference) as conv(folded weights) -> BiasAdd.
 
     Returns the new graph and how many batch norms were folded. The BiasAdd keeps the batch
@@ -47,12 +52,20 @@ def fold_fused_batch_norms(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]
     folded = 0
     new_nodes: list[tf.compat.v1.NodeDef] = []
     for bn in list(out.node):
-        if bn.op not in _BN_OPS or bn.attr["is_training"].b or bn.attr["data_format"].s not in (b"", b"NHWC"):
+        if (
+            bn.op not in _BN_OPS
+            or bn.attr["is_training"].b
+            or bn.attr["data_format"].s not in (b"", b"NHWC")
+        ):
             continue
         if any(consumers.get(f"{bn.name}:{i}") for i in range(1, 6)):
             continue  # batch statistics are used downstream: not an inference-only BN
         conv = nodes.get(node_name(bn.input[0]))
-        if conv is None or conv.op not in _CONV_OPS or conv.attr["data_format"].s not in (b"", b"NHWC"):
+        if (
+            conv is None
+            or conv.op not in _CONV_OPS
+            or conv.attr["data_format"].s not in (b"", b"NHWC")
+        ):
             continue
         if len(consumers.get(conv.name, [])) + len(consumers.get(f"{conv.name}:0", [])) != 1:
             continue
@@ -70,10 +83,14 @@ def fold_fused_batch_norms(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]
         else:
             w = w * factor
         bias = offset - mean * factor
-        w_node = tf.compat.v1.NodeDef(name=f"{conv.name}/bn_folded_weights", op="Const", device=conv.device)
+        w_node = tf.compat.v1.NodeDef(
+            name=f"{conv.name}/bn_folded_weights", op="Const", device=conv.device
+        )
         w_node.attr["dtype"].type = tf.float32.as_datatype_enum
         w_node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(w.astype(np.float32)))
-        b_node = tf.compat.v1.NodeDef(name=f"{bn.name}/bn_folded_bias", op="Const", device=bn.device)
+        b_node = tf.compat.v1.NodeDef(
+            name=f"{bn.name}/bn_folded_bias", op="Const", device=bn.device
+        )
         b_node.attr["dtype"].type = tf.float32.as_datatype_enum
         b_node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(bias.astype(np.float32)))
         conv.input[1] = w_node.name

@@ -1,9 +1,9 @@
 """Errors raised by the exporter.
 
-    TFSuiteError
-    └── ExportError              a variant could not be built or published
-        └── ExportUsageError     the user's input is wrong (also a ``UsageError``): bad path,
-                                 unknown name, base path that cannot be written as asked
+TFSuiteError
+└── ExportError              a variant could not be built or published
+    └── ExportUsageError     the user's input is wrong (also a ``UsageError``): bad path,
+                             unknown name, base path that cannot be written as asked
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from tfsuite.export.paths import check_output_path
 
 from tfsuite.errors import UsageError
+from tfsuite.export.paths import check_output_path
 
 __all__ = [
     "CLASSIFIER_INPUT",
@@ -99,10 +99,9 @@ def _check_out_dir(out_dir: Path) -> Path:
 
 def build_detector(out_dir: Path) -> Path:
     """Build ``ssd_mobilenet_v2_tiny`` and write its frozen GraphDef into ``out_dir``."""
+    from tfsuite.atomic import atomic_write_bytes
     from tfsuite.export.examples_detector import detector_graph_def
     from tfsuite.export.examples_graph import graph_def_bytes
-
-    from tfsuite.atomic import atomic_write_bytes
 
     path = detector_path(_check_out_dir(out_dir))
     started = time.perf_counter()
@@ -114,10 +113,10 @@ def build_detector(out_dir: Path) -> Path:
 def build_classifier(out_dir: Path) -> ClassifierFiles:
     """Build ``mobilenet_v2`` and write its frozen GraphDef and SavedModel into ``out_dir``."""
     import tensorflow as tf
-    from tfsuite.export.examples_classifier import ClassifierModule, classifier_graph_def
-    from tfsuite.export.examples_graph import graph_def_bytes
 
     from tfsuite.atomic import atomic_write_bytes, atomic_write_dir
+    from tfsuite.export.examples_classifier import ClassifierModule, classifier_graph_def
+    from tfsuite.export.examples_graph import graph_def_bytes
 
     files = classifier_files(_check_out_dir(out_dir))
     started = time.perf_counter()
@@ -198,6 +197,7 @@ def examples(out: Path, only: str | None) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
+
     from tfsuite.export.report import format_size
     from tfsuite.export.saving import dir_size
 

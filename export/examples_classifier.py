@@ -15,6 +15,7 @@ equally stable); output agreement between variants is still measured on the prob
 from __future__ import annotations
 
 import tensorflow as tf
+
 from tfsuite.export.examples import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT
 from tfsuite.export.examples_mobilenet import MobileNetBlocks, WeightBank, make_divisible
 
@@ -84,7 +85,7 @@ class ClassifierModule(tf.Module):
         ],
         autograph=False,
     )
-    def serve(self, input: tf.Tensor) -> dict[str, tf.Tensor]:  # noqa: A002 - the signature key
+    def serve(self, input: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = tf.nn.softmax(self._logits(input), name=CLASSIFIER_OUTPUT)
         return {CLASSIFIER_OUTPUT: probabilities}
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+
 from tfsuite.export.examples import DETECTOR_INPUT, DETECTOR_OUTPUTS
 from tfsuite.export.examples_mobilenet import MobileNetBlocks, WeightBank
 
@@ -113,14 +114,24 @@ class DetectorModule(tf.Module):
                 box_in = cls_in = feature
                 kernel, scale = 3, 1.0 / 3.0
             box = blocks.conv_bias(
-                box_in, f"{name}/BoxEncodingPredictor", anchors_per_cell * 4,
-                0.05 * scale, 0.0, 0.1, kernel=kernel,
+                box_in,
+                f"{name}/BoxEncodingPredictor",
+                anchors_per_cell * 4,
+                0.05 * scale,
+                0.0,
+                0.1,
+                kernel=kernel,
             )
             # Per-class biases well below zero: most classes stay quiet, a few fire, so
             # scores spread over (0, 1) and a few dozen boxes pass the score threshold.
             cls = blocks.conv_bias(
-                cls_in, f"{name}/ClassPredictor", anchors_per_cell * NUM_CLASSES,
-                0.5 * scale, -8.5, 0.5, kernel=kernel,
+                cls_in,
+                f"{name}/ClassPredictor",
+                anchors_per_cell * NUM_CLASSES,
+                0.5 * scale,
+                -8.5,
+                0.5,
+                kernel=kernel,
             )
             boxes.append(tf.reshape(box, [batch, -1, 4]))
             logits.append(tf.reshape(cls, [batch, -1, NUM_CLASSES]))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
 from tfsuite.export.graphs import reachable
 
 __all__ = ["freeze_concrete_function", "graph_def_bytes"]

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
+
+from tfsuite.atomic import atomic_write_bytes
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, node_name
 from tfsuite.export.loading import freeze_signature, source_format
 from tfsuite.export.paths import check_output_path
-
-from tfsuite.atomic import atomic_write_bytes
 
 __all__ = ["FreezeResult", "freeze_saved_model", "rename_outputs"]
 
@@ -51,7 +51,9 @@ def rename_outputs(graph_def: tf.compat.v1.GraphDef, outputs: list[Endpoint]) ->
 
 
 def freeze_saved_model(
-    saved_model: str | os.PathLike[str], out: str | os.PathLike[str], signature: str = "serving_default",
+    saved_model: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    signature: str = "serving_default",
     overwrite: bool = False,
 ) -> FreezeResult:
     src = Path(saved_model)
@@ -59,8 +61,12 @@ def freeze_saved_model(
         raise ExportUsageError(f"{str(src)!r} is not a SavedModel directory")
     target = check_output_path(Path(out), "--out", directory=False)
     if target.exists() and not overwrite:
-        raise ExportUsageError(f"--out {str(target)!r} already exists; pass --overwrite to replace it")
+        raise ExportUsageError(
+            f"--out {str(target)!r} already exists; pass --overwrite to replace it"
+        )
     graph_def, ins, outs = freeze_signature(src, signature)
     out_names = rename_outputs(graph_def, outs)
     atomic_write_bytes(target, graph_def.SerializeToString(deterministic=True))
-    return FreezeResult(path=target, graph_def=graph_def, inputs=[e.node for e in ins], outputs=out_names)
+    return FreezeResult(
+        path=target, graph_def=graph_def, inputs=[e.node for e in ins], outputs=out_names
+    )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import tensorflow as tf
+
 from tfsuite.export.manifest import TensorSpecInfo
 
 __all__ = [
@@ -56,7 +57,11 @@ class Endpoint:
         return TensorSpecInfo(name=self.key, dtype=self.dtype, shape=list(self.shape or []))
 
     def describe(self) -> str:
-        dims = "?" if self.shape is None else "x".join("?" if d is None else str(d) for d in self.shape)
+        dims = (
+            "?"
+            if self.shape is None
+            else "x".join("?" if d is None else str(d) for d in self.shape)
+        )
         return f"{self.key} ({self.tensor}, {self.dtype}[{dims}])"
 
 
@@ -98,7 +103,9 @@ def reachable(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> set[str]
     return seen
 
 
-def prune_unreachable(graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]) -> tf.compat.v1.GraphDef:
+def prune_unreachable(
+    graph_def: tf.compat.v1.GraphDef, keep: Sequence[str]
+) -> tf.compat.v1.GraphDef:
     """Only the nodes ``keep`` reaches (data and control edges), in the original order."""
     seen = reachable(graph_def, keep)
     out = tf.compat.v1.GraphDef()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tensorflow as tf
 from google.protobuf import message, text_format
+
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, FrozenModel, drop_noop_control_edges, prune_unreachable
 from tfsuite.export.signatures import (
@@ -24,7 +25,14 @@ from tfsuite.export.signatures import (
     resolve_endpoints,
 )
 
-__all__ = ["KERAS_SUFFIXES", "freeze_signature", "load_source", "read_graph_def", "source_format", "source_sha256"]
+__all__ = [
+    "KERAS_SUFFIXES",
+    "freeze_signature",
+    "load_source",
+    "read_graph_def",
+    "source_format",
+    "source_sha256",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +48,20 @@ def source_format(path: Path) -> str:
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return "saved_model"
         versions = sorted(
-            (int(d.name) for d in path.iterdir() if d.name.isdigit() and (d / "saved_model.pb").exists()),
+            (
+                int(d.name)
+                for d in path.iterdir()
+                if d.name.isdigit() and (d / "saved_model.pb").exists()
+            ),
         )
         if versions:  # a model base path (as tfsuite export writes): point at one of its versions
             raise ExportUsageError(
                 f"{str(path)!r} is a model base path, not a SavedModel; give one version directory, "
                 f"e.g. {str(path / str(versions[-1]))!r}"
             )
-        raise ExportUsageError(f"{str(path)!r} is a directory without saved_model.pb: not a SavedModel")
+        raise ExportUsageError(
+            f"{str(path)!r} is a directory without saved_model.pb: not a SavedModel"
+        )
     if path.suffix.lower() in KERAS_SUFFIXES:
         return "keras"
     return "frozen_graph"
@@ -64,8 +78,14 @@ def source_sha256(path: Path) -> str:
     and an idempotent re-export would be refused as "a different source".
     """
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.is_file() and p.relative_to(path) != Path(SAVED_MODEL_FINGERPRINT)
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and p.relative_to(path) != Path(SAVED_MODEL_FINGERPRINT)
+        )
     )
     for file in files:
         if path.is_dir():
@@ -88,15 +108,23 @@ def read_graph_def(path: Path) -> tf.compat.v1.GraphDef:
         else:
             graph_def.ParseFromString(data)
     except (message.DecodeError, text_format.ParseError, UnicodeDecodeError, ValueError) as exc:
-        raise ExportUsageError(f"{str(path)!r} is not a GraphDef or SavedModel ({type(exc).__name__})") from None
+        raise ExportUsageError(
+            f"{str(path)!r} is not a GraphDef or SavedModel ({type(exc).__name__})"
+        ) from None
     if not graph_def.node or any(not n.op for n in graph_def.node):
-        raise ExportUsageError(f"{str(path)!r} is not a GraphDef or SavedModel (no graph nodes in it)")
+        raise ExportUsageError(
+            f"{str(path)!r} is not a GraphDef or SavedModel (no graph nodes in it)"
+        )
     if any(n.op in {"VariableV2", "VarHandleOp"} for n in graph_def.node):
-        raise ExportUsageError(f"{str(path)!r} still has variables: freeze it first (tfsuite freeze, or export its SavedModel)")
+        raise ExportUsageError(
+            f"{str(path)!r} still has variables: freeze it first (tfsuite freeze, or export its SavedModel)"
+        )
     return graph_def
 
 
-def _freeze_function(fn: tf.types.experimental.ConcreteFunction) -> tf.types.experimental.ConcreteFunction:
+def _freeze_function(
+    fn: tf.types.experimental.ConcreteFunction,
+) -> tf.types.experimental.ConcreteFunction:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     return convert_variables_to_constants_v2(fn)
@@ -106,21 +134,31 @@ def _endpoints_of_function(
     frozen: tf.types.experimental.ConcreteFunction, in_keys: Sequence[str], out_keys: Sequence[str]
 ) -> tuple[list[Endpoint], list[Endpoint]]:
     ins = [t for t in frozen.inputs if t.dtype != tf.resource]
+
     def make(key: str, t: tf.Tensor) -> Endpoint:
         shape = None if t.shape.rank is None else t.shape.as_list()
         return Endpoint(key=key, tensor=t.name, dtype=t.dtype.name, shape=shape)
-    return [make(k, t) for k, t in zip(in_keys, ins)], [make(k, t) for k, t in zip(out_keys, frozen.outputs)]
+
+    return [make(k, t) for k, t in zip(in_keys, ins)], [
+        make(k, t) for k, t in zip(out_keys, frozen.outputs)
+    ]
 
 
-def freeze_signature(path: Path, signature: str | None = None) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list[Endpoint]]:
+def freeze_signature(
+    path: Path, signature: str | None = None
+) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list[Endpoint]]:
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # noqa: BLE001 - TF raises many types for a broken SavedModel
-        raise ExportUsageError(f"{str(path)!r} could not be loaded as a SavedModel: {str(exc).splitlines()[0][:200]}") from None
+        raise ExportUsageError(
+            f"{str(path)!r} could not be loaded as a SavedModel: {str(exc).splitlines()[0][:200]}"
+        ) from None
     key = signature or _SERVING_KEY
     signatures = dict(loaded.signatures)
     if key not in signatures:
-        raise ExportUsageError(f"SavedModel {str(path)!r} has no signature {key!r}; signatures: {', '.join(signatures) or 'none'} (choose with --signature)")
+        raise ExportUsageError(
+            f"SavedModel {str(path)!r} has no signature {key!r}; signatures: {', '.join(signatures) or 'none'} (choose with --signature)"
+        )
     fn = signatures[key]
     arg_specs: dict[str, tf.TensorSpec] = fn.structured_input_signature[1]
     frozen = _freeze_function(fn)
@@ -131,10 +169,20 @@ def freeze_signature(path: Path, signature: str | None = None) -> tuple[tf.compa
     for arg_key, spec in sorted(arg_specs.items()):
         name = spec.name or arg_key
         if name not in placeholders:
-            raise ExportUsageError(f"SavedModel signature input {arg_key!r} was not found after freezing")
+            raise ExportUsageError(
+                f"SavedModel signature input {arg_key!r} was not found after freezing"
+            )
         t = frozen.graph.get_tensor_by_name(f"{name}:0")
-        ins.append(Endpoint(arg_key, t.name, t.dtype.name, None if t.shape.rank is None else t.shape.as_list()))
-    out_keys = sorted(fn.structured_outputs) if isinstance(fn.structured_outputs, Mapping) else [f"output_{i}" for i in range(len(frozen.outputs))]
+        ins.append(
+            Endpoint(
+                arg_key, t.name, t.dtype.name, None if t.shape.rank is None else t.shape.as_list()
+            )
+        )
+    out_keys = (
+        sorted(fn.structured_outputs)
+        if isinstance(fn.structured_outputs, Mapping)
+        else [f"output_{i}" for i in range(len(frozen.outputs))]
+    )
     _, outs = _endpoints_of_function(frozen, [], out_keys)
     return graph_def, ins, outs
 
@@ -145,8 +193,13 @@ def _load_keras(path: Path) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list
     try:
         model = keras.models.load_model(str(path), compile=False)
     except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
-        raise ExportUsageError(f"{str(path)!r} could not be loaded as a Keras model: {str(exc).splitlines()[0][:200]}") from None
-    in_keys = [str(getattr(t, "name", f"input_{i}")).split(":")[0].replace("/", "_") for i, t in enumerate(model.inputs)]
+        raise ExportUsageError(
+            f"{str(path)!r} could not be loaded as a Keras model: {str(exc).splitlines()[0][:200]}"
+        ) from None
+    in_keys = [
+        str(getattr(t, "name", f"input_{i}")).split(":")[0].replace("/", "_")
+        for i, t in enumerate(model.inputs)
+    ]
     specs = [tf.TensorSpec(t.shape, t.dtype, name=k) for k, t in zip(in_keys, model.inputs)]
     if len(specs) == 1:
         fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs[0])
@@ -154,7 +207,11 @@ def _load_keras(path: Path) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list
         fn = tf.function(lambda *xs: model(list(xs), training=False)).get_concrete_function(*specs)
     frozen = _freeze_function(fn)
     names = [str(n) for n in (getattr(model, "output_names", None) or [])]
-    out_keys = names if len(names) == len(frozen.outputs) else [f"output_{i}" for i in range(len(frozen.outputs))]
+    out_keys = (
+        names
+        if len(names) == len(frozen.outputs)
+        else [f"output_{i}" for i in range(len(frozen.outputs))]
+    )
     ins, outs = _endpoints_of_function(frozen, in_keys, out_keys)
     return frozen.graph.as_graph_def(), ins, outs
 
@@ -164,7 +221,9 @@ def _select(endpoints: list[Endpoint], wanted: Sequence[str], what: str) -> list
     for name in wanted:
         match = next((e for e in endpoints if name in {e.key, e.tensor, e.node}), None)
         if match is None:
-            raise ExportUsageError(f"{what} {name!r} is not in the signature; candidates: {', '.join(e.key for e in endpoints)}")
+            raise ExportUsageError(
+                f"{what} {name!r} is not in the signature; candidates: {', '.join(e.key for e in endpoints)}"
+            )
         chosen.append(match)
     return chosen
 
@@ -185,9 +244,13 @@ def load_source(
         graph_def = read_graph_def(src)
         if input_shapes:
             pin_input_shapes(graph_def, input_shapes)
-        ins, outs = resolve_endpoints(graph_def, inputs=inputs, outputs=outputs, notes=notes, pinned=bool(input_shapes))
+        ins, outs = resolve_endpoints(
+            graph_def, inputs=inputs, outputs=outputs, notes=notes, pinned=bool(input_shapes)
+        )
     else:
-        graph_def, ins, outs = freeze_signature(src, signature) if fmt == "saved_model" else _load_keras(src)
+        graph_def, ins, outs = (
+            freeze_signature(src, signature) if fmt == "saved_model" else _load_keras(src)
+        )
         # Frozen TF2 functions keep every old variable read alive through ^NoOp edges.
         drop_noop_control_edges(graph_def)
         graph_def = prune_unreachable(graph_def, [e.node for e in [*ins, *outs]])
@@ -201,14 +264,20 @@ def load_source(
             by_key = {e.key: e.node for e in ins} | {e.node: e.node for e in ins}
             for key, dims in shapes.items():
                 if key not in by_key:
-                    raise ExportUsageError(f"--input-shape names {key!r}; inputs: {', '.join(e.key for e in ins)}")
+                    raise ExportUsageError(
+                        f"--input-shape names {key!r}; inputs: {', '.join(e.key for e in ins)}"
+                    )
             pin_input_shapes(graph_def, {by_key[k]: v for k, v in shapes.items()})
             import_checked(graph_def, pinned=True)
             for e in ins:
                 dims = shapes.get(e.key, shapes.get(e.node))
                 if dims is not None:
                     e.shape = list(dims)
-        notes.append(f"inputs: {', '.join(e.key for e in ins)}; outputs: {', '.join(e.key for e in outs)}")
+        notes.append(
+            f"inputs: {', '.join(e.key for e in ins)}; outputs: {', '.join(e.key for e in outs)}"
+        )
     kind = detect_kind(outs)
     notes.append(f"kind: {kind}")
-    return FrozenModel(graph_def=graph_def, inputs=ins, outputs=outs, source_format=fmt, kind=kind, notes=notes)
+    return FrozenModel(
+        graph_def=graph_def, inputs=ins, outputs=outs, source_format=fmt, kind=kind, notes=notes
+    )

@@ -49,9 +49,13 @@ class Validation(BaseModel):
     """A variant compared with version 1 on the same fixed inputs."""
 
     passed: bool
-    max_abs_error: float | None = Field(None, description="max |variant - original| over all float outputs")
+    max_abs_error: float | None = Field(
+        None, description="max |variant - original| over all float outputs"
+    )
     max_rel_error: float | None = Field(None, description="max abs error / (max |original| + eps)")
-    top1_agreement: float | None = Field(None, description="classifiers: share of inputs with the same argmax")
+    top1_agreement: float | None = Field(
+        None, description="classifiers: share of inputs with the same argmax"
+    )
     detection_agreement: float | None = Field(
         None, description="detectors: share of original detections matched (same class, IoU>=0.5)"
     )
@@ -65,7 +69,9 @@ class VariantRecord(BaseModel):
 
     version: int = Field(description="Version directory number under the base path.")
     variant: str = Field(description="Variant name, e.g. 'original', 'weight_quant', 'trt_fp16'.")
-    precision: str = Field(description="'fp32', 'int8-weights', 'fp16-weights', 'fp16', 'int8', ...")
+    precision: str = Field(
+        description="'fp32', 'int8-weights', 'fp16-weights', 'fp16', 'int8', ..."
+    )
     status: Status
     reason: str = Field("", description="Why it was skipped or failed, and what to do instead.")
     size_bytes: int | None = Field(None, description="Size on disk of the version directory.")
@@ -91,7 +97,9 @@ class VariantsManifest(BaseModel):
     source_format: str = Field(description="'frozen_graph', 'saved_model' or 'keras'.")
     source_sha256: str
     tf_version: str
-    kind: str = Field("generic", description="'detector', 'classifier' or 'generic' (drives validation).")
+    kind: str = Field(
+        "generic", description="'detector', 'classifier' or 'generic' (drives validation)."
+    )
     inputs: list[TensorSpecInfo] = Field(default_factory=list)
     outputs: list[TensorSpecInfo] = Field(default_factory=list)
     variants: list[VariantRecord] = Field(default_factory=list)

@@ -18,9 +18,15 @@ def check_output_path(path: Path, option: str, *, directory: bool) -> Path:
     as asked when it exists already. Returns ``path``."""
     path = Path(path)
     if path.exists() and path.is_dir() != directory:
-        want = "a directory (it is created if missing)" if directory else "a file name like model.pb"
-        raise ExportUsageError(f"{option} {str(path)!r} is a {'directory' if path.is_dir() else 'file'}; give {want}")
+        want = (
+            "a directory (it is created if missing)" if directory else "a file name like model.pb"
+        )
+        raise ExportUsageError(
+            f"{option} {str(path)!r} is a {'directory' if path.is_dir() else 'file'}; give {want}"
+        )
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
-            raise ExportUsageError(f"{option} {str(path)!r}: {str(parent)!r} is a file, not a directory")
+            raise ExportUsageError(
+                f"{option} {str(path)!r}: {str(parent)!r} is a file, not a directory"
+            )
     return path

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.transforms import fold_then_transform
 
@@ -76,8 +77,12 @@ def _emit_quint8(out: tf.compat.v1.GraphDef, node: tf.compat.v1.NodeDef, value: 
     q = np.clip(np.round((value - lo) / scale), 0, 255).astype(np.uint8)
     base = node.name
     out.node.append(_const(f"{base}_quantized_const", q, tf.quint8, node.device))
-    out.node.append(_const(f"{base}_quantized_min", np.array(lo, np.float32), tf.float32, node.device))
-    out.node.append(_const(f"{base}_quantized_max", np.array(hi, np.float32), tf.float32, node.device))
+    out.node.append(
+        _const(f"{base}_quantized_min", np.array(lo, np.float32), tf.float32, node.device)
+    )
+    out.node.append(
+        _const(f"{base}_quantized_max", np.array(hi, np.float32), tf.float32, node.device)
+    )
     deq = out.node.add(name=base, op="Dequantize", device=node.device)
     deq.input.extend([f"{base}_quantized_const", f"{base}_quantized_min", f"{base}_quantized_max"])
     deq.attr["T"].type = tf.quint8.as_datatype_enum
@@ -93,7 +98,9 @@ def _emit_half(out: tf.compat.v1.GraphDef, node: tf.compat.v1.NodeDef, value: np
     cast.attr["DstT"].type = tf.float32.as_datatype_enum
 
 
-def quantize_weights_rewrite(graph_def: tf.compat.v1.GraphDef, min_elements: int = QUANTIZE_MIN_ELEMENTS) -> tf.compat.v1.GraphDef:
+def quantize_weights_rewrite(
+    graph_def: tf.compat.v1.GraphDef, min_elements: int = QUANTIZE_MIN_ELEMENTS
+) -> tf.compat.v1.GraphDef:
     """The suite's own ``quantize_weights`` (same node layout as GTT's)."""
     return _rewrite_float_consts(graph_def, min_elements, _emit_quint8)
 
@@ -102,9 +109,13 @@ def quantize_weights(
     graph_def: tf.compat.v1.GraphDef, inputs: Sequence[Endpoint], outputs: Sequence[Endpoint]
 ) -> tuple[tf.compat.v1.GraphDef, str]:
     """Eight-bit weights and the engine that produced them (``graph_transforms`` / ``rewrite``)."""
-    return fold_then_transform(graph_def, inputs, outputs, WEIGHT_QUANT_TRANSFORMS, quantize_weights_rewrite, "rewrite")
+    return fold_then_transform(
+        graph_def, inputs, outputs, WEIGHT_QUANT_TRANSFORMS, quantize_weights_rewrite, "rewrite"
+    )
 
 
-def fp16_weights(graph_def: tf.compat.v1.GraphDef, min_elements: int = FP16_MIN_ELEMENTS) -> tf.compat.v1.GraphDef:
+def fp16_weights(
+    graph_def: tf.compat.v1.GraphDef, min_elements: int = FP16_MIN_ELEMENTS
+) -> tf.compat.v1.GraphDef:
     """Float32 Consts stored as half; a ``Cast`` with the old name restores float32 at run time."""
     return _rewrite_float_consts(graph_def, min_elements, _emit_half)

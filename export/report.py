@@ -9,9 +9,17 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
 
-__all__ = ["StepProgress", "format_size", "print_summary", "reasons", "validation_summary", "variants_table"]
+__all__ = [
+    "StepProgress",
+    "format_size",
+    "print_summary",
+    "reasons",
+    "validation_summary",
+    "variants_table",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +57,25 @@ def variants_table(manifest: VariantsManifest) -> Table:
     base_size = base.size_bytes if base and base.size_bytes else None
     table = Table(title=f"{manifest.model_name} ({manifest.kind}, {manifest.source_format})")
     for column in ("version", "variant", "status", "size", "ratio", "validation", "time"):
-        table.add_column(column, justify="right" if column in {"version", "size", "ratio", "time"} else "left", no_wrap=column != "validation")
+        table.add_column(
+            column,
+            justify="right" if column in {"version", "size", "ratio", "time"} else "left",
+            no_wrap=column != "validation",
+        )
     colour = {"ok": "green", "skipped": "yellow", "failed": "red"}
     for rec in manifest.variants:
         ratio = f"{rec.size_bytes / base_size:.2f}x" if rec.size_bytes and base_size else "-"
         seconds = f"{rec.conversion_seconds:.1f}s" if rec.conversion_seconds is not None else "-"
         status = f"[{colour[rec.status]}]{rec.status}[/]"
-        table.add_row(str(rec.version), rec.variant, status, format_size(rec.size_bytes), ratio, validation_summary(rec), seconds)
+        table.add_row(
+            str(rec.version),
+            rec.variant,
+            status,
+            format_size(rec.size_bytes),
+            ratio,
+            validation_summary(rec),
+            seconds,
+        )
     return table
 
 
@@ -73,8 +93,12 @@ class StepProgress:
             yield self
             return
         self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-            console=self.console, transient=False,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
         )
         with self._progress:
             yield self
@@ -104,8 +128,13 @@ def reasons(manifest: VariantsManifest) -> list[str]:
     grouped: dict[tuple[str, str], list[str]] = {}
     for rec in manifest.variants:
         if rec.status != "ok" and rec.reason:
-            grouped.setdefault((rec.status, rec.reason), []).append(f"{rec.version} ({rec.variant})")
-    return [f"{status}: version{'s' if len(v) > 1 else ''} {', '.join(v)}: {reason}" for (status, reason), v in grouped.items()]
+            grouped.setdefault((rec.status, rec.reason), []).append(
+                f"{rec.version} ({rec.variant})"
+            )
+    return [
+        f"{status}: version{'s' if len(v) > 1 else ''} {', '.join(v)}: {reason}"
+        for (status, reason), v in grouped.items()
+    ]
 
 
 def print_summary(manifest: VariantsManifest, console: Console | None = None) -> None:

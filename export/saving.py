@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
+
 from tfsuite.export.graphs import Endpoint
 
 __all__ = ["SERVING_KEY", "dir_size", "write_saved_model"]
@@ -24,7 +25,9 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 
 def _tensor_info(tensor: tf.Tensor) -> meta_graph_pb2.TensorInfo:
     # Built by hand: the v1 helper for this logs a deprecation warning on every call.
-    return meta_graph_pb2.TensorInfo(name=tensor.name, dtype=tensor.dtype.as_datatype_enum, tensor_shape=tensor.shape.as_proto())
+    return meta_graph_pb2.TensorInfo(
+        name=tensor.name, dtype=tensor.dtype.as_datatype_enum, tensor_shape=tensor.shape.as_proto()
+    )
 
 
 def write_saved_model(

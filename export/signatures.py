@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import tensorflow as tf
+
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, node_name, reachable, tensor_name
 
@@ -44,8 +45,19 @@ DETECTION_OUTPUTS = (
 
 # Ops that end a graph without being a model output (bookkeeping, control, constants).
 _NOT_OUTPUTS = {
-    "Const", "Placeholder", "PlaceholderWithDefault", "NoOp", "Assert", "SaveV2", "RestoreV2",
-    "VarHandleOp", "VariableV2", "AssignVariableOp", "Print", "PrintV2", "StatelessIf",
+    "Const",
+    "Placeholder",
+    "PlaceholderWithDefault",
+    "NoOp",
+    "Assert",
+    "SaveV2",
+    "RestoreV2",
+    "VarHandleOp",
+    "VariableV2",
+    "AssignVariableOp",
+    "Print",
+    "PrintV2",
+    "StatelessIf",
 }
 
 
@@ -60,7 +72,9 @@ def parse_shape(text: str) -> list[int | None]:
         elif part.isdigit():
             dims.append(int(part))
         else:
-            raise ExportUsageError(f"cannot read shape {text!r}: use e.g. 1x224x224x3 (? or -1 for a dynamic dim)")
+            raise ExportUsageError(
+                f"cannot read shape {text!r}: use e.g. 1x224x224x3 (? or -1 for a dynamic dim)"
+            )
     return dims
 
 
@@ -103,14 +117,18 @@ def detect_inputs(graph_def: tf.compat.v1.GraphDef, outputs: Sequence[str]) -> l
     return [n.name for n in graph_def.node if n.op == "Placeholder" and n.name in needed]
 
 
-def pin_input_shapes(graph_def: tf.compat.v1.GraphDef, shapes: Mapping[str, list[int | None]]) -> None:
+def pin_input_shapes(
+    graph_def: tf.compat.v1.GraphDef, shapes: Mapping[str, list[int | None]]
+) -> None:
     """Set the Placeholders' shape attrs in place (the user asked to pin these dims)."""
     by_name = {n.name: n for n in graph_def.node}
     for name, dims in shapes.items():
         node = by_name.get(node_name(name))
         if node is None or node.op != "Placeholder":
             placeholders = [n.name for n in graph_def.node if n.op == "Placeholder"]
-            raise ExportUsageError(f"--input-shape names {name!r}, which is not an input Placeholder; inputs: {', '.join(placeholders) or 'none'}")
+            raise ExportUsageError(
+                f"--input-shape names {name!r}, which is not an input Placeholder; inputs: {', '.join(placeholders) or 'none'}"
+            )
         proto = tf.TensorShape(dims).as_proto()
         node.attr["shape"].shape.CopyFrom(proto)
 
@@ -155,7 +173,9 @@ def resolve_endpoints(
     if outputs:
         for out in outputs:
             if node_name(out) not in names:
-                raise ExportUsageError(f"output {out!r} is not in the graph; {_candidates(graph_def)}")
+                raise ExportUsageError(
+                    f"output {out!r} is not in the graph; {_candidates(graph_def)}"
+                )
         out_names = list(outputs)
         notes.append(f"outputs (given): {', '.join(out_names)}")
     else:
@@ -168,16 +188,22 @@ def resolve_endpoints(
             node = names.get(node_name(name))
             if node is None:
                 placeholders = [n.name for n in graph_def.node if n.op == "Placeholder"]
-                raise ExportUsageError(f"input {name!r} is not in the graph; Placeholders: {', '.join(placeholders) or 'none'}")
+                raise ExportUsageError(
+                    f"input {name!r} is not in the graph; Placeholders: {', '.join(placeholders) or 'none'}"
+                )
         in_names = list(inputs)
         pin_input_shapes(graph_def, {k: v for k, v in inputs.items() if v is not None})
         notes.append(f"inputs (given): {', '.join(in_names)}")
     else:
         in_names = detect_inputs(graph_def, out_names)
         if not in_names:
-            raise ExportUsageError("no input detected: the outputs depend on no Placeholder; name the inputs with --inputs name[:shape]")
+            raise ExportUsageError(
+                "no input detected: the outputs depend on no Placeholder; name the inputs with --inputs name[:shape]"
+            )
         notes.append(f"inputs (detected): {', '.join(in_names)}")
-    graph = import_checked(graph_def, pinned=pinned or any(v is not None for v in (inputs or {}).values()))
+    graph = import_checked(
+        graph_def, pinned=pinned or any(v is not None for v in (inputs or {}).values())
+    )
     ins = [_endpoint(graph, k, n) for k, n in zip(_unique_keys(in_names), in_names)]
     outs = [_endpoint(graph, k, n) for k, n in zip(_unique_keys(out_names), out_names)]
     return ins, outs
@@ -194,7 +220,11 @@ def import_checked(graph_def: tf.compat.v1.GraphDef, pinned: bool) -> tf.Graph:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         node = re.search(r"\{\{node ([^}]+)\}\}", text)
         reason = text.split(" for '")[0] + (f" at node {node.group(1)!r}" if node else "")
-        hint = "check the shapes given with --inputs/--input-shape" if pinned else "is the file a complete frozen graph?"
+        hint = (
+            "check the shapes given with --inputs/--input-shape"
+            if pinned
+            else "is the file a complete frozen graph?"
+        )
         raise ExportUsageError(f"the graph does not import: {reason[:200]}; {hint}") from None
     return graph
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
+
 from tfsuite.export.batchnorm import fold_fused_batch_norms
 from tfsuite.export.errors import ExportError
 from tfsuite.export.graphs import Endpoint
@@ -76,7 +77,9 @@ def run_gtt(
     return restore_placeholders(graph_def, result)
 
 
-def restore_placeholders(original: tf.compat.v1.GraphDef, rewritten: tf.compat.v1.GraphDef) -> tf.compat.v1.GraphDef:
+def restore_placeholders(
+    original: tf.compat.v1.GraphDef, rewritten: tf.compat.v1.GraphDef
+) -> tf.compat.v1.GraphDef:
     """Keep the inputs exactly as they were: strip_unused_nodes may rewrite Placeholder attrs."""
     before = {n.name: n for n in original.node if n.op == "Placeholder"}
     for node in rewritten.node:
@@ -87,7 +90,9 @@ def restore_placeholders(original: tf.compat.v1.GraphDef, rewritten: tf.compat.v
     return rewritten
 
 
-def _fallback_optimize(graph_def: tf.compat.v1.GraphDef, outputs: Sequence[Endpoint]) -> tf.compat.v1.GraphDef:
+def _fallback_optimize(
+    graph_def: tf.compat.v1.GraphDef, outputs: Sequence[Endpoint]
+) -> tf.compat.v1.GraphDef:
     """Without GTT: drop training-only nodes and what the outputs do not need."""
     keep = [e.node for e in outputs]
     pruned = tf.compat.v1.graph_util.remove_training_nodes(graph_def, protected_nodes=keep)
@@ -109,7 +114,9 @@ def fold_then_transform(
         try:
             return run_gtt(graph_def, inputs, outputs, transforms), "graph_transforms"
         except ExportError as exc:
-            log.warning("graph transform failed (%s); using the built-in %s instead", exc, fallback_engine)
+            log.warning(
+                "graph transform failed (%s); using the built-in %s instead", exc, fallback_engine
+            )
     return fallback(graph_def), fallback_engine
 
 
@@ -118,5 +125,10 @@ def optimize_graph(
 ) -> tuple[tf.compat.v1.GraphDef, str]:
     """The ``optimized`` variant's graph and the engine that produced it."""
     return fold_then_transform(
-        graph_def, inputs, outputs, OPTIMIZE_TRANSFORMS, lambda g: _fallback_optimize(g, outputs), "fallback"
+        graph_def,
+        inputs,
+        outputs,
+        OPTIMIZE_TRANSFORMS,
+        lambda g: _fallback_optimize(g, outputs),
+        "fallback",
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.validate import fixed_inputs
@@ -81,13 +82,19 @@ def calibration_images(directory: Path) -> list[Path]:
     """Image files in ``directory``; a usage error when there are none."""
     if not directory.is_dir():
         raise ExportUsageError(f"--calibration-data {str(directory)!r} is not a directory")
-    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not files:
-        raise ExportUsageError(f"--calibration-data {str(directory)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise ExportUsageError(
+            f"--calibration-data {str(directory)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+        )
     return files
 
 
-def converter_kwargs(precision_mode: str, saved_model_dir: Path, options: TrtOptions) -> dict[str, Any]:
+def converter_kwargs(
+    precision_mode: str, saved_model_dir: Path, options: TrtOptions
+) -> dict[str, Any]:
     """Arguments for ``tf.experimental.tensorrt.Converter`` (TF 2.17 keyword names)."""
     return {
         "input_saved_model_dir": str(saved_model_dir),
@@ -117,7 +124,9 @@ def _load_images(files: Sequence[Path], height: int, width: int) -> np.ndarray:
     return np.stack(images)
 
 
-def _batches(inputs: Sequence[Endpoint], batch: int, options: TrtOptions, seed: int) -> tuple[tf.Tensor, ...]:
+def _batches(
+    inputs: Sequence[Endpoint], batch: int, options: TrtOptions, seed: int
+) -> tuple[tf.Tensor, ...]:
     feeds = fixed_inputs(inputs, batch=batch, seed=seed)
     if options.calibration_data is not None:
         for endpoint in inputs:
@@ -126,7 +135,11 @@ def _batches(inputs: Sequence[Endpoint], batch: int, options: TrtOptions, seed: 
                 files = calibration_images(options.calibration_data)
                 pick = [files[(seed * batch + i) % len(files)] for i in range(batch)]
                 imgs = _load_images(pick, arr.shape[1], arr.shape[2])
-                feeds[endpoint.key] = imgs.astype(arr.dtype) if arr.dtype.kind in "ui" else (imgs / 255.0).astype(arr.dtype)
+                feeds[endpoint.key] = (
+                    imgs.astype(arr.dtype)
+                    if arr.dtype.kind in "ui"
+                    else (imgs / 255.0).astype(arr.dtype)
+                )
     # Positional order = the signature's sorted input keys (how the converted function takes them).
     return tuple(tf.constant(feeds[e.key]) for e in sorted(inputs, key=lambda e: e.key))
 
@@ -171,5 +184,7 @@ def build_trt(
     converter.save(os.fspath(out_dir))
     return {k: v for k, v in kwargs.items() if k != "input_saved_model_dir"} | {
         "batch_sizes": list(options.batch_sizes),
-        "calibration": str(options.calibration_data) if options.calibration_data else ("synthetic" if precision == "INT8" else None),
+        "calibration": str(options.calibration_data)
+        if options.calibration_data
+        else ("synthetic" if precision == "INT8" else None),
     }

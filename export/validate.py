@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint, FrozenModel
 from tfsuite.export.manifest import Validation
@@ -56,7 +57,9 @@ DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
 FixedInputs = dict[str, np.ndarray]
 
 
-def synthetic_images(count: int, height: int, width: int, channels: int, seed: int = 0) -> np.ndarray:
+def synthetic_images(
+    count: int, height: int, width: int, channels: int, seed: int = 0
+) -> np.ndarray:
     """uint8 images with structure (gradients + rectangles), not white noise, reproducibly."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]
@@ -66,7 +69,10 @@ def synthetic_images(count: int, height: int, width: int, channels: int, seed: i
         img = np.repeat(base[..., None], channels, axis=2).astype(np.float32)
         for _ in range(3):
             y0, x0 = rng.integers(0, max(1, height // 2)), rng.integers(0, max(1, width // 2))
-            h, w = rng.integers(height // 8 + 1, height // 2 + 2), rng.integers(width // 8 + 1, width // 2 + 2)
+            h, w = (
+                rng.integers(height // 8 + 1, height // 2 + 2),
+                rng.integers(width // 8 + 1, width // 2 + 2),
+            )
             img[y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, size=channels)
         images[i] = np.clip(img, 0, 255).astype(np.uint8)
     return images
@@ -76,10 +82,15 @@ def _concrete_shape(shape: Sequence[int | None] | None, batch: int) -> list[int]
     if shape is None:
         return [batch]
     # Unknown batch -> ``batch``; other unknown dims (image height/width) -> a fixed side.
-    return [batch if i == 0 and d is None else (DEFAULT_IMAGE_SIDE if d is None else int(d)) for i, d in enumerate(shape)]
+    return [
+        batch if i == 0 and d is None else (DEFAULT_IMAGE_SIDE if d is None else int(d))
+        for i, d in enumerate(shape)
+    ]
 
 
-def fixed_inputs(inputs: Sequence[Endpoint], batch: int = DEFAULT_BATCH, seed: int = 0) -> FixedInputs:
+def fixed_inputs(
+    inputs: Sequence[Endpoint], batch: int = DEFAULT_BATCH, seed: int = 0
+) -> FixedInputs:
     """The same inputs every variant is run on: images for image-shaped inputs, else seeded noise."""
     out: FixedInputs = {}
     for index, endpoint in enumerate(inputs):
@@ -87,16 +98,28 @@ def fixed_inputs(inputs: Sequence[Endpoint], batch: int = DEFAULT_BATCH, seed: i
         dtype = np.dtype(endpoint.dtype) if endpoint.dtype != "string" else None
         image_like = len(shape) == 4 and shape[-1] in (1, 3, 4)
         if dtype is None:
-            raise ExportUsageError(f"input {endpoint.key!r} is a string tensor: validation needs numeric inputs (export a numeric-input signature)")
+            raise ExportUsageError(
+                f"input {endpoint.key!r} is a string tensor: validation needs numeric inputs (export a numeric-input signature)"
+            )
         if image_like:
             images = synthetic_images(shape[0], shape[1], shape[2], shape[3], seed=seed + index)
-            out[endpoint.key] = images.astype(dtype) if dtype.kind in "ui" else (images.astype(dtype) / 255.0).astype(dtype)
+            out[endpoint.key] = (
+                images.astype(dtype)
+                if dtype.kind in "ui"
+                else (images.astype(dtype) / 255.0).astype(dtype)
+            )
         elif dtype.kind == "f":
-            out[endpoint.key] = np.random.default_rng(seed + index).standard_normal(shape).astype(dtype)
+            out[endpoint.key] = (
+                np.random.default_rng(seed + index).standard_normal(shape).astype(dtype)
+            )
         elif dtype.kind == "b":
-            out[endpoint.key] = np.random.default_rng(seed + index).integers(0, 2, shape).astype(bool)
+            out[endpoint.key] = (
+                np.random.default_rng(seed + index).integers(0, 2, shape).astype(bool)
+            )
         else:
-            out[endpoint.key] = np.random.default_rng(seed + index).integers(0, 10, shape).astype(dtype)
+            out[endpoint.key] = (
+                np.random.default_rng(seed + index).integers(0, 10, shape).astype(dtype)
+            )
     return out
 
 
@@ -113,7 +136,9 @@ def run_reference(model: FrozenModel, feeds: FixedInputs) -> dict[str, np.ndarra
     return {e.key: np.asarray(v) for e, v in zip(model.outputs, values)}
 
 
-def run_saved_model(export_dir: str | os.PathLike[str], feeds: FixedInputs) -> dict[str, np.ndarray]:
+def run_saved_model(
+    export_dir: str | os.PathLike[str], feeds: FixedInputs
+) -> dict[str, np.ndarray]:
     """Load a version dir the way the embedded server does and call ``serving_default``."""
     loaded = tf.saved_model.load(str(export_dir), tags=["serve"])
     fn = loaded.signatures[SERVING_KEY]
@@ -140,11 +165,17 @@ def _detections(outputs: Mapping[str, np.ndarray], image: int, threshold: float)
     scores = outputs["detection_scores"][image]
     count = int(outputs["num_detections"][image]) if "num_detections" in outputs else len(scores)
     keep = np.nonzero(scores[:count] >= threshold)[0]
-    return _Detections(outputs["detection_boxes"][image][keep], outputs["detection_classes"][image][keep], scores[keep])
+    return _Detections(
+        outputs["detection_boxes"][image][keep],
+        outputs["detection_classes"][image][keep],
+        scores[keep],
+    )
 
 
 def detection_agreement(
-    reference: Mapping[str, np.ndarray], variant: Mapping[str, np.ndarray], threshold: float = SCORE_THRESHOLD
+    reference: Mapping[str, np.ndarray],
+    variant: Mapping[str, np.ndarray],
+    threshold: float = SCORE_THRESHOLD,
 ) -> tuple[float, float]:
     """Share of reference detections matched (same class, IoU >= 0.5, each used once), and the
     largest box-coordinate / score difference among the matched pairs."""
@@ -164,10 +195,17 @@ def detection_agreement(
             if best >= 0:
                 used.add(best)
                 matched += 1
-                worst = max(worst, float(np.max(np.abs(var.boxes[best] - box))), abs(float(var.scores[best] - score)))
+                worst = max(
+                    worst,
+                    float(np.max(np.abs(var.boxes[best] - box))),
+                    abs(float(var.scores[best] - score)),
+                )
     # No confident detections on either side is agreement; spurious new ones are not.
     if total == 0:
-        extra = sum(len(_detections(variant, i, threshold).boxes) for i in range(len(variant["detection_scores"])))
+        extra = sum(
+            len(_detections(variant, i, threshold).boxes)
+            for i in range(len(variant["detection_scores"]))
+        )
         return (1.0 if extra == 0 else 0.0), 0.0
     return matched / total, worst
 
@@ -181,32 +219,54 @@ def compare_outputs(
     """Compare one variant's outputs with the reference's under ``tolerance``."""
     missing = sorted(set(reference) - set(variant))
     if missing:
-        return Validation(passed=False, detail=f"outputs missing from the variant: {', '.join(missing)}", tolerance=dict(tolerance))
+        return Validation(
+            passed=False,
+            detail=f"outputs missing from the variant: {', '.join(missing)}",
+            tolerance=dict(tolerance),
+        )
     max_abs = 0.0
     max_rel = 0.0
     for key, ref in reference.items():
         var = np.asarray(variant[key])
         if var.shape != ref.shape:
-            return Validation(passed=False, detail=f"output {key!r} has shape {var.shape}, original {ref.shape}", tolerance=dict(tolerance))
+            return Validation(
+                passed=False,
+                detail=f"output {key!r} has shape {var.shape}, original {ref.shape}",
+                tolerance=dict(tolerance),
+            )
         if ref.dtype.kind != "f":
             continue
-        diff = float(np.max(np.abs(var.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
+        diff = (
+            float(np.max(np.abs(var.astype(np.float64) - ref.astype(np.float64))))
+            if ref.size
+            else 0.0
+        )
         scale = float(np.max(np.abs(ref))) if ref.size else 0.0
         if not np.all(np.isfinite(var)):
             diff = float("inf")
         max_abs = max(max_abs, diff)
         max_rel = max(max_rel, diff / (scale + EPS))
     n = len(next(iter(reference.values()))) if reference else 0
-    result = Validation(passed=True, max_abs_error=max_abs, max_rel_error=max_rel, num_inputs=n, tolerance=dict(tolerance))
+    result = Validation(
+        passed=True,
+        max_abs_error=max_abs,
+        max_rel_error=max_rel,
+        num_inputs=n,
+        tolerance=dict(tolerance),
+    )
     problems: list[str] = []
-    if kind == "detector" and {"detection_boxes", "detection_scores", "detection_classes"} <= set(reference):
+    if kind == "detector" and {"detection_boxes", "detection_scores", "detection_classes"} <= set(
+        reference
+    ):
         # Detections may legitimately change order: errors are taken over matched pairs.
         agreement, worst = detection_agreement(reference, variant)
         result.detection_agreement = agreement
         result.max_abs_error = worst
         result.max_rel_error = worst  # boxes and scores live in [0, 1]
         if agreement < tolerance.get("detection_agreement", 0.0):
-            problems.append(f"detection agreement {agreement:.2f} < {tolerance['detection_agreement']:.2f}")
+            problems.append(
+                f"detection agreement {agreement:.2f} < {tolerance['detection_agreement']:.2f}"
+            )
     else:
         if kind == "classifier":
             ref = next(iter(reference.values()))

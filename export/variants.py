@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
+
 from tfsuite.export.graphs import FrozenModel
 from tfsuite.export.quantize import WEIGHT_QUANT_TRANSFORMS, fp16_weights, quantize_weights
 from tfsuite.export.saving import write_saved_model
@@ -64,7 +65,9 @@ class VariantSpec:
     description: str
 
 
-def _save(ctx: BuildContext, graph_def: tf.compat.v1.GraphDef, out: Path, **options: Any) -> BuildResult:
+def _save(
+    ctx: BuildContext, graph_def: tf.compat.v1.GraphDef, out: Path, **options: Any
+) -> BuildResult:
     write_saved_model(graph_def, ctx.model.inputs, ctx.model.outputs, out)
     return BuildResult(graph_def=graph_def, options=options)
 
@@ -75,12 +78,24 @@ def _original(ctx: BuildContext, out: Path) -> BuildResult:
 
 def _optimized(ctx: BuildContext, out: Path) -> BuildResult:
     graph_def, engine = optimize_graph(ctx.model.graph_def, ctx.model.inputs, ctx.model.outputs)
-    return _save(ctx, graph_def, out, engine=engine, transforms=list(OPTIMIZE_TRANSFORMS) if engine == "graph_transforms" else ["prune (built-in)"])
+    return _save(
+        ctx,
+        graph_def,
+        out,
+        engine=engine,
+        transforms=list(OPTIMIZE_TRANSFORMS)
+        if engine == "graph_transforms"
+        else ["prune (built-in)"],
+    )
 
 
 def _weight_quant(ctx: BuildContext, out: Path) -> BuildResult:
     graph_def, engine = quantize_weights(ctx.model.graph_def, ctx.model.inputs, ctx.model.outputs)
-    transforms = list(WEIGHT_QUANT_TRANSFORMS) if engine == "graph_transforms" else ["quantize_weights (built-in rewrite)"]
+    transforms = (
+        list(WEIGHT_QUANT_TRANSFORMS)
+        if engine == "graph_transforms"
+        else ["quantize_weights (built-in rewrite)"]
+    )
     return _save(ctx, graph_def, out, engine=engine, transforms=transforms)
 
 
@@ -107,11 +122,23 @@ VARIANTS: dict[str, VariantSpec] = {
     spec.name: spec
     for spec in (
         VariantSpec("original", "fp32", _original, "the source graph as an fp32 SavedModel"),
-        VariantSpec("weight_quant", "int8-weights", _weight_quant, "quantize_weights: 8-bit weights, float compute"),
+        VariantSpec(
+            "weight_quant",
+            "int8-weights",
+            _weight_quant,
+            "quantize_weights: 8-bit weights, float compute",
+        ),
         VariantSpec("trt_fp16", "fp16", _trt("trt_fp16"), "TF-TRT FP16 engines"),
         VariantSpec("trt_int8", "int8", _trt("trt_int8"), "TF-TRT INT8 engines (calibrated)"),
-        VariantSpec("optimized", "fp32", _optimized, "GTT: remove Identity, merge duplicates, strip unused, fold constants and batch norms"),
-        VariantSpec("fp16_weights", "fp16-weights", _fp16, "weights stored as half, cast to float at load"),
+        VariantSpec(
+            "optimized",
+            "fp32",
+            _optimized,
+            "GTT: remove Identity, merge duplicates, strip unused, fold constants and batch norms",
+        ),
+        VariantSpec(
+            "fp16_weights", "fp16-weights", _fp16, "weights stored as half, cast to float at load"
+        ),
         VariantSpec("trt_fp32", "fp32", _trt("trt_fp32"), "TF-TRT FP32 engines"),
     )
 }

@@ -27,8 +27,8 @@ from tfsuite.errors import TFSuiteError
 from tfsuite.export.manifest import VariantsManifest
 from tfsuite.loadtest.assignment import Assignment, parse_assignment
 from tfsuite.loadtest.offline_backends import check_backends, saved_model_inputs
-from tfsuite.loadtest.offline_inputs import resolve_shape
 from tfsuite.loadtest.offline_errors import BenchUsageError
+from tfsuite.loadtest.offline_inputs import resolve_shape
 from tfsuite.loadtest.offline_measure import measure_overhead
 from tfsuite.loadtest.offline_report import BenchReport
 from tfsuite.loadtest.offline_runner import BenchSettings, CaseResult, run_matrix

@@ -101,7 +101,7 @@ class Backend(ABC):
     def infer(self, prepared: Any) -> None:
         """One inference with outputs materialised on the host."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release the model."""
 
 

@@ -303,8 +303,12 @@ class DynamicBatcher:
         if not self._batches:
             return None, float("inf")
         head = self._batches[0]
-        if urgent or self._closed or head.size >= self._batch_rows or len(self._batches) > 1 or (
-            now >= head.deadline
+        if (
+            urgent
+            or self._closed
+            or head.size >= self._batch_rows
+            or len(self._batches) > 1
+            or (now >= head.deadline)
         ):
             return self._batches.popleft(), 0.0
         return None, head.deadline - now
@@ -320,8 +324,10 @@ class DynamicBatcher:
             )
             parts = split_outputs(self._run(merged), sizes)
         except Exception as err:  # noqa: BLE001 - the batch's error goes to every task in it
-            error = err if isinstance(err, ServingError) else ServingError(
-                grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
+            error = (
+                err
+                if isinstance(err, ServingError)
+                else ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
             )
             for task in tasks:
                 task.future.set_exception(error)

@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -286,7 +288,9 @@ def replay_warmup(dataplane: DataPlane, servable: Servable) -> None:
     log.info(
         "Finished reading warmup data for model at %s. Number of warmup records read: %d. "
         "Elapsed time (microseconds): %d.",
-        servable.path, len(logs) * iterations, (time.perf_counter() - start) * 1e6,
+        servable.path,
+        len(logs) * iterations,
+        (time.perf_counter() - start) * 1e6,
     )
 
 
@@ -295,19 +299,23 @@ def _replay(dataplane: DataPlane, servable: Servable, record: Any) -> None:
     if kind == "predict_log":
         req = record.predict_log.request
         dataplane.predict_on(
-            servable, req.model_spec.signature_name or DEFAULT_SIGNATURE, _decode_inputs(req),
+            servable,
+            req.model_spec.signature_name or DEFAULT_SIGNATURE,
+            _decode_inputs(req),
             tuple(req.output_filter),
         )
     elif kind == "classify_log":
         req = record.classify_log.request
         dataplane.classify_on(
-            servable, req.model_spec.signature_name or DEFAULT_SIGNATURE,
+            servable,
+            req.model_spec.signature_name or DEFAULT_SIGNATURE,
             examples_from_input(req.input),
         )
     elif kind == "regress_log":
         req = record.regress_log.request
         dataplane.regress_on(
-            servable, req.model_spec.signature_name or DEFAULT_SIGNATURE,
+            servable,
+            req.model_spec.signature_name or DEFAULT_SIGNATURE,
             examples_from_input(req.input),
         )
     elif kind == "multi_inference_log":
@@ -321,4 +329,3 @@ def _replay(dataplane: DataPlane, servable: Servable, record: Any) -> None:
                 dataplane.regress_on(servable, sig, examples)
     else:
         raise ServingError.invalid_argument(f"Unsupported log_type for warmup: {kind}")
-

@@ -20,6 +20,8 @@ import grpc
 import numpy as np
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfsuite.server.batching import BatchObserver, BatchParams, BatchScheduler, DynamicBatcher
@@ -183,9 +185,11 @@ class DataPlane:
     def _run(
         self, servable: Servable, runner: SignatureRunner, inputs: dict[str, np.ndarray], api: str
     ) -> dict[str, np.ndarray]:
-        batcher = self._batchers.get((servable.name, servable.version, runner.key)) if (
-            self._batchers
-        ) else None
+        batcher = (
+            self._batchers.get((servable.name, servable.version, runner.key))
+            if (self._batchers)
+            else None
+        )
         start = time.perf_counter()
         if batcher is not None:
             outputs = batcher.submit(inputs).result()
@@ -232,7 +236,12 @@ class DataPlane:
 
     # -- requests ---------------------------------------------------------------------------
     def _finish(
-        self, api: str, spec: RequestSpec, version: str, code: grpc.StatusCode, start: float,
+        self,
+        api: str,
+        spec: RequestSpec,
+        version: str,
+        code: grpc.StatusCode,
+        start: float,
         entrypoint: str,
     ) -> None:
         self._count((spec.name, version, code.name))

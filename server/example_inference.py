@@ -60,8 +60,14 @@ class ClassifyResult:
 
 
 _FLOAT = np.dtype(np.float32)
-_TF_DTYPE_NAMES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "float16": "DT_HALF",
-                   "int32": "DT_INT32", "int64": "DT_INT64", "object": "DT_STRING"}
+_TF_DTYPE_NAMES = {
+    "float32": "DT_FLOAT",
+    "float64": "DT_DOUBLE",
+    "float16": "DT_HALF",
+    "int32": "DT_INT32",
+    "int64": "DT_INT64",
+    "object": "DT_STRING",
+}
 
 
 def _dt_name(arr: np.ndarray) -> str:

@@ -23,6 +23,8 @@ import grpc
 from google.protobuf.message import Message
 
 import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
+
+# isort: split
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import CodecError
@@ -198,9 +200,7 @@ def build_grpc_server(
     channel_args += parse_channel_arguments(options.grpc_channel_arguments)
     server = grpc.server(
         ThreadPoolExecutor(
-            max_workers=handler_thread_count(
-                options, "grpc_max_threads", core.batching_options
-            ),
+            max_workers=handler_thread_count(options, "grpc_max_threads", core.batching_options),
             thread_name_prefix="grpc",
         ),
         options=channel_args,

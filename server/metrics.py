@@ -224,11 +224,14 @@ class ServerMetrics:
         # Classify / Regress / MultiInference: tf.Examples per request (TF Serving's label is
         # "model", not "model_name").
         self.request_example_counts = HistogramFamily(
-            REQUEST_EXAMPLE_COUNTS, "The number of tensorflow.Examples per request.",
-            ("model", "model_version"), exponential_buckets(1, 2, 15),
+            REQUEST_EXAMPLE_COUNTS,
+            "The number of tensorflow.Examples per request.",
+            ("model", "model_version"),
+            exponential_buckets(1, 2, 15),
         )
         self.request_example_count_total = CounterFamily(
-            REQUEST_EXAMPLE_COUNT_TOTAL, "The total number of tensorflow.Examples.",
+            REQUEST_EXAMPLE_COUNT_TOTAL,
+            "The total number of tensorflow.Examples.",
             ("model", "model_version"),
         )
         self.families: tuple[CounterFamily | HistogramFamily, ...] = (

@@ -47,6 +47,8 @@ from pathlib import Path
 import grpc
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from tfsuite.server.errors import ServingError
 from tfsuite.server.heap import release_after_unload, settle_after_load
 from tfsuite.server.options import ServerOptions
@@ -372,7 +374,9 @@ class ModelManager:
                 left = attempts - attempt - 1
                 log.error(
                     "Loading servable {name: %s version: %d} failed: %s%s",
-                    name, rec.version, error.message,
+                    name,
+                    rec.version,
+                    error.message,
                     f" (retrying {left} more time(s))" if left else "",
                 )
                 if left and not self._stop.wait(opts.load_retry_interval_micros / 1e6):
@@ -390,7 +394,9 @@ class ModelManager:
             settle_after_load()
             log.info(
                 "Successfully loaded servable version {name: %s version: %d} in %.2f s",
-                name, rec.version, servable.load_seconds,
+                name,
+                rec.version,
+                servable.load_seconds,
             )
             return
 
@@ -409,7 +415,9 @@ class ModelManager:
                 self._on_unload(servable)
             log.info(
                 "Unloaded servable version {name: %s version: %d} (drained in %.3f s)",
-                name, rec.version, time.perf_counter() - start,
+                name,
+                rec.version,
+                time.perf_counter() - start,
             )
         with self._lock:
             rec.servable = None
@@ -437,9 +445,7 @@ class ModelManager:
             self._changed.notify_all()
 
     # -- request path -----------------------------------------------------------------------
-    def acquire(
-        self, name: str, version: int | None = None, label: str | None = None
-    ) -> Servable:
+    def acquire(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a request addresses, counted as in flight: call ``release`` after.
 
         Errors are TF Serving's: no name (INVALID_ARGUMENT), unknown label

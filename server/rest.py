@@ -112,9 +112,7 @@ class RestApi:
         self._pool = ThreadPoolExecutor(
             max_workers=max(
                 1,
-                handler_thread_count(
-                    options, "rest_api_num_threads", core.batching_options
-                ),
+                handler_thread_count(options, "rest_api_num_threads", core.batching_options),
             ),
             thread_name_prefix="rest",
         )

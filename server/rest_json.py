@@ -25,6 +25,8 @@ import numpy as np
 import orjson
 
 import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
+
+# isort: split
 from tensorflow.core.example import example_pb2
 
 from tfsuite.server.errors import ServingError
@@ -38,6 +40,7 @@ __all__ = [
     "parse_predict_body",
     "predict_response",
 ]
+
 
 @dataclass
 class PredictBody:

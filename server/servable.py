@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 import tfsuite.protos  # noqa: F401  (light proto import before the pb2 modules)
+
+# isort: split
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
@@ -139,7 +141,7 @@ def _input_spec(alias: str, index: int, info: meta_graph_pb2.TensorInfo) -> Inpu
 class SignatureRunner:
     """Runs one signature: checks a request's tensors and calls the concrete function."""
 
-    __slots__ = ("key", "method_name", "inputs", "output_aliases", "_fn", "_tf_constant", "_def")
+    __slots__ = ("_def", "_fn", "_tf_constant", "inputs", "key", "method_name", "output_aliases")
 
     def __init__(self, key: str, signature_def: meta_graph_pb2.SignatureDef, fn: Any) -> None:
         import tensorflow as tf
@@ -234,7 +236,7 @@ def _runtime_message(message: str) -> str:
         if (
             not text
             or text == "Graph execution error:"
-            or text.startswith(("Detected at node", "File \"", "<stack traces unavailable>"))
+            or text.startswith(("Detected at node", 'File "', "<stack traces unavailable>"))
             or (line.startswith("    ") and not text.startswith("[["))
         ):
             continue

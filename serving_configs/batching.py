@@ -20,14 +20,14 @@ from tfsuite.serving_configs.project_protos import BatchingParameters
 from tfsuite.serving_configs.textproto import parse_text_proto, read_text_proto, write_text_proto
 
 __all__ = [
-    "BatchingParameters",
-    "BatchingOptions",
     "PER_MODEL_BATCHING_FILE",
+    "BatchingOptions",
+    "BatchingParameters",
     "parse_batching_parameters",
-    "read_batching_parameters",
-    "write_batching_parameters",
-    "read_per_model_batching",
     "parse_sizes",
+    "read_batching_parameters",
+    "read_per_model_batching",
+    "write_batching_parameters",
 ]
 
 #: The file ``--enable_per_model_batching_parameters`` reads from each SavedModel version dir.

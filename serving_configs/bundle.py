@@ -42,11 +42,11 @@ from tfsuite.serving_configs.monitoring import (
 )
 
 __all__ = [
-    "MODEL_CONFIG_FILE",
     "BATCHING_FILE",
+    "MODEL_CONFIG_FILE",
     "MONITORING_FILE",
-    "ModelSource",
     "ConfigBundle",
+    "ModelSource",
     "container_path",
 ]
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 import tfsuite.protos  # noqa: F401  - registers tensorflow.core protos without importing TF
+
+# isort: split
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfsuite.export.manifest import VariantsManifest
@@ -23,18 +25,18 @@ from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.textproto import parse_text_proto, read_text_proto, write_text_proto
 
 __all__ = [
-    "ModelServerConfig",
-    "ModelConfig",
-    "Policy",
     "TENSORFLOW_PLATFORM",
-    "parse_model_config",
-    "read_model_config",
-    "write_model_config",
-    "validate_model_config",
+    "ModelConfig",
+    "ModelServerConfig",
+    "Policy",
     "model_config_for",
     "model_server_config",
-    "version_dirs",
+    "parse_model_config",
     "read_manifest",
+    "read_model_config",
+    "validate_model_config",
+    "version_dirs",
+    "write_model_config",
 ]
 
 log = logging.getLogger(__name__)

@@ -16,14 +16,14 @@ from tfsuite.serving_configs.project_protos import MonitoringConfig, PrometheusC
 from tfsuite.serving_configs.textproto import parse_text_proto, read_text_proto, write_text_proto
 
 __all__ = [
+    "DEFAULT_METRICS_PATH",
     "MonitoringConfig",
     "PrometheusConfig",
-    "DEFAULT_METRICS_PATH",
+    "metrics_path",
+    "monitoring_config",
     "parse_monitoring_config",
     "read_monitoring_config",
     "write_monitoring_config",
-    "monitoring_config",
-    "metrics_path",
 ]
 
 #: ``PrometheusExporter::kPrometheusPath``: used when ``prometheus_config.path`` is empty.

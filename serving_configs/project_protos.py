@@ -25,11 +25,11 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wr
 from google.protobuf.message import Message
 
 __all__ = [
+    "PACKAGE",
+    "POOL",
     "BatchingParameters",
     "MonitoringConfig",
     "PrometheusConfig",
-    "POOL",
-    "PACKAGE",
     "ProtoField",
     "declare_messages",
 ]

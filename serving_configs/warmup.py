@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import tfsuite.protos  # noqa: F401  - tensorflow.core protos without importing TF's runtime
+
+# isort: split
 from google.protobuf.message import DecodeError, Message
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -32,14 +34,14 @@ from tfsuite.atomic import atomic_path
 from tfsuite.serving_configs.errors import ConfigError
 
 __all__ = [
-    "PredictionLog",
+    "MAX_WARMUP_RECORDS",
     "WARMUP_DIR",
     "WARMUP_FILE",
-    "MAX_WARMUP_RECORDS",
-    "warmup_path",
+    "PredictionLog",
     "as_prediction_log",
-    "write_warmup_requests",
     "read_warmup_requests",
+    "warmup_path",
+    "write_warmup_requests",
 ]
 
 PredictionLog = prediction_log_pb2.PredictionLog
@@ -108,10 +110,9 @@ def write_warmup_requests(version_dir: str | os.PathLike[str], requests: Iterabl
 
     import tensorflow as tf  # lazy: see module docstring
 
-    with atomic_path(target) as tmp:
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for log in logs:
-                writer.write(log.SerializeToString())
+    with atomic_path(target) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
     return target
 
 
@@ -152,5 +153,5 @@ def read_warmup_requests(version_dir: str | os.PathLike[str]) -> list[Prediction
 def _tf_reason(message: str) -> str:
     """TF's eager error text without the op/device decoration around the reason."""
     message = re.sub(r"\{\{function_node [^}]*\}\}", "", message)
-    message = re.sub(r"\s*\[Op:[^\]]*\].*$", "", message, flags=re.S)
+    message = re.sub(r"\s*\[Op:[^\]]*\].*$", "", message, flags=re.DOTALL)
     return " ".join(message.split())

@@ -93,7 +93,8 @@ import sys as _sys
 import threading as _threading
 from collections.abc import Iterator as _Iterator
 from contextlib import contextmanager as _contextmanager
-from dataclasses import dataclass as _dataclass, field as _field
+from dataclasses import dataclass as _dataclass
+from dataclasses import field as _field
 
 SERVE_START_TIMEOUT = 120.0
 _GRPC_LINE = _re.compile(r"Running gRPC ModelServer at (?P<host>[\w.:]+):(?P<port>\d+) \.\.\.")
@@ -116,7 +117,10 @@ def _launch_serve(flags: list[str]) -> _Iterator[ServeProcess]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
     proc = _subprocess.Popen(
         [_sys.executable, "-m", "tfsuite", "serve", *flags],
-        stdout=_subprocess.PIPE, stderr=_subprocess.STDOUT, text=True, env=env,
+        stdout=_subprocess.PIPE,
+        stderr=_subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     lines: _queue.Queue[str] = _queue.Queue()
 

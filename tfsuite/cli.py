@@ -38,7 +38,9 @@ COMMANDS: dict[str, str] = {
 }
 
 #: Subcommands that run TensorFlow (clients and config writers stay light).
-TENSORFLOW_COMMANDS = frozenset({"demo", "examples", "export", "inspect", "freeze", "serve", "bench"})
+TENSORFLOW_COMMANDS = frozenset(
+    {"demo", "examples", "export", "inspect", "freeze", "serve", "bench"}
+)
 
 HELP: dict[str, str] = {
     "demo": "Run the whole job end to end on the embedded server with the bundled example models.",
@@ -104,7 +106,9 @@ def log_handler() -> logging.Handler:
     from rich.console import Console
     from rich.logging import RichHandler
 
-    return RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False)
+    return RichHandler(
+        console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False
+    )
 
 
 def setup_logging(verbose: int) -> None:
@@ -115,7 +119,9 @@ def setup_logging(verbose: int) -> None:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output: -v adds debug lines (default: info).")
+@click.option(
+    "-v", "--verbose", count=True, help="More log output: -v adds debug lines (default: info)."
+)
 @click.version_option(package_name="tfsuite")
 def cli(verbose: int) -> None:
     """tfsuite: export, serve, load-test and compare optimized variants of a TensorFlow model."""

@@ -84,8 +84,13 @@ class ServedInputs:
 
     @classmethod
     def from_images(
-        cls, client: TFServingClient, model: str, images: Sequence[Path], *,
-        preprocess: Preprocess = "mobilenet", resize: tuple[int, int] | None = None,
+        cls,
+        client: TFServingClient,
+        model: str,
+        images: Sequence[Path],
+        *,
+        preprocess: Preprocess = "mobilenet",
+        resize: tuple[int, int] | None = None,
     ) -> ServedInputs:
         plan = plan_input(signature_of(client.metadata(model), None), model, None, preprocess)
         with ImageReader(list(images), resize) as reader:
@@ -99,7 +104,10 @@ def _percentiles(latencies_ms: Sequence[float]) -> tuple[float, float]:
 
 
 def _sequential(
-    client: TFServingClient, model: str, record: VariantRecord, inputs: ServedInputs,
+    client: TFServingClient,
+    model: str,
+    record: VariantRecord,
+    inputs: ServedInputs,
     result: VersionResult,
 ) -> dict[str, np.ndarray]:
     """One request at a time; returns the outputs stacked over the images."""
@@ -116,7 +124,12 @@ def _sequential(
 
 
 async def _under_load(
-    address: str, model: str, label: str, inputs: ServedInputs, concurrency: int, requests: int,
+    address: str,
+    model: str,
+    label: str,
+    inputs: ServedInputs,
+    concurrency: int,
+    requests: int,
 ) -> tuple[list[float], float]:
     """``requests`` predictions with ``concurrency`` in flight; (latencies ms, wall seconds)."""
     client = AsyncTFServingClient(address, model=model)
@@ -187,7 +200,9 @@ def compare_versions(
         # exactly as the variant was when it was validated.
         agreement = compare_outputs(reference, stacked, manifest.kind, tolerance={})
         result.agreement = (
-            agreement.detection_agreement if manifest.kind == "detector" else agreement.top1_agreement
+            agreement.detection_agreement
+            if manifest.kind == "detector"
+            else agreement.top1_agreement
         )
         result.max_abs_error = agreement.max_abs_error
         if load_requests:
@@ -216,19 +231,28 @@ def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
 def _table(title: str, columns: Sequence[str]) -> Table:
     table = Table(title=title, title_justify="left")
     for name in columns:
-        table.add_column(name, justify="left" if name in ("variant", "status") else "right",
-                         no_wrap=name == "variant")
+        table.add_column(
+            name,
+            justify="left" if name in ("variant", "status") else "right",
+            no_wrap=name == "variant",
+        )
     return table
 
 
 def comparison_table(results: Sequence[VersionResult], title: str) -> Table:
     """One model's versions: size, sequential latency and throughput, agreement with v1."""
-    table = _table(title, ("version", "variant", "status", "size MB", "p50 ms", "p99 ms", "img/s", "agree"))
+    table = _table(
+        title, ("version", "variant", "status", "size MB", "p50 ms", "p99 ms", "img/s", "agree")
+    )
     for r in results:
         table.add_row(
-            str(r.version), r.variant, r.status,
+            str(r.version),
+            r.variant,
+            r.status,
             _fmt(r.size_bytes / 1e6 if r.size_bytes else None, 2),
-            _fmt(r.p50_ms), _fmt(r.p99_ms), _fmt(r.images_per_s, 1),
+            _fmt(r.p50_ms),
+            _fmt(r.p99_ms),
+            _fmt(r.images_per_s, 1),
             _fmt(r.agreement * 100 if r.agreement is not None else None, 1, "%"),
         )
     return table
@@ -236,13 +260,20 @@ def comparison_table(results: Sequence[VersionResult], title: str) -> Table:
 
 def load_table(results: Sequence[VersionResult], title: str) -> Table:
     """One model's served versions under load: throughput, latency, batches formed."""
-    table = _table(title, ("version", "variant", "in flight", "img/s", "p50 ms", "p99 ms", "mean batch"))
+    table = _table(
+        title, ("version", "variant", "in flight", "img/s", "p50 ms", "p99 ms", "mean batch")
+    )
     for r in results:
         if r.load_images_per_s is None:
             continue
         table.add_row(
-            str(r.version), r.variant, str(r.load_concurrency), _fmt(r.load_images_per_s, 1),
-            _fmt(r.load_p50_ms), _fmt(r.load_p99_ms), _fmt(r.mean_batch_size, 1),
+            str(r.version),
+            r.variant,
+            str(r.load_concurrency),
+            _fmt(r.load_images_per_s, 1),
+            _fmt(r.load_p50_ms),
+            _fmt(r.load_p99_ms),
+            _fmt(r.mean_batch_size, 1),
         )
     return table
 
@@ -275,6 +306,9 @@ def write_results(results: Sequence[VersionResult], path: Path) -> Path:
     notes = [f"- {note}" for note in skipped_notes(results)]
     atomic_write_text(
         path.with_name("report.md"),
-        "# tfsuite comparison\n\n" + "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else ""),
+        "# tfsuite comparison\n\n"
+        + "\n".join(lines)
+        + "\n"
+        + ("\n" + "\n".join(notes) + "\n" if notes else ""),
     )
     return path

@@ -46,39 +46,87 @@ def synthetic_images(out: Path, count: int, seed: int = 0) -> list[Path]:
 
 
 @click.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/demo"),
-              show_default=True, help="Where models, configs, images and reports go.")
-@click.option("--images", "image_count", type=click.IntRange(1, 1000), default=24, show_default=True,
-              help="Synthetic images sent to every version.")
-@click.option("--variants", default="original,weight_quant,trt_fp16,trt_int8", show_default=True,
-              help="Variants to export (TF-TRT ones are recorded as skipped without TensorRT).")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
-              help="Requests in flight in the load pass (batching needs several).")
-@click.option("--load-requests", type=click.IntRange(0, 100_000), default=128, show_default=True,
-              help="Requests per version in the load pass (0: skip it).")
-@click.option("--bench/--no-bench", default=True, show_default=True,
-              help="Also run the offline benchmark of the classifier's versions.")
-def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_requests: int,
-         bench: bool) -> None:
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/demo"),
+    show_default=True,
+    help="Where models, configs, images and reports go.",
+)
+@click.option(
+    "--images",
+    "image_count",
+    type=click.IntRange(1, 1000),
+    default=24,
+    show_default=True,
+    help="Synthetic images sent to every version.",
+)
+@click.option(
+    "--variants",
+    default="original,weight_quant,trt_fp16,trt_int8",
+    show_default=True,
+    help="Variants to export (TF-TRT ones are recorded as skipped without TensorRT).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Requests in flight in the load pass (batching needs several).",
+)
+@click.option(
+    "--load-requests",
+    type=click.IntRange(0, 100_000),
+    default=128,
+    show_default=True,
+    help="Requests per version in the load pass (0: skip it).",
+)
+@click.option(
+    "--bench/--no-bench",
+    default=True,
+    show_default=True,
+    help="Also run the offline benchmark of the classifier's versions.",
+)
+def demo(
+    workdir: Path,
+    image_count: int,
+    variants: str,
+    concurrency: int,
+    load_requests: int,
+    bench: bool,
+) -> None:
     """Run the whole job end to end on the embedded server with the bundled example models."""
     from tfsuite.clients.grpc_client import TFServingClient
     from tfsuite.comparison import (
-        ServedInputs, compare_versions, comparison_table, load_table, skipped_notes, write_results,
+        ServedInputs,
+        compare_versions,
+        comparison_table,
+        load_table,
+        skipped_notes,
+        write_results,
     )
     from tfsuite.export.api import export_variants
+    from tfsuite.export.examples import (
+        CLASSIFIER_NAME,
+        DETECTOR_NAME,
+        classifier_files,
+        detector_path,
+        write_examples,
+    )
     from tfsuite.export.manifest import VariantsManifest
     from tfsuite.export.report import variants_table
-    from tfsuite.export.examples import (
-        CLASSIFIER_NAME, DETECTOR_NAME, classifier_files, detector_path, write_examples,
-    )
     from tfsuite.server.app import ModelServer
     from tfsuite.server.flags import EPHEMERAL_PORT
     from tfsuite.server.options import ServerOptions
     from tfsuite.serving_configs.batching import BatchingOptions
-    from tfsuite.serving_configs.monitoring import DEFAULT_METRICS_PATH
     from tfsuite.serving_configs.bundle import (
-        BATCHING_FILE, MODEL_CONFIG_FILE, MONITORING_FILE, ConfigBundle, ModelSource,
+        BATCHING_FILE,
+        MODEL_CONFIG_FILE,
+        MONITORING_FILE,
+        ConfigBundle,
+        ModelSource,
     )
+    from tfsuite.serving_configs.monitoring import DEFAULT_METRICS_PATH
 
     console = Console()
     workdir = workdir.resolve()
@@ -93,8 +141,11 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
     # Build only what is missing: a rebuild is byte-identical across processes, but not
     # within one (TensorFlow numbers traced functions per process), and an export of a
     # "different" source would be refused.
-    missing = [kind for kind, name in (("detector", DETECTOR_NAME), ("classifier", CLASSIFIER_NAME))
-               if not sources[name].exists()]
+    missing = [
+        kind
+        for kind, name in (("detector", DETECTOR_NAME), ("classifier", CLASSIFIER_NAME))
+        if not sources[name].exists()
+    ]
     if missing:
         write_examples(examples_dir, only=missing)
     for name, path in sources.items():
@@ -112,25 +163,35 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
     bundle = ConfigBundle.build(
         [ModelSource(models_dir / name, name) for name in sources],
         out_dir=models_dir,
-        batching=BatchingOptions(max_batch_size=32, batch_timeout_micros=2000, max_enqueued_batches=100,
-                                 allowed_batch_sizes=(1, 2, 4, 8, 16, 32)),
+        batching=BatchingOptions(
+            max_batch_size=32,
+            batch_timeout_micros=2000,
+            max_enqueued_batches=100,
+            allowed_batch_sizes=(1, 2, 4, 8, 16, 32),
+        ),
     )
     for kind, path in bundle.write(models_dir).items():
         console.print(f"  {kind:<13} {path}")
 
     console.print(Rule("4/6  embedded server"))
     options = ServerOptions(
-        port=EPHEMERAL_PORT, rest_api_port=EPHEMERAL_PORT,
+        port=EPHEMERAL_PORT,
+        rest_api_port=EPHEMERAL_PORT,
         model_config_file=str(models_dir / MODEL_CONFIG_FILE),
-        enable_batching=True, batching_parameters_file=str(models_dir / BATCHING_FILE),
+        enable_batching=True,
+        batching_parameters_file=str(models_dir / BATCHING_FILE),
         monitoring_config_file=str(models_dir / MONITORING_FILE),
     )  # with batching on, the server sizes its handler pool for full batches itself
     images = synthetic_images(workdir / "images", image_count)
     results = []
     with ModelServer(options) as server:
         console.print(f"  gRPC 127.0.0.1:{server.grpc_port}   REST 127.0.0.1:{server.rest_port}")
-        console.print(Rule(f"5/6  every version by its label: {image_count} images one by one, "
-                           f"then {load_requests} requests {concurrency} in flight"))
+        console.print(
+            Rule(
+                f"5/6  every version by its label: {image_count} images one by one, "
+                f"then {load_requests} requests {concurrency} in flight"
+            )
+        )
         metrics_url = f"http://127.0.0.1:{server.rest_port}{DEFAULT_METRICS_PATH}"
         with TFServingClient(f"127.0.0.1:{server.grpc_port}") as client:
             client.wait_ready()
@@ -140,14 +201,23 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
                 resize = (300, 300) if manifest.kind == "detector" else (224, 224)
                 inputs = ServedInputs.from_images(client, name, images, resize=resize)
                 results += compare_versions(
-                    client, name, manifest, inputs, concurrency=concurrency,
-                    load_requests=load_requests, metrics_url=metrics_url,
+                    client,
+                    name,
+                    manifest,
+                    inputs,
+                    concurrency=concurrency,
+                    load_requests=load_requests,
+                    metrics_url=metrics_url,
                 )
     for name in manifests:
         mine = [r for r in results if r.model == name]
-        console.print(comparison_table(mine, f"{name}: served side by side (gRPC, one request at a time)"))
+        console.print(
+            comparison_table(mine, f"{name}: served side by side (gRPC, one request at a time)")
+        )
         if load_requests:
-            console.print(load_table(mine, f"{name}: under load ({concurrency} in flight, batching on)"))
+            console.print(
+                load_table(mine, f"{name}: under load ({concurrency} in flight, batching on)")
+            )
     for note in skipped_notes(results):
         console.print(note, markup=False, highlight=False)
     written = write_results(results, workdir / "results.json")
@@ -170,9 +240,25 @@ def demo(workdir: Path, image_count: int, variants: str, concurrency: int, load_
 def _offline_bench(workdir: Path, base_path: Path, variants: list[str], console: Console) -> None:
     from tfsuite.loadtest.bench_cli import bench
 
-    console.print(Rule("6/6  offline benchmark of the classifier's versions (in-process, tf backend)"))
+    console.print(
+        Rule("6/6  offline benchmark of the classifier's versions (in-process, tf backend)")
+    )
     bench.main(
-        ["--base-path", str(base_path), "--variants", ",".join(variants), "--batch-sizes", "1,8", "--warmup", "5",
-         "--iterations", "20", "--backends", "tf", "--out", str(workdir / "bench")],
+        [
+            "--base-path",
+            str(base_path),
+            "--variants",
+            ",".join(variants),
+            "--batch-sizes",
+            "1,8",
+            "--warmup",
+            "5",
+            "--iterations",
+            "20",
+            "--backends",
+            "tf",
+            "--out",
+            str(workdir / "bench"),
+        ],
         standalone_mode=False,
     )

@@ -58,7 +58,7 @@ def ensure_light_protos() -> None:
         module.__getattr__ = _submodule_loader(name)  # type: ignore[attr-defined]
 
 
-def _submodule_loader(package: str):  # noqa: ANN202 - PEP 562 hook
+def _submodule_loader(package: str):
     def load(attr: str) -> ModuleType:
         if attr.startswith("__"):
             raise AttributeError(attr)

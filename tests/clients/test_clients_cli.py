@@ -117,7 +117,7 @@ def test_classify_prints_top_k(serving: Any, image_dir: Path, tmp_path: Path) ->
         "--batch-size", 4, "--label-map", labels, "--json", out, image_dir,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    ranks = re.findall(r"^  ([123])\. (name\d+) (\d\.\d{4})$", result.stdout, flags=re.M)
+    ranks = re.findall(r"^  ([123])\. (name\d+) (\d\.\d{4})$", result.stdout, flags=re.MULTILINE)
     assert len(ranks) == 6 * 3
     data = json.loads(out.read_text())
     assert len(data) == 6 and all(len(d["top_k"]) == 3 for d in data)
@@ -130,7 +130,7 @@ def test_classify_prints_top_k(serving: Any, image_dir: Path, tmp_path: Path) ->
         image_dir / "000001.jpg",
     )  # fmt: skip
     assert plain.exit_code == 0, plain.output
-    assert re.search(r"^  1\. class_\d+ \d\.\d{4}$", plain.stdout, flags=re.M)
+    assert re.search(r"^  1\. class_\d+ \d\.\d{4}$", plain.stdout, flags=re.MULTILINE)
 
 
 def test_detect_on_a_classifier_names_its_outputs(serving: Any, image_dir: Path) -> None:

@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 from tfsuite.clients import codec
 
 tf = pytest.importorskip("tensorflow")
-from tensorflow_serving.apis import predict_pb2  # noqa: E402
+from tensorflow_serving.apis import predict_pb2
 
 NUMERIC = [
     np.float16, np.float32, np.float64,

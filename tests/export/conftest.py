@@ -29,9 +29,18 @@ def build_tiny_detector(path: Path, seed: int = 0) -> Path:
         image = tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name="image_tensor")
         x = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [64, 64])
         for i, (cin, cout) in enumerate([(3, 16), (16, 64), (64, 64)]):
-            x = tf.nn.relu(tf.nn.conv2d(x, tf.constant(_weights(rng, 3, 3, cin, cout), name=f"conv{i}/weights"), 2, "SAME"))
+            x = tf.nn.relu(
+                tf.nn.conv2d(
+                    x,
+                    tf.constant(_weights(rng, 3, 3, cin, cout), name=f"conv{i}/weights"),
+                    2,
+                    "SAME",
+                )
+            )
             # a batch-norm-like scale/shift that the optimized variant can fold
-            x = x * tf.constant(np.full(cout, 1.1, np.float32)) + tf.constant(np.full(cout, 0.01, np.float32))
+            x = x * tf.constant(np.full(cout, 1.1, np.float32)) + tf.constant(
+                np.full(cout, 0.01, np.float32)
+            )
         # 8x8 grid, one anchor per cell
         box_w = tf.constant(_weights(rng, 1, 1, 64, 4) * 0.1, name="box_head/weights")
         cls_w = tf.constant(_weights(rng, 1, 1, 64, NUM_CLASSES) * 3.0, name="class_head/weights")
@@ -43,8 +52,14 @@ def build_tiny_detector(path: Path, seed: int = 0) -> Path:
         size = 0.2 * tf.exp(tf.clip_by_value(deltas[..., 2:], -1.0, 1.0))
         boxes = tf.clip_by_value(tf.concat([center - size / 2, center + size / 2], -1), 0.0, 1.0)
         nms = tf.image.combined_non_max_suppression(
-            tf.expand_dims(boxes, 2), tf.sigmoid(logits), max_output_size_per_class=10, max_total_size=100,
-            iou_threshold=0.5, score_threshold=0.05, pad_per_class=False, clip_boxes=True,
+            tf.expand_dims(boxes, 2),
+            tf.sigmoid(logits),
+            max_output_size_per_class=10,
+            max_total_size=100,
+            iou_threshold=0.5,
+            score_threshold=0.05,
+            pad_per_class=False,
+            clip_boxes=True,
         )
         tf.identity(nms.nmsed_boxes, name="detection_boxes")
         tf.identity(nms.nmsed_scores, name="detection_scores")
@@ -60,8 +75,16 @@ def build_tiny_classifier(path: Path, seed: int = 1) -> Path:
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [None, 32, 32, 3], name="input")
-        h = tf.nn.relu(tf.nn.conv2d(x, tf.constant(_weights(rng, 3, 3, 3, 32), name="conv1/weights"), 1, "SAME"))
-        h = tf.nn.relu(tf.nn.conv2d(h, tf.constant(_weights(rng, 3, 3, 32, 64), name="conv2/weights"), 2, "SAME"))
+        h = tf.nn.relu(
+            tf.nn.conv2d(
+                x, tf.constant(_weights(rng, 3, 3, 3, 32), name="conv1/weights"), 1, "SAME"
+            )
+        )
+        h = tf.nn.relu(
+            tf.nn.conv2d(
+                h, tf.constant(_weights(rng, 3, 3, 32, 64), name="conv2/weights"), 2, "SAME"
+            )
+        )
         h = tf.reduce_mean(h, axis=[1, 2])
         logits = tf.matmul(h, tf.constant(_weights(rng, 64, NUM_CLASSES) * 4.0, name="fc/weights"))
         tf.nn.softmax(tf.identity(logits), name="probabilities")
@@ -134,6 +157,9 @@ def tiny_detector_export(tiny_detector_pb: Path, tmp_path_factory: pytest.TempPa
 
     base = tmp_path_factory.mktemp("detector_export") / "detector"
     manifest = export_variants(
-        tiny_detector_pb, base, variants="original,weight_quant,trt_fp16,trt_int8,optimized,fp16_weights", progress=False
+        tiny_detector_pb,
+        base,
+        variants="original,weight_quant,trt_fp16,trt_int8,optimized,fp16_weights",
+        progress=False,
     )
     return base, manifest

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
+
+from tfsuite.errors import UsageError
 from tfsuite.export import examples as examples_module
 from tfsuite.export.examples import (
     CLASSIFIER_NAME,
@@ -23,8 +25,6 @@ from tfsuite.export.examples import (
     examples,
     write_examples,
 )
-
-from tfsuite.errors import UsageError
 
 DETECTION_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 assert DETECTOR_OUTPUTS == DETECTION_OUTPUTS  # the contract, spelled out once more on purpose

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+
 from tfsuite.export.api import export_variants
 from tfsuite.export.manifest import VariantsManifest
 
@@ -21,26 +22,40 @@ def test_detector_versions_1_2_serve_image_tensor_uint8(detector_base: Path) -> 
     manifest = VariantsManifest.load(detector_base)
     assert manifest.kind == "detector"
     assert [(v.version, v.variant, v.status) for v in manifest.variants] == [
-        (1, "original", "ok"), (2, "weight_quant", "ok"), (3, "trt_fp16", "skipped"), (4, "trt_int8", "skipped"),
+        (1, "original", "ok"),
+        (2, "weight_quant", "ok"),
+        (3, "trt_fp16", "skipped"),
+        (4, "trt_int8", "skipped"),
     ]
     image = np.zeros((1, 96, 128, 3), np.uint8)
     for version in (1, 2):
         fn = _serving_fn(detector_base / str(version))
-        (name, spec), = fn.structured_input_signature[1].items()
+        ((name, spec),) = fn.structured_input_signature[1].items()
         assert name == "image_tensor" and spec.dtype == tf.uint8
         assert spec.shape.as_list() == [None, None, None, 3]  # dynamic dims stay dynamic
         out = fn(image_tensor=tf.constant(image))
-        assert set(out) == {"detection_boxes", "detection_scores", "detection_classes", "num_detections"}
+        assert set(out) == {
+            "detection_boxes",
+            "detection_scores",
+            "detection_classes",
+            "num_detections",
+        }
         assert out["detection_boxes"].shape == (1, 100, 4)
         assert out["num_detections"].shape == (1,)
     for version in (3, 4):
         record = manifest.by_version(version)
-        assert record is not None and "TensorRT" in record.reason and "compose/trt-exporter.yml" in record.reason
+        assert (
+            record is not None
+            and "TensorRT" in record.reason
+            and "compose/trt-exporter.yml" in record.reason
+        )
         assert not (detector_base / str(version)).exists()
 
 
 @pytest.mark.parametrize("base_fixture", ["detector_base", "classifier_base"])
-def test_weight_quant_is_a_quarter_and_validated(base_fixture: str, request: pytest.FixtureRequest) -> None:
+def test_weight_quant_is_a_quarter_and_validated(
+    base_fixture: str, request: pytest.FixtureRequest
+) -> None:
     base: Path = request.getfixturevalue(base_fixture)
     manifest = VariantsManifest.load(base)
     original, quant = manifest.by_variant("original"), manifest.by_variant("weight_quant")
@@ -57,7 +72,9 @@ def test_weight_quant_is_a_quarter_and_validated(base_fixture: str, request: pyt
 def test_classifier_signature_and_top1(classifier_base: Path) -> None:
     manifest = VariantsManifest.load(classifier_base)
     assert manifest.kind == "classifier"
-    assert [i.name for i in manifest.inputs] == ["input"] and [o.name for o in manifest.outputs] == ["probabilities"]
+    assert [i.name for i in manifest.inputs] == ["input"] and [
+        o.name for o in manifest.outputs
+    ] == ["probabilities"]
     assert manifest.outputs[0].shape == [None, 1000]
     quant = manifest.by_variant("weight_quant")
     assert quant and quant.validation and quant.validation.top1_agreement is not None
@@ -67,10 +84,16 @@ def test_classifier_signature_and_top1(classifier_base: Path) -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-3)
 
 
-def test_example_classifier_saved_model_source(classifier_saved_model: Path, tmp_path: Path) -> None:
-    manifest = export_variants(classifier_saved_model, tmp_path / "m", variants="original,weight_quant", progress=False)
+def test_example_classifier_saved_model_source(
+    classifier_saved_model: Path, tmp_path: Path
+) -> None:
+    manifest = export_variants(
+        classifier_saved_model, tmp_path / "m", variants="original,weight_quant", progress=False
+    )
     assert manifest.source_format == "saved_model" and manifest.kind == "classifier"
-    assert [(i.name, i.dtype, i.shape) for i in manifest.inputs] == [("input", "float32", [None, 224, 224, 3])]
+    assert [(i.name, i.dtype, i.shape) for i in manifest.inputs] == [
+        ("input", "float32", [None, 224, 224, 3])
+    ]
     assert [o.name for o in manifest.outputs] == ["probabilities"]
     original, quant = manifest.variants
     assert original.status == quant.status == "ok"

@@ -39,7 +39,9 @@ def test_missing_source(base: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize("content", [b"this is not a protobuf \xff\xfe", b"hello world"])
-def test_not_a_graph_def(content: bytes, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_a_graph_def(
+    content: bytes, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bogus = tmp_path / "model.pb"
     bogus.write_bytes(content)
     code, err = _run(["export", str(bogus), "--base-path", str(base)], capsys)
@@ -47,14 +49,18 @@ def test_not_a_graph_def(content: bytes, base: Path, tmp_path: Path, capsys: pyt
     assert not base.exists()
 
 
-def test_directory_that_is_not_a_saved_model(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_directory_that_is_not_a_saved_model(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "empty").mkdir()
     code, err = _run(["export", str(tmp_path / "empty"), "--base-path", str(base)], capsys)
     _assert_one_line_error(code, err, "not a SavedModel")
     assert not base.exists()
 
 
-def test_no_detectable_input(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_detectable_input(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     graph = tf.Graph()
     with graph.as_default():
         tf.identity(tf.constant(np.ones((4, 4), np.float32)) * 2.0, name="out")
@@ -65,69 +71,153 @@ def test_no_detectable_input(base: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert not base.exists()
 
 
-def test_unknown_output_lists_candidates(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--outputs", "logits"], capsys)
+def test_unknown_output_lists_candidates(
+    tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(
+        ["export", str(tiny_classifier_pb), "--base-path", str(base), "--outputs", "logits"], capsys
+    )
     _assert_one_line_error(code, err, "'logits'", "candidates", "probabilities")
     assert not base.exists()
 
 
-def test_unknown_input_name(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--inputs", "pixels:1x32x32x3"], capsys)
+def test_unknown_input_name(
+    tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(
+        [
+            "export",
+            str(tiny_classifier_pb),
+            "--base-path",
+            str(base),
+            "--inputs",
+            "pixels:1x32x32x3",
+        ],
+        capsys,
+    )
     _assert_one_line_error(code, err, "'pixels'", "input")
     assert not base.exists()
 
 
-def test_unknown_variants_list_valid_ones(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original,int4,trt"], capsys)
+def test_unknown_variants_list_valid_ones(
+    tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(
+        [
+            "export",
+            str(tiny_classifier_pb),
+            "--base-path",
+            str(base),
+            "--variants",
+            "original,int4,trt",
+        ],
+        capsys,
+    )
     _assert_one_line_error(code, err, "int4", "trt", "valid:", "weight_quant", "trt_int8")
     assert not base.exists()
 
 
-def test_base_path_with_non_numeric_dir(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_base_path_with_non_numeric_dir(
+    tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (base / "backup").mkdir(parents=True)
     code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base)], capsys)
     _assert_one_line_error(code, err, "non-numeric", "backup")
     assert [p.name for p in base.iterdir()] == ["backup"]
 
 
-def test_version_that_would_be_overwritten(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_version_that_would_be_overwritten(
+    tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (base / "2").mkdir(parents=True)
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original,weight_quant"], capsys)
+    code, err = _run(
+        [
+            "export",
+            str(tiny_classifier_pb),
+            "--base-path",
+            str(base),
+            "--variants",
+            "original,weight_quant",
+        ],
+        capsys,
+    )
     _assert_one_line_error(code, err, "version 2 already exists", "--overwrite")
     assert [p.name for p in base.iterdir()] == ["2"]
 
 
-def test_calibration_dir_without_images(tiny_classifier_pb: Path, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_calibration_dir_without_images(
+    tiny_classifier_pb: Path, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     calib = tmp_path / "calib"
     calib.mkdir()
     (calib / "notes.txt").write_text("no images here")
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--calibration-data", str(calib)], capsys)
+    code, err = _run(
+        [
+            "export",
+            str(tiny_classifier_pb),
+            "--base-path",
+            str(base),
+            "--calibration-data",
+            str(calib),
+        ],
+        capsys,
+    )
     _assert_one_line_error(code, err, "holds no images")
     assert not base.exists()
 
 
-def test_bad_shape_and_tolerance_syntax(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--input-shape", "input:1xbigx3"], capsys)
+def test_bad_shape_and_tolerance_syntax(
+    tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(
+        [
+            "export",
+            str(tiny_classifier_pb),
+            "--base-path",
+            str(base),
+            "--input-shape",
+            "input:1xbigx3",
+        ],
+        capsys,
+    )
     _assert_one_line_error(code, err, "cannot read shape")
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--tolerance", "loose"], capsys)
+    code, err = _run(
+        ["export", str(tiny_classifier_pb), "--base-path", str(base), "--tolerance", "loose"],
+        capsys,
+    )
     _assert_one_line_error(code, err, "VARIANT.METRIC=NUMBER")
     assert not base.exists()
 
 
-def test_changed_outputs_on_rerun_need_overwrite(tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_outputs_on_rerun_need_overwrite(
+    tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Same source, other --outputs: the published versions no longer match what was asked."""
     from tfsuite.export.api import export_variants
 
     export_variants(tiny_classifier_pb, base, variants="original", progress=False)
     manifest = (base / "variants.json").read_bytes()
     listing = sorted(p.name for p in base.iterdir())
-    args = ["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original", "--outputs", "Relu"]
+    args = [
+        "export",
+        str(tiny_classifier_pb),
+        "--base-path",
+        str(base),
+        "--variants",
+        "original",
+        "--outputs",
+        "Relu",
+    ]
     code, err = _run(args, capsys)
     _assert_one_line_error(code, err, "outputs probabilities:?x10", "Relu:", "--overwrite")
-    assert (base / "variants.json").read_bytes() == manifest and sorted(p.name for p in base.iterdir()) == listing
+    assert (base / "variants.json").read_bytes() == manifest and sorted(
+        p.name for p in base.iterdir()
+    ) == listing
 
 
-def test_freeze_and_inspect_bad_paths(tiny_classifier_pb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_freeze_and_inspect_bad_paths(
+    tiny_classifier_pb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, err = _run(["inspect", str(tmp_path / "nope")], capsys)
     _assert_one_line_error(code, err, "does not exist")
     junk = tmp_path / "junk.pb"
@@ -142,7 +232,12 @@ def test_freeze_and_inspect_bad_paths(tiny_classifier_pb: Path, tmp_path: Path, 
     assert not (tmp_path / "out").exists()
 
 
-def test_paths_under_a_file(tiny_classifier_pb: Path, tiny_saved_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_paths_under_a_file(
+    tiny_classifier_pb: Path,
+    tiny_saved_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A parent that is a regular file is named in one line, not a mkdir traceback."""
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
@@ -157,9 +252,27 @@ def test_paths_under_a_file(tiny_classifier_pb: Path, tiny_saved_model: Path, tm
 
 
 @pytest.mark.parametrize("flag", ["--inputs", "--input-shape"])
-def test_pinned_shape_that_does_not_fit(flag: str, tiny_classifier_pb: Path, tiny_saved_model: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pinned_shape_that_does_not_fit(
+    flag: str,
+    tiny_classifier_pb: Path,
+    tiny_saved_model: Path,
+    base: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     for source, name in ((tiny_classifier_pb, "input"), (tiny_saved_model, "pixels")):
-        code, err = _run(["export", str(source), "--base-path", str(base), "--variants", "original", flag, f"{name}:1x32"], capsys)
+        code, err = _run(
+            [
+                "export",
+                str(source),
+                "--base-path",
+                str(base),
+                "--variants",
+                "original",
+                flag,
+                f"{name}:1x32",
+            ],
+            capsys,
+        )
         _assert_one_line_error(code, err, "does not import", "rank", "--inputs/--input-shape")
     assert not base.exists()
 
@@ -167,22 +280,46 @@ def test_pinned_shape_that_does_not_fit(flag: str, tiny_classifier_pb: Path, tin
 @pytest.mark.parametrize(
     ("extra", "needles"),
     [
-        (["--tolerance", "weight_quant.max_rel=0.2"], ["unknown metric 'max_rel'", "max_rel_error"]),
+        (
+            ["--tolerance", "weight_quant.max_rel=0.2"],
+            ["unknown metric 'max_rel'", "max_rel_error"],
+        ),
         (["--tolerance", "int4.max_rel_error=0.2"], ["unknown variant 'int4'", "weight_quant"]),
         (["--model-name", "my model/v1"], ["--model-name", "'/', ':' or whitespace"]),
     ],
 )
 def test_bad_options_write_nothing(
-    extra: list[str], needles: list[str], tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+    extra: list[str],
+    needles: list[str],
+    tiny_classifier_pb: Path,
+    base: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), "--variants", "original", *extra], capsys)
+    code, err = _run(
+        [
+            "export",
+            str(tiny_classifier_pb),
+            "--base-path",
+            str(base),
+            "--variants",
+            "original",
+            *extra,
+        ],
+        capsys,
+    )
     _assert_one_line_error(code, err, *needles)
     assert not base.exists()
 
 
-@pytest.mark.parametrize("option", ["--max-workspace", "--minimum-segment-size", "--max-cached-engines"])
-def test_trt_knobs_must_be_positive(option: str, tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "option", ["--max-workspace", "--minimum-segment-size", "--max-cached-engines"]
+)
+def test_trt_knobs_must_be_positive(
+    option: str, tiny_classifier_pb: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Typed click options: click's own usage error (exit 2), before any work."""
-    code, err = _run(["export", str(tiny_classifier_pb), "--base-path", str(base), option, "0"], capsys)
+    code, err = _run(
+        ["export", str(tiny_classifier_pb), "--base-path", str(base), option, "0"], capsys
+    )
     assert code == 2 and f"Invalid value for '{option}'" in err and "Traceback" not in err
     assert not base.exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
+
 from tfsuite.export.api import export_variants
 from tfsuite.export.basepath import assign_versions, scan_base_path
 from tfsuite.export.errors import ExportUsageError
@@ -16,32 +17,60 @@ from tfsuite.export.manifest import VariantRecord, VariantsManifest
 
 def _manifest(*records: tuple[str, int]) -> VariantsManifest:
     return VariantsManifest(
-        model_name="m", source="s", source_format="frozen_graph", source_sha256="x", tf_version="t",
-        variants=[VariantRecord(version=v, variant=n, precision="fp32", status="ok") for n, v in records],
+        model_name="m",
+        source="s",
+        source_format="frozen_graph",
+        source_sha256="x",
+        tf_version="t",
+        variants=[
+            VariantRecord(version=v, variant=n, precision="fp32", status="ok") for n, v in records
+        ],
     )
 
 
 def test_assign_versions_card_numbers_then_following() -> None:
     assert assign_versions(["original", "weight_quant", "trt_fp16", "trt_int8"], None, set()) == {
-        "original": 1, "weight_quant": 2, "trt_fp16": 3, "trt_int8": 4,
+        "original": 1,
+        "weight_quant": 2,
+        "trt_fp16": 3,
+        "trt_int8": 4,
     }
-    assert assign_versions(["optimized", "original"], None, set()) == {"optimized": 5, "original": 1}
+    assert assign_versions(["optimized", "original"], None, set()) == {
+        "optimized": 5,
+        "original": 1,
+    }
     # numbers once assigned never change, even for a non-default variant
-    assert assign_versions(["original", "optimized"], _manifest(("optimized", 2)), {2}) == {"original": 1, "optimized": 2}
+    assert assign_versions(["original", "optimized"], _manifest(("optimized", 2)), {2}) == {
+        "original": 1,
+        "optimized": 2,
+    }
     # a default number already taken by another variant -> numbers after every one in use
-    assert assign_versions(["weight_quant", "fp16_weights"], _manifest(("optimized", 2)), {2}) == {"weight_quant": 5, "fp16_weights": 6}
+    assert assign_versions(["weight_quant", "fp16_weights"], _manifest(("optimized", 2)), {2}) == {
+        "weight_quant": 5,
+        "fp16_weights": 6,
+    }
 
 
 def test_rerun_same_source_is_up_to_date(tiny_classifier_pb: Path, tmp_path: Path) -> None:
     base = tmp_path / "m"
-    first = export_variants(tiny_classifier_pb, base, variants="original,weight_quant", progress=False)
+    first = export_variants(
+        tiny_classifier_pb, base, variants="original,weight_quant", progress=False
+    )
     mtime = (base / "2" / "saved_model.pb").stat().st_mtime_ns
-    second = export_variants(tiny_classifier_pb, base, variants="original,weight_quant", progress=False)
+    second = export_variants(
+        tiny_classifier_pb, base, variants="original,weight_quant", progress=False
+    )
     assert (base / "2" / "saved_model.pb").stat().st_mtime_ns == mtime
     assert second.variants == first.variants
     # adding a variant later keeps the existing numbers
-    third = export_variants(tiny_classifier_pb, base, variants="fp16_weights,original", progress=False)
-    assert {v.variant: v.version for v in third.variants} == {"original": 1, "weight_quant": 2, "fp16_weights": 5}
+    third = export_variants(
+        tiny_classifier_pb, base, variants="fp16_weights,original", progress=False
+    )
+    assert {v.variant: v.version for v in third.variants} == {
+        "original": 1,
+        "weight_quant": 2,
+        "fp16_weights": 5,
+    }
 
 
 def test_existing_version_needs_overwrite(tiny_classifier_pb: Path, tmp_path: Path) -> None:
@@ -51,13 +80,17 @@ def test_existing_version_needs_overwrite(tiny_classifier_pb: Path, tmp_path: Pa
     with pytest.raises(ExportUsageError, match="version 1 already exists.*--overwrite"):
         export_variants(tiny_classifier_pb, base, variants="original", progress=False)
     assert sorted(p.name for p in base.iterdir()) == ["1"]  # nothing written
-    manifest = export_variants(tiny_classifier_pb, base, variants="original", overwrite=True, progress=False)
+    manifest = export_variants(
+        tiny_classifier_pb, base, variants="original", overwrite=True, progress=False
+    )
     assert manifest.by_variant("original").status == "ok"
     assert not (base / "1" / "marker").exists() and (base / "1" / "saved_model.pb").exists()
     assert [p.name for p in base.iterdir() if p.name.startswith(".")] == []
 
 
-def test_different_source_needs_overwrite(tiny_classifier_pb: Path, tiny_detector_pb: Path, tmp_path: Path) -> None:
+def test_different_source_needs_overwrite(
+    tiny_classifier_pb: Path, tiny_detector_pb: Path, tmp_path: Path
+) -> None:
     base = tmp_path / "m"
     export_variants(tiny_classifier_pb, base, variants="original", progress=False)
     before = VariantsManifest.load(base)
@@ -85,25 +118,44 @@ def test_failed_build_leaves_no_temp_dir(tiny_classifier_pb: Path, tmp_path: Pat
         raise RuntimeError("disk full")
 
     registry = dict(VARIANTS) | {"broken": VariantSpec("broken", "fp32", explode, "always fails")}
-    manifest = export_variants(tiny_classifier_pb, tmp_path / "m", variants="original,broken", registry=registry, progress=False)
+    manifest = export_variants(
+        tiny_classifier_pb,
+        tmp_path / "m",
+        variants="original,broken",
+        registry=registry,
+        progress=False,
+    )
     rec = manifest.by_variant("broken")
     assert rec.status == "failed" and "disk full" in rec.reason
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "variants.json"]
     shutil.rmtree(tmp_path / "m")
 
 
-def test_changed_outputs_with_overwrite_rebuild_and_update_the_record(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+def test_changed_outputs_with_overwrite_rebuild_and_update_the_record(
+    tiny_classifier_pb: Path, tmp_path: Path
+) -> None:
     base = tmp_path / "m"
     export_variants(tiny_classifier_pb, base, variants="original", progress=False)
     with pytest.raises(ExportUsageError, match="pass --overwrite to rebuild"):
-        export_variants(tiny_classifier_pb, base, variants="original", outputs="Relu", progress=False)
-    manifest = export_variants(tiny_classifier_pb, base, variants="original", outputs="Relu", overwrite=True, progress=False)
+        export_variants(
+            tiny_classifier_pb, base, variants="original", outputs="Relu", progress=False
+        )
+    manifest = export_variants(
+        tiny_classifier_pb,
+        base,
+        variants="original",
+        outputs="Relu",
+        overwrite=True,
+        progress=False,
+    )
     assert [o.name for o in manifest.outputs] == ["Relu"]
     assert VariantsManifest.load(base).outputs == manifest.outputs
     fn = tf.saved_model.load(str(base / "1"), tags=["serve"]).signatures["serving_default"]
     assert list(fn.structured_outputs) == ["Relu"]
     # and the new signature is now the up-to-date one
-    again = export_variants(tiny_classifier_pb, base, variants="original", outputs="Relu", progress=False)
+    again = export_variants(
+        tiny_classifier_pb, base, variants="original", outputs="Relu", progress=False
+    )
     assert again.variants == manifest.variants
 
 
@@ -114,9 +166,17 @@ def test_skipped_trt_is_not_retried_for_the_same_source_and_tf(
     first = export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", progress=False)
     assert first.by_variant("trt_fp16").status == "skipped"
     with caplog.at_level(logging.INFO, logger="tfsuite.export.report"):
-        second = export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", progress=False)
+        second = export_variants(
+            tiny_classifier_pb, base, variants="original,trt_fp16", progress=False
+        )
     notes = [r.getMessage() for r in caplog.records]
-    assert "version 3 (trt_fp16): up to date (skipped: TensorRT is not available" in " ".join(notes), notes
-    assert second.by_variant("trt_fp16") == first.by_variant("trt_fp16")  # same record, same time stamp
-    retried = export_variants(tiny_classifier_pb, base, variants="trt_fp16", overwrite=True, progress=False)
+    assert "version 3 (trt_fp16): up to date (skipped: TensorRT is not available" in " ".join(
+        notes
+    ), notes
+    assert second.by_variant("trt_fp16") == first.by_variant(
+        "trt_fp16"
+    )  # same record, same time stamp
+    retried = export_variants(
+        tiny_classifier_pb, base, variants="trt_fp16", overwrite=True, progress=False
+    )
     assert retried.by_variant("trt_fp16").created_at != first.by_variant("trt_fp16").created_at

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tfsuite.export.manifest import VariantsManifest
 
 from tfsuite.cli import cli
+from tfsuite.export.manifest import VariantsManifest
 
 
 def _invoke(args: list[str]):
@@ -24,24 +24,56 @@ def _invoke(args: list[str]):
 
 def test_export_prints_choices_and_final_table(tiny_detector_pb: Path, tmp_path: Path) -> None:
     base = tmp_path / "det"
-    result = _invoke(["export", str(tiny_detector_pb), "--base-path", str(base), "--variants", "original,weight_quant,trt_fp16"])
+    result = _invoke(
+        [
+            "export",
+            str(tiny_detector_pb),
+            "--base-path",
+            str(base),
+            "--variants",
+            "original,weight_quant,trt_fp16",
+        ]
+    )
     out = result.output
     assert "inputs (detected): image_tensor" in out
-    assert "outputs (detected): detection_boxes, detection_scores, detection_classes, num_detections" in out
+    assert (
+        "outputs (detected): detection_boxes, detection_scores, detection_classes, num_detections"
+        in out
+    )
     for column in ("version", "variant", "status", "size", "ratio", "validation", "time"):
         assert column in out
     assert "weight_quant" in out and "skipped" in out
     manifest = VariantsManifest.load(base)
     assert [v.status for v in manifest.variants] == ["ok", "ok", "skipped"]
-    again = _invoke(["export", str(tiny_detector_pb), "--base-path", str(base), "--variants", "original,weight_quant"])
+    again = _invoke(
+        [
+            "export",
+            str(tiny_detector_pb),
+            "--base-path",
+            str(base),
+            "--variants",
+            "original,weight_quant",
+        ]
+    )
     assert "version 1 (original): up to date" in again.output
 
 
 def test_export_overrides_and_json(tiny_detector_pb: Path, tmp_path: Path) -> None:
-    result = _invoke([
-        "export", str(tiny_detector_pb), "--base-path", str(tmp_path / "d"), "--variants", "original",
-        "--outputs", "detection_boxes,detection_scores", "--inputs", "image_tensor:?x?x?x3", "--json",
-    ])
+    result = _invoke(
+        [
+            "export",
+            str(tiny_detector_pb),
+            "--base-path",
+            str(tmp_path / "d"),
+            "--variants",
+            "original",
+            "--outputs",
+            "detection_boxes,detection_scores",
+            "--inputs",
+            "image_tensor:?x?x?x3",
+            "--json",
+        ]
+    )
     data = json.loads(result.output)
     assert [o["name"] for o in data["outputs"]] == ["detection_boxes", "detection_scores"]
     assert data["kind"] == "detector" and data["variants"][0]["status"] == "ok"
@@ -53,15 +85,30 @@ def test_inspect_saved_model_json_and_text(tiny_detector_export, tmp_path: Path)
     assert data["format"] == "saved_model" and data["kind"] == "detector"
     (sig,) = data["signatures"]
     assert sig["key"] == "serving_default" and sig["tags"] == ["serve"]
-    assert sig["inputs"] == [{"name": "image_tensor", "dtype": "uint8", "shape": [None, None, None, 3]}]
-    assert {o["name"] for o in sig["outputs"]} == {"detection_boxes", "detection_scores", "detection_classes", "num_detections"}
+    assert sig["inputs"] == [
+        {"name": "image_tensor", "dtype": "uint8", "shape": [None, None, None, 3]}
+    ]
+    assert {o["name"] for o in sig["outputs"]} == {
+        "detection_boxes",
+        "detection_scores",
+        "detection_classes",
+        "num_detections",
+    }
     assert data["op_histogram"]["Dequantize"] > 0 and data["size_bytes"] > 0
     text = _invoke(["inspect", str(base / "1")]).output
-    assert "signature_def['serving_default']:" in text and "    inputs['image_tensor'] tensor_info:" in text
-    assert "        dtype: DT_UINT8\n        shape: (-1, -1, -1, 3)\n        name: image_tensor:0" in text
+    assert (
+        "signature_def['serving_default']:" in text
+        and "    inputs['image_tensor'] tensor_info:" in text
+    )
+    assert (
+        "        dtype: DT_UINT8\n        shape: (-1, -1, -1, 3)\n        name: image_tensor:0"
+        in text
+    )
 
 
-def test_inspect_reads_like_saved_model_cli(tiny_detector_export, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_reads_like_saved_model_cli(
+    tiny_detector_export, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The signature block is line for line what ``saved_model_cli show --all`` prints."""
     from tensorflow.python.tools import saved_model_cli
 
@@ -77,7 +124,9 @@ def test_inspect_reads_like_saved_model_cli(tiny_detector_export, capsys: pytest
 def test_inspect_frozen_graph(tiny_classifier_pb: Path) -> None:
     data = json.loads(_invoke(["inspect", str(tiny_classifier_pb), "--json"]).output)
     assert data["format"] == "frozen_graph" and data["kind"] == "classifier"
-    assert data["signatures"][0]["outputs"] == [{"name": "probabilities", "dtype": "float32", "shape": [None, 10]}]
+    assert data["signatures"][0]["outputs"] == [
+        {"name": "probabilities", "dtype": "float32", "shape": [None, 10]}
+    ]
     assert data["node_count"] == sum(data["op_histogram"].values())
 
 
@@ -90,16 +139,31 @@ def test_freeze_then_export_round_trip(tiny_saved_model: Path, tmp_path: Path) -
     assert [o["name"] for o in data["signatures"][0]["outputs"]] == ["scores"]
     assert not any(op in data["op_histogram"] for op in ("VarHandleOp", "ReadVariableOp"))
     manifest = VariantsManifest.model_validate_json(
-        _invoke(["export", str(out), "--base-path", str(tmp_path / "m"), "--variants", "original", "--json"]).output
+        _invoke(
+            [
+                "export",
+                str(out),
+                "--base-path",
+                str(tmp_path / "m"),
+                "--variants",
+                "original",
+                "--json",
+            ]
+        ).output
     )
     assert manifest.variants[0].status == "ok" and manifest.outputs[0].name == "scores"
 
     # Like export, freeze never replaces an existing file unless asked.
     before = out.read_bytes()
     again = CliRunner().invoke(cli, ["freeze", str(tiny_saved_model), "--out", str(out)])
-    assert again.exit_code != 0 and "already exists; pass --overwrite" in str(again.exception or again.output)
+    assert again.exit_code != 0 and "already exists; pass --overwrite" in str(
+        again.exception or again.output
+    )
     assert out.read_bytes() == before
-    assert "wrote" in _invoke(["freeze", str(tiny_saved_model), "--out", str(out), "--overwrite"]).output
+    assert (
+        "wrote"
+        in _invoke(["freeze", str(tiny_saved_model), "--out", str(out), "--overwrite"]).output
+    )
 
 
 @pytest.mark.slow
@@ -109,6 +173,12 @@ def test_export_variants_console_script(tiny_classifier_pb: Path, tmp_path: Path
     exe = shutil.which("export-variants", path=str(Path(sys.executable).parent))
     assert exe, "export-variants console script is not installed in the venv"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    bad = subprocess.run([exe, str(tiny_classifier_pb), "--base-path", str(tmp_path / "m"), "--variants", "bogus"],
-                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    bad = subprocess.run(
+        [exe, str(tiny_classifier_pb), "--base-path", str(tmp_path / "m"), "--variants", "bogus"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert bad.returncode == 2 and "error: unknown variant(s) bogus" in bad.stderr

@@ -6,10 +6,12 @@ import importlib
 import pkgutil
 
 import pytest
+
 import tfsuite.export
 
 MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(tfsuite.export.__path__)
+    m.name
+    for m in pkgutil.iter_modules(tfsuite.export.__path__)
     if not m.name.startswith("examples") and m.name != "__init__"
 )
 

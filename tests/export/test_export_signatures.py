@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.loading import load_source, read_graph_def
@@ -18,7 +19,10 @@ def test_parse_shape_and_specs() -> None:
     with pytest.raises(ExportUsageError):
         parse_shape("1xbig")
     assert parse_input_specs(["image_tensor:1x300x300x3", "a,b", "x:0"]) == {
-        "image_tensor": [1, 300, 300, 3], "a": None, "b": None, "x:0": None,
+        "image_tensor": [1, 300, 300, 3],
+        "a": None,
+        "b": None,
+        "x:0": None,
     }
 
 
@@ -28,14 +32,21 @@ def test_detect_kind() -> None:
     assert detect_kind([Endpoint("y", "y:0", "float32", [None, 1])]) == "generic"
     assert detect_kind([Endpoint("y", "y:0", "float32", [None, 4, 4])]) == "generic"
     assert detect_kind([probs, Endpoint("z", "z:0", "float32", [None, 3])]) == "generic"
-    assert detect_kind([Endpoint("detection_boxes", "b:0", "float32", [None, 100, 4])]) == "detector"
+    assert (
+        detect_kind([Endpoint("detection_boxes", "b:0", "float32", [None, 100, 4])]) == "detector"
+    )
 
 
 def test_detector_auto_detection(tiny_detector_pb: Path) -> None:
     model = load_source(tiny_detector_pb)
     assert [e.key for e in model.inputs] == ["image_tensor"]
     assert model.inputs[0].dtype == "uint8" and model.inputs[0].shape == [None, None, None, 3]
-    assert [e.key for e in model.outputs] == ["detection_boxes", "detection_scores", "detection_classes", "num_detections"]
+    assert [e.key for e in model.outputs] == [
+        "detection_boxes",
+        "detection_scores",
+        "detection_classes",
+        "num_detections",
+    ]
     assert all(":" not in e.key for e in [*model.inputs, *model.outputs])
     assert model.kind == "detector"
     # the four outputs are sinks of the graph as well (detection by name wins over sink order)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+
 from tfsuite.export.batchnorm import fold_fused_batch_norms
 from tfsuite.export.graphs import Endpoint
 from tfsuite.export.quantize import fp16_weights, quantize_weights, quantize_weights_rewrite
@@ -18,21 +19,43 @@ def _conv_bn_graph() -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list[Endpoi
         x = tf.compat.v1.placeholder(tf.float32, [None, 12, 12, 8], name="x")
         for i, depthwise in enumerate((False, True)):
             if depthwise:
-                y = tf.nn.depthwise_conv2d(x, tf.constant(rng.standard_normal((3, 3, 8, 2)).astype(np.float32)), [1, 1, 1, 1], "SAME")
+                y = tf.nn.depthwise_conv2d(
+                    x,
+                    tf.constant(rng.standard_normal((3, 3, 8, 2)).astype(np.float32)),
+                    [1, 1, 1, 1],
+                    "SAME",
+                )
                 channels = 16
             else:
-                y = tf.nn.conv2d(x, tf.constant(rng.standard_normal((3, 3, 8, 64)).astype(np.float32)), 1, "SAME")
+                y = tf.nn.conv2d(
+                    x, tf.constant(rng.standard_normal((3, 3, 8, 64)).astype(np.float32)), 1, "SAME"
+                )
                 channels = 64
-            params = [tf.constant(rng.uniform(0.5, 1.5, channels).astype(np.float32)) for _ in range(4)]
-            y, *_ = tf.compat.v1.nn.fused_batch_norm(y, params[0], params[1], mean=params[2], variance=params[3], is_training=False, name=f"bn{i}")
+            params = [
+                tf.constant(rng.uniform(0.5, 1.5, channels).astype(np.float32)) for _ in range(4)
+            ]
+            y, *_ = tf.compat.v1.nn.fused_batch_norm(
+                y,
+                params[0],
+                params[1],
+                mean=params[2],
+                variance=params[3],
+                is_training=False,
+                name=f"bn{i}",
+            )
             tf.identity(tf.nn.relu(y), name=f"out{i}")
     gd = graph.as_graph_def()
     ins = [Endpoint("x", "x:0", "float32", [None, 12, 12, 8])]
-    outs = [Endpoint("out0", "out0:0", "float32", [None, 12, 12, 64]), Endpoint("out1", "out1:0", "float32", [None, 12, 12, 16])]
+    outs = [
+        Endpoint("out0", "out0:0", "float32", [None, 12, 12, 64]),
+        Endpoint("out1", "out1:0", "float32", [None, 12, 12, 16]),
+    ]
     return gd, ins, outs
 
 
-def _run(graph_def: tf.compat.v1.GraphDef, feed: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+def _run(
+    graph_def: tf.compat.v1.GraphDef, feed: np.ndarray, outputs: list[str]
+) -> list[np.ndarray]:
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(graph_def, name="")
@@ -65,7 +88,9 @@ def test_training_mode_batch_norm_is_left_alone() -> None:
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [None, 4, 4, 2], name="x")
         y = tf.nn.conv2d(x, tf.ones([1, 1, 2, 2]), 1, "SAME")
-        out, mean, _ = tf.compat.v1.nn.fused_batch_norm(y, tf.ones([2]), tf.zeros([2]), is_training=True)
+        out, mean, _ = tf.compat.v1.nn.fused_batch_norm(
+            y, tf.ones([2]), tf.zeros([2]), is_training=True
+        )
         tf.identity(out + tf.reduce_sum(mean), name="out")
     _, count = fold_fused_batch_norms(graph.as_graph_def(), keep=["x", "out"])
     assert count == 0
@@ -80,7 +105,9 @@ def test_quantize_weights_layout_and_accuracy(engine: str, conv_bn) -> None:
         quantized, used = quantize_weights(gd, ins, outs)
         assert used == "graph_transforms"
     else:
-        quantized = quantize_weights_rewrite(fold_fused_batch_norms(gd, keep=["x", "out0", "out1"])[0])
+        quantized = quantize_weights_rewrite(
+            fold_fused_batch_norms(gd, keep=["x", "out0", "out1"])[0]
+        )
     nodes = {n.name: n for n in quantized.node}
     deq = [n for n in quantized.node if n.op == "Dequantize"]
     # only the 3x3x8x64 conv (4608 elements) reaches the 1024-element threshold
@@ -90,14 +117,22 @@ def test_quantize_weights_layout_and_accuracy(engine: str, conv_bn) -> None:
     got = _run(quantized, feed, ["out0:0", "out1:0"])
     scale = float(np.abs(expected[0]).max())
     assert float(np.abs(got[0] - expected[0]).max()) / scale < 0.05
-    np.testing.assert_allclose(got[1], expected[1], rtol=1e-4, atol=1e-4)  # below threshold: untouched
+    np.testing.assert_allclose(
+        got[1], expected[1], rtol=1e-4, atol=1e-4
+    )  # below threshold: untouched
 
 
 def test_fp16_weights_store_half_and_cast_back(conv_bn) -> None:
     gd, _, _, feed, expected = conv_bn
     half = fp16_weights(gd)
-    halves = [n for n in half.node if n.op == "Const" and n.attr["dtype"].type == tf.float16.as_datatype_enum]
-    assert halves and all(any(c.op == "Cast" and c.input[0] == h.name for c in half.node) for h in halves)
+    halves = [
+        n
+        for n in half.node
+        if n.op == "Const" and n.attr["dtype"].type == tf.float16.as_datatype_enum
+    ]
+    assert halves and all(
+        any(c.op == "Cast" and c.input[0] == h.name for c in half.node) for h in halves
+    )
     got = _run(half, feed, ["out0:0"])[0]
     assert float(np.abs(got - expected[0]).max()) / float(np.abs(expected[0]).max()) < 5e-3
 

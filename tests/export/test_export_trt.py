@@ -7,18 +7,29 @@ from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
+
 from tfsuite.export.api import export_variants
 from tfsuite.export.trt import TrtOptions, converter_kwargs
 
 
-def test_trt_variants_are_skipped_with_the_exact_reason(tiny_classifier_pb: Path, tmp_path: Path) -> None:
-    manifest = export_variants(tiny_classifier_pb, tmp_path / "m", variants="original,trt_fp32,trt_fp16,trt_int8", progress=False)
+def test_trt_variants_are_skipped_with_the_exact_reason(
+    tiny_classifier_pb: Path, tmp_path: Path
+) -> None:
+    manifest = export_variants(
+        tiny_classifier_pb,
+        tmp_path / "m",
+        variants="original,trt_fp32,trt_fp16,trt_int8",
+        progress=False,
+    )
     for name in ("trt_fp32", "trt_fp16", "trt_int8"):
         rec = manifest.by_variant(name)
         assert rec.status == "skipped"
         # the real error from this TF build, and what to run instead
         assert "Tensorflow has not been built with TensorRT support" in rec.reason
-        assert "TF <= 2.17 + TensorRT" in rec.reason and "docker compose -f compose/trt-exporter.yml" in rec.reason
+        assert (
+            "TF <= 2.17 + TensorRT" in rec.reason
+            and "docker compose -f compose/trt-exporter.yml" in rec.reason
+        )
         assert not (tmp_path / "m" / str(rec.version)).exists()
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "variants.json"]
 
@@ -72,7 +83,9 @@ class MockTrtConverter:
         tf.saved_model.save(loaded, output_saved_model_dir, signatures=loaded.signatures)
 
 
-def test_trt_int8_mock_converter_calibrates_from_images_and_prebuilds_batches(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+def test_trt_int8_mock_converter_calibrates_from_images_and_prebuilds_batches(
+    tiny_classifier_pb: Path, tmp_path: Path
+) -> None:
     import cv2
 
     calib = tmp_path / "calib"
@@ -80,13 +93,26 @@ def test_trt_int8_mock_converter_calibrates_from_images_and_prebuilds_batches(ti
     for i in range(3):
         cv2.imwrite(str(calib / f"img{i}.png"), np.full((40, 50, 3), 60 + i, np.uint8))
     MockTrtConverter.instances.clear()
-    options = TrtOptions(minimum_segment_size=7, max_cached_engines=2, calibration_batches=2, converter_factory=MockTrtConverter)
+    options = TrtOptions(
+        minimum_segment_size=7,
+        max_cached_engines=2,
+        calibration_batches=2,
+        converter_factory=MockTrtConverter,
+    )
     manifest = export_variants(
-        tiny_classifier_pb, tmp_path / "m", variants="original,trt_int8", batch_sizes=(1, 4), calibration_data=calib,
-        trt_options=options, progress=False,
+        tiny_classifier_pb,
+        tmp_path / "m",
+        variants="original,trt_int8",
+        batch_sizes=(1, 4),
+        calibration_data=calib,
+        trt_options=options,
+        progress=False,
     )
     (converter,) = MockTrtConverter.instances
-    assert converter.kwargs["precision_mode"] == "INT8" and converter.kwargs["minimum_segment_size"] == 7
+    assert (
+        converter.kwargs["precision_mode"] == "INT8"
+        and converter.kwargs["minimum_segment_size"] == 7
+    )
     assert converter.kwargs["maximum_cached_engines"] == 2
     assert converter.built == [(1, 32, 32, 3), (4, 32, 32, 3)]  # one engine per --batch-sizes entry
     assert len(converter.calibration) == 2
@@ -100,11 +126,17 @@ def test_trt_int8_mock_converter_calibrates_from_images_and_prebuilds_batches(ti
     assert (tmp_path / "m" / str(rec.version) / "saved_model.pb").exists()
 
 
-def test_overwrite_here_keeps_a_trt_build_made_elsewhere_mock(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+def test_overwrite_here_keeps_a_trt_build_made_elsewhere_mock(
+    tiny_classifier_pb: Path, tmp_path: Path
+) -> None:
     """A TF-TRT version built on a GPU box (here: with the mock) survives --overwrite on a CPU box."""
     base = tmp_path / "m"
     options = TrtOptions(converter_factory=MockTrtConverter)
-    export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", trt_options=options, progress=False)
-    manifest = export_variants(tiny_classifier_pb, base, variants="original,trt_fp16", overwrite=True, progress=False)
+    export_variants(
+        tiny_classifier_pb, base, variants="original,trt_fp16", trt_options=options, progress=False
+    )
+    manifest = export_variants(
+        tiny_classifier_pb, base, variants="original,trt_fp16", overwrite=True, progress=False
+    )
     rec = manifest.by_variant("trt_fp16")
     assert rec.status == "ok" and (base / "3" / "saved_model.pb").exists()

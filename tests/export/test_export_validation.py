@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+
 from tfsuite.export.api import export_variants
 from tfsuite.export.saving import write_saved_model
 from tfsuite.export.validate import (
@@ -34,14 +35,20 @@ def _corrupt_weights(ctx: BuildContext, out: Path) -> BuildResult:
     return BuildResult(graph_def=graph_def)
 
 
-REGISTRY = dict(VARIANTS) | {"corrupted": VariantSpec("corrupted", "fp32", _corrupt_weights, "deliberately broken")}
+REGISTRY = dict(VARIANTS) | {
+    "corrupted": VariantSpec("corrupted", "fp32", _corrupt_weights, "deliberately broken")
+}
 
 
 @pytest.mark.parametrize("model", ["tiny_classifier_pb", "tiny_detector_pb"])
-def test_corrupted_variant_fails_and_is_not_published(model: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_corrupted_variant_fails_and_is_not_published(
+    model: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     source: Path = request.getfixturevalue(model)
     base = tmp_path / "m"
-    manifest = export_variants(source, base, variants="original,corrupted", registry=REGISTRY, progress=False)
+    manifest = export_variants(
+        source, base, variants="original,corrupted", registry=REGISTRY, progress=False
+    )
     bad = manifest.by_variant("corrupted")
     assert bad is not None and bad.status == "failed"
     assert bad.reason.startswith("validation failed:")
@@ -51,32 +58,48 @@ def test_corrupted_variant_fails_and_is_not_published(model: str, request: pytes
     assert manifest.version_labels() == {"original": 1}
 
 
-def test_tolerance_override_can_fail_a_good_variant(tiny_classifier_pb: Path, tmp_path: Path) -> None:
+def test_tolerance_override_can_fail_a_good_variant(
+    tiny_classifier_pb: Path, tmp_path: Path
+) -> None:
     manifest = export_variants(
-        tiny_classifier_pb, tmp_path / "m", variants="original,weight_quant", progress=False,
+        tiny_classifier_pb,
+        tmp_path / "m",
+        variants="original,weight_quant",
+        progress=False,
         tolerances={"weight_quant": {"max_rel_error": 1e-9}},
     )
     quant = manifest.by_variant("weight_quant")
     assert quant.status == "failed" and "max relative error" in quant.reason
     assert quant.validation.tolerance["max_rel_error"] == 1e-9
-    assert quant.validation.tolerance["top1_agreement"] == DEFAULT_TOLERANCES["weight_quant"]["top1_agreement"]
+    assert (
+        quant.validation.tolerance["top1_agreement"]
+        == DEFAULT_TOLERANCES["weight_quant"]["top1_agreement"]
+    )
 
 
 def test_classifier_metrics() -> None:
     ref = {"p": np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], np.float32)}
-    same = compare_outputs(ref, {"p": ref["p"] + 0.01}, "classifier", {"max_rel_error": 0.05, "top1_agreement": 1.0})
+    same = compare_outputs(
+        ref, {"p": ref["p"] + 0.01}, "classifier", {"max_rel_error": 0.05, "top1_agreement": 1.0}
+    )
     assert same.passed and same.top1_agreement == 1.0
     assert same.max_abs_error == pytest.approx(0.01, abs=1e-6)
     assert same.max_rel_error == pytest.approx(0.01 / 0.8, rel=1e-3)
-    flipped = compare_outputs(ref, {"p": ref["p"][:, ::-1].copy()}, "classifier", {"top1_agreement": 0.9})
+    flipped = compare_outputs(
+        ref, {"p": ref["p"][:, ::-1].copy()}, "classifier", {"top1_agreement": 0.9}
+    )
     assert not flipped.passed and flipped.top1_agreement == 0.5 and "top-1" in flipped.detail
-    nan = compare_outputs(ref, {"p": np.full_like(ref["p"], np.nan)}, "generic", {"max_rel_error": 1.0})
+    nan = compare_outputs(
+        ref, {"p": np.full_like(ref["p"], np.nan)}, "generic", {"max_rel_error": 1.0}
+    )
     assert not nan.passed
     shape = compare_outputs(ref, {"p": ref["p"][:1]}, "generic", {})
     assert not shape.passed and "shape" in shape.detail
 
 
-def _dets(boxes: list[list[float]], classes: list[float], scores: list[float]) -> dict[str, np.ndarray]:
+def _dets(
+    boxes: list[list[float]], classes: list[float], scores: list[float]
+) -> dict[str, np.ndarray]:
     pad = 5 - len(boxes)
     return {
         "detection_boxes": np.array([boxes + [[0, 0, 0, 0]] * pad], np.float32),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
 
 import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
+
+# isort: split
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,

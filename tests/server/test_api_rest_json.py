@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from tensorflow.core.example import example_pb2
 
 from tfsuite.server.errors import ServingError
@@ -22,7 +24,7 @@ from tfsuite.server.rest_json import examples_from_json, parse_predict_body, pre
 F32 = {"x": np.dtype(np.float32)}
 
 
-def _parse(doc: object, specs: dict[str, np.dtype] = F32):  # noqa: ANN202
+def _parse(doc: object, specs: dict[str, np.dtype] = F32):
     return parse_predict_body(orjson.loads(orjson.dumps(doc)), specs)
 
 

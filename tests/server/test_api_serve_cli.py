@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb2 imports)
+
+# isort: split
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsuite.clients.codec import make_ndarray, make_tensor_proto
@@ -29,11 +31,18 @@ START_TIMEOUT = 120.0
 
 
 @pytest.mark.slow
-def test_serve_subprocess_tf_serving_flags_predict_and_sigterm(half_plus_two_base: Path, launch_serve) -> None:
+def test_serve_subprocess_tf_serving_flags_predict_and_sigterm(
+    half_plus_two_base: Path, launch_serve
+) -> None:
     flags = [
-        "--port=-1", "--rest_api_port", "-1", "--model_name=default",
-        f"--model_base_path={half_plus_two_base}", "--enable_model_warmup=false",
-        "--file_system_poll_wait_seconds=0", "--per_process_gpu_memory_fraction=0.5",
+        "--port=-1",
+        "--rest_api_port",
+        "-1",
+        "--model_name=default",
+        f"--model_base_path={half_plus_two_base}",
+        "--enable_model_warmup=false",
+        "--file_system_poll_wait_seconds=0",
+        "--per_process_gpu_memory_fraction=0.5",
     ]
     with launch_serve(flags) as served:
         assert any("per_process_gpu_memory_fraction" in s and "ignored" in s for s in served.output)

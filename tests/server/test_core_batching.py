@@ -202,12 +202,19 @@ def test_dataplane_batches_concurrent_predicts_on_a_real_model(
 
     params = write_batching_parameters(
         tmp_path / "batching.txt",
-        BatchingOptions(max_batch_size=8, batch_timeout_micros=5000, num_batch_threads=1,
-                        allowed_batch_sizes=(4, 8)),
+        BatchingOptions(
+            max_batch_size=8,
+            batch_timeout_micros=5000,
+            num_batch_threads=1,
+            allowed_batch_sizes=(4, 8),
+        ),
     )
     options = ServerOptions(
-        model_name="hp", model_base_path=str(half_plus_two_base), enable_batching=True,
-        batching_parameters_file=str(params), file_system_poll_wait_seconds=0,
+        model_name="hp",
+        model_base_path=str(half_plus_two_base),
+        enable_batching=True,
+        batching_parameters_file=str(params),
+        file_system_poll_wait_seconds=0,
     )
     dp = DataPlane(options)
     dp.start()
@@ -246,8 +253,11 @@ def test_per_model_batching_parameters_override_the_file(make_model_base) -> Non
     per_model = base / "1" / PER_MODEL_BATCHING_FILE
     write_batching_parameters(per_model, BatchingOptions(max_batch_size=2))
     options = ServerOptions(
-        model_name="m", model_base_path=str(base), enable_batching=True,
-        enable_per_model_batching_parameters=True, file_system_poll_wait_seconds=0,
+        model_name="m",
+        model_base_path=str(base),
+        enable_batching=True,
+        enable_per_model_batching_parameters=True,
+        file_system_poll_wait_seconds=0,
     )
     dp = DataPlane(options)  # global defaults: max_batch_size 1000
     dp.start()
@@ -273,7 +283,9 @@ def test_large_batch_splitting_spreads_a_request_over_batches(scheduler: BatchSc
     gate = threading.Event()
     model = Recorder(gate)
     params = BatchingOptions(
-        max_batch_size=8, enable_large_batch_splitting=True, max_execution_batch_size=4,
+        max_batch_size=8,
+        enable_large_batch_splitting=True,
+        max_execution_batch_size=4,
         num_batch_threads=1,
     )
     batcher = scheduler.add_queue(model, params)
@@ -294,8 +306,11 @@ def test_split_parts_count_against_the_queue_limit(scheduler: BatchScheduler) ->
     gate = threading.Event()
     model = Recorder(gate)
     params = BatchingOptions(
-        max_batch_size=8, enable_large_batch_splitting=True, max_execution_batch_size=2,
-        max_enqueued_batches=3, num_batch_threads=1,
+        max_batch_size=8,
+        enable_large_batch_splitting=True,
+        max_execution_batch_size=2,
+        max_enqueued_batches=3,
+        num_batch_threads=1,
     )
     batcher = scheduler.add_queue(model, params)
     running = batcher.submit(_x(0))
@@ -317,8 +332,11 @@ def test_bad_per_model_batching_file_fails_that_version(make_model_base) -> None
     base = make_model_base({1: "half_plus_two"})
     (base / "1" / PER_MODEL_BATCHING_FILE).write_text("max_batch_size { value: 0 }")
     options = ServerOptions(
-        model_name="m", model_base_path=str(base), enable_batching=True,
-        enable_per_model_batching_parameters=True, file_system_poll_wait_seconds=0,
+        model_name="m",
+        model_base_path=str(base),
+        enable_batching=True,
+        enable_per_model_batching_parameters=True,
+        file_system_poll_wait_seconds=0,
         max_num_load_retries=0,
     )
     dp = DataPlane(options)

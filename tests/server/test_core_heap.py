@@ -30,8 +30,9 @@ def test_frozen_objects_survive_collections_until_released() -> None:
 
 def test_manager_freezes_after_load(half_plus_two_base: Path) -> None:
     gc.unfreeze()
-    manager = ModelManager(ServerOptions(model_base_path=str(half_plus_two_base),
-                                         file_system_poll_wait_seconds=0))
+    manager = ModelManager(
+        ServerOptions(model_base_path=str(half_plus_two_base), file_system_poll_wait_seconds=0)
+    )
     manager.start()
     try:
         assert gc.get_freeze_count() > 10_000  # TensorFlow's objects and the model's

@@ -128,7 +128,9 @@ def test_non_integer_version_dirs_are_ignored(make_model_base, start_dataplane) 
 
 def test_version_policies_from_config(make_model_base, start_dataplane, tmp_path) -> None:
     base = make_model_base({1: "half_plus_two", 2: "half_plus_three", 3: "half_plus_two"})
-    config = _config_file(tmp_path, f"""
+    config = _config_file(
+        tmp_path,
+        f"""
         model_config_list {{
           config {{ name: "all" base_path: "{base}" model_platform: "tensorflow"
                    model_version_policy {{ all {{}} }} }}
@@ -136,7 +138,8 @@ def test_version_policies_from_config(make_model_base, start_dataplane, tmp_path
                    model_version_policy {{ specific {{ versions: 1 versions: 2 }} }} }}
           config {{ name: "latest2" base_path: "{base}" model_platform: "tensorflow"
                    model_version_policy {{ latest {{ num_versions: 2 }} }} }}
-        }}""")
+        }}""",
+    )
     dp = start_dataplane(model_config_file=config)
     assert _states(dp, "all") == {1: "AVAILABLE", 2: "AVAILABLE", 3: "AVAILABLE"}
     assert _states(dp, "specific") == {1: "AVAILABLE", 2: "AVAILABLE"}
@@ -159,7 +162,8 @@ def test_version_labels(make_model_base, start_dataplane, tmp_path) -> None:
     with pytest.raises(ServingError) as err:
         dp.predict(RequestSpec("m", label="nope"), dict(X))
     assert (err.value.code, err.value.message) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: nope"
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Unrecognized servable version label: nope",
     )
     assert [s.version for s in dp.get_model_status("m", label="quant")] == [2]
 
@@ -184,10 +188,16 @@ def test_request_errors_for_unknown_models(half_plus_two_base, start_dataplane) 
     dp = start_dataplane(model_name="m", model_base_path=str(half_plus_two_base))
     cases = [
         (RequestSpec(""), grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified."),
-        (RequestSpec("other"), grpc.StatusCode.NOT_FOUND,
-         "Servable not found for request: Latest(other)"),
-        (RequestSpec("m", version=9), grpc.StatusCode.NOT_FOUND,
-         "Servable not found for request: Specific(m, 9)"),
+        (
+            RequestSpec("other"),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Latest(other)",
+        ),
+        (
+            RequestSpec("m", version=9),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Specific(m, 9)",
+        ),
     ]
     for spec, code, message in cases:
         with pytest.raises(ServingError) as err:
@@ -221,8 +231,10 @@ def test_load_is_retried_max_num_load_retries_times(
 ) -> None:
     caplog.set_level(logging.ERROR, logger="tfsuite.server.model_manager")
     dp = start_dataplane(
-        model_name="b", model_base_path=str(broken_model_base),
-        max_num_load_retries=2, load_retry_interval_micros=1000,
+        model_name="b",
+        model_base_path=str(broken_model_base),
+        max_num_load_retries=2,
+        load_retry_interval_micros=1000,
     )
     failures = [r for r in caplog.records if "failed" in r.getMessage()]
     assert len(failures) == 3
@@ -299,10 +311,12 @@ def test_reload_config_replaces_models(make_model_base, start_dataplane) -> None
     a = make_model_base({1: "half_plus_two"}, name="a")
     b = make_model_base({1: "half_plus_three"}, name="b")
     dp = start_dataplane(model_name="a", model_base_path=str(a))
-    dp.reload_config(parse_model_config(
-        f'model_config_list {{ config {{ name: "b" base_path: "{b}" '
-        'model_platform: "tensorflow" } }'
-    ))
+    dp.reload_config(
+        parse_model_config(
+            f'model_config_list {{ config {{ name: "b" base_path: "{b}" '
+            'model_platform: "tensorflow" } }'
+        )
+    )
     assert _y(dp, RequestSpec("b")) == (1, [3.5, 4.0])  # available when reload returns
     with pytest.raises(ServingError, match=r"Latest\(a\)"):
         dp.predict(RequestSpec("a"), dict(X))
@@ -347,8 +361,10 @@ def test_config_file_polling_applies_changes(make_model_base, start_dataplane, t
 
 
 def test_invalid_config_file_fails_start(tmp_path, start_dataplane) -> None:
-    config = _config_file(tmp_path, 'model_config_list { config { name: "x" base_path: "rel" '
-                                    'model_platform: "tensorflow" } }')
+    config = _config_file(
+        tmp_path,
+        'model_config_list { config { name: "x" base_path: "rel" model_platform: "tensorflow" } }',
+    )
     with pytest.raises(ConfigError, match="absolute path or URI"):
         start_dataplane(model_config_file=config)
 
@@ -363,8 +379,12 @@ def test_moving_a_label_needs_an_available_version(make_model_base, start_datapl
             f'version_labels {{ key: "stable" value: {label_version} }} }} }}'
         )
 
-    dp = start_dataplane(model_config_file="", model_name="m", model_base_path=str(base),
-                         allow_version_labels_for_unavailable_models=True)
+    dp = start_dataplane(
+        model_config_file="",
+        model_name="m",
+        model_base_path=str(base),
+        allow_version_labels_for_unavailable_models=True,
+    )
     dp.reload_config(config("versions: 1", 1))
     assert _y(dp, RequestSpec("m", label="stable")) == (1, [2.5, 3.0])
     # Moving "stable" to version 3 (not on disk) fails even with the allow flag; the label

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import tfsuite.protos  # noqa: F401
+
+# isort: split
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -61,8 +63,12 @@ def core(
 
 
 def _predict(
-    core: ServerCore, name: str, inputs: dict[str, object], signature: str = "",
-    output_filter: tuple[str, ...] = (), dtypes: dict[str, object] | None = None,
+    core: ServerCore,
+    name: str,
+    inputs: dict[str, object],
+    signature: str = "",
+    output_filter: tuple[str, ...] = (),
+    dtypes: dict[str, object] | None = None,
 ) -> predict_pb2.PredictResponse:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
@@ -96,23 +102,41 @@ def test_predict_tf1_signature(core: ServerCore) -> None:
 @pytest.mark.parametrize(
     ("inputs", "code", "message"),
     [
-        ({"z": [1.0]}, grpc.StatusCode.INVALID_ARGUMENT,
-         "input tensor alias not found in signature: z. Inputs expected to be in the set {x}."),
-        ({}, grpc.StatusCode.INVALID_ARGUMENT,
-         "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. "
-         "Missing but required: {x}."),
-        ({"x": [1.0], "z": [1.0]}, grpc.StatusCode.INVALID_ARGUMENT,
-         "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. "
-         "Missing but required: {}."),
-        ({"x": [b"one"]}, grpc.StatusCode.INVALID_ARGUMENT,
-         "Expects arg[0] to be float but string is provided"),
-        ({"x": np.array([1, 2], np.int32)}, grpc.StatusCode.INVALID_ARGUMENT,
-         "Expects arg[0] to be float but int32 is provided"),
+        (
+            {"z": [1.0]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "input tensor alias not found in signature: z. Inputs expected to be in the set {x}.",
+        ),
+        (
+            {},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. "
+            "Missing but required: {x}.",
+        ),
+        (
+            {"x": [1.0], "z": [1.0]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. "
+            "Missing but required: {}.",
+        ),
+        (
+            {"x": [b"one"]},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Expects arg[0] to be float but string is provided",
+        ),
+        (
+            {"x": np.array([1, 2], np.int32)},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Expects arg[0] to be float but int32 is provided",
+        ),
     ],
 )
 def test_predict_input_errors(core: ServerCore, inputs: dict, code, message: str) -> None:
-    dtypes = {k: np.float32 for k, v in inputs.items() if isinstance(v, list) and v and
-              isinstance(v[0], float)}
+    dtypes = {
+        k: np.float32
+        for k, v in inputs.items()
+        if isinstance(v, list) and v and isinstance(v[0], float)
+    }
     err = _error(lambda: _predict(core, "hp", inputs, dtypes=dtypes))
     assert (err.code, err.message) == (code, message)
 
@@ -126,7 +150,8 @@ def test_predict_shape_mismatch(core: ServerCore) -> None:
 def test_signature_not_found(core: ServerCore) -> None:
     err = _error(lambda: _predict(core, "hp", {"x": [1.0]}, signature="nope"))
     assert (err.code, err.message) == (
-        grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found.'
+        grpc.StatusCode.FAILED_PRECONDITION,
+        'Serving signature key "nope" not found.',
     )
 
 
@@ -165,7 +190,9 @@ def test_typed_val_encoding_is_accepted(core: ServerCore) -> None:
 
 # -- classify / regress / multi-inference -----------------------------------------------------
 @pytest.mark.parametrize("model", ["tf1", "hp"])
-def test_classify_and_regress(core: ServerCore, model: str, float_examples: Callable[..., list[Any]]) -> None:
+def test_classify_and_regress(
+    core: ServerCore, model: str, float_examples: Callable[..., list[Any]]
+) -> None:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = "classify_x_to_y"
@@ -181,7 +208,9 @@ def test_classify_and_regress(core: ServerCore, model: str, float_examples: Call
     assert [r.value for r in core.regress(reg).result.regressions] == [3.0]
 
 
-def test_classify_with_classes_and_context(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
+def test_classify_with_classes_and_context(
+    core: ServerCore, float_examples: Callable[..., list[Any]]
+) -> None:
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = "tf1"
     request.model_spec.signature_name = "classify_x_to_classes"
@@ -191,7 +220,8 @@ def test_classify_with_classes_and_context(core: ServerCore, float_examples: Cal
     ctx.examples.extend(float_examples(2.0))
     result = core.classify(request).result
     assert [[(c.label, c.score) for c in r.classes] for r in result.classifications] == [
-        [("half_plus_two", 6.0)], [("half_plus_two", 3.0)]
+        [("half_plus_two", 6.0)],
+        [("half_plus_two", 3.0)],
     ]
 
 
@@ -207,35 +237,45 @@ def _classify_request(
 
 def test_classify_errors(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
     # With the method-name check off (TF Serving's default) the structure decides.
-    err = _error(lambda: core.classify(_classify_request("tf1", "regress_x_to_y", float_examples(1.0))))
+    err = _error(
+        lambda: core.classify(_classify_request("tf1", "regress_x_to_y", float_examples(1.0)))
+    )
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
     assert err.message.startswith(
         'Expected classification signature outputs to contain at least one of "classes" or '
         '"scores". Signature was: '
     )
-    err = _error(lambda: core.classify(_classify_request("hp", "serving_default", float_examples(1.0))))
+    err = _error(
+        lambda: core.classify(_classify_request("hp", "serving_default", float_examples(1.0)))
+    )
     assert err.message.startswith("No classification inputs found in SignatureDef: ")
     err = _error(lambda: core.classify(_classify_request("hp", "nope", float_examples(1.0))))
     assert (err.code, err.message) == (
-        grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope"
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "No signature was found with the name: nope",
     )
     err = _error(lambda: core.classify(_classify_request("tf1", "classify_x_to_y", [])))
     assert (err.code, err.message) == (grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.")
 
 
-def test_method_name_check_flag(tf1_half_plus_two_base: Path, half_plus_two_base: Path, float_examples: Callable[..., list[Any]]) -> None:
+def test_method_name_check_flag(
+    tf1_half_plus_two_base: Path, half_plus_two_base: Path, float_examples: Callable[..., list[Any]]
+) -> None:
     from tfsuite.server.dataplane import DataPlane, RequestSpec
 
     options = ServerOptions(
-        model_name="hp", model_base_path=str(half_plus_two_base),
-        file_system_poll_wait_seconds=0, enable_signature_method_name_check=True,
+        model_name="hp",
+        model_base_path=str(half_plus_two_base),
+        file_system_poll_wait_seconds=0,
+        enable_signature_method_name_check=True,
     )
     dp = DataPlane(options)
     dp.start()
     try:
         example = float_examples(1.0)[0].SerializeToString()
-        err = _error(lambda: dp.classify(RequestSpec("hp", signature_name="classify_x_to_y"),
-                                         [example]))
+        err = _error(
+            lambda: dp.classify(RequestSpec("hp", signature_name="classify_x_to_y"), [example])
+        )
         assert err.message == (
             "Expected classification signature method_name to be tensorflow/serving/classify. "
             "Was: tensorflow/serving/predict"
@@ -252,8 +292,10 @@ def test_duplicate_output_filter(core: ServerCore) -> None:
 
 def test_multi_inference(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
     request = inference_pb2.MultiInferenceRequest()
-    for sig, method in [("classify_x_to_y", "tensorflow/serving/classify"),
-                        ("regress_x_to_y", "tensorflow/serving/regress")]:
+    for sig, method in [
+        ("classify_x_to_y", "tensorflow/serving/classify"),
+        ("regress_x_to_y", "tensorflow/serving/regress"),
+    ]:
         task = request.tasks.add()
         task.model_spec.name = "tf1"
         task.model_spec.signature_name = sig
@@ -311,7 +353,9 @@ def test_model_status_proto(core: ServerCore) -> None:
     assert row.status.error_code == 0
 
 
-def test_metric_names_and_labels(core: ServerCore, float_examples: Callable[..., list[Any]]) -> None:
+def test_metric_names_and_labels(
+    core: ServerCore, float_examples: Callable[..., list[Any]]
+) -> None:
     _predict(core, "hp", {"x": np.array([1.0], np.float32)})
     _error(lambda: _predict(core, "hp", {"z": np.array([1.0], np.float32)}))
     reg = regression_pb2.RegressionRequest()
@@ -324,8 +368,10 @@ def test_metric_names_and_labels(core: ServerCore, float_examples: Callable[...,
     assert f'{REQUEST_COUNT}{{model_name="hp",model_version="1",status="OK"}}' in text
     assert f'{REQUEST_COUNT}{{model_name="hp",model_version="1",status="INVALID_ARGUMENT"}}' in text
     assert f"# TYPE {REQUEST_LATENCY} histogram" in text
-    assert (f'{REQUEST_LATENCY}_count{{model_name="hp",model_version="1",API="Predict",'
-            'entrypoint="GRPC"}') in text
+    assert (
+        f'{REQUEST_LATENCY}_count{{model_name="hp",model_version="1",API="Predict",'
+        'entrypoint="GRPC"}'
+    ) in text
     assert f'{RUNTIME_LATENCY}_bucket{{model_name="hp",model_version="1",API="Predict",' in text
     assert f'{REQUEST_EXAMPLE_COUNT_TOTAL}{{model="tf1",model_version="1"}}' in text
     # The same numbers through prometheus_client's registry API.
@@ -348,8 +394,12 @@ def test_warmup_replayed_before_available(make_model_base) -> None:
 
     base = make_model_base({1: "half_plus_two"}, name="w")
     write_warmup_requests(base / "1", [_warmup_request("x")] * 2)
-    options = ServerOptions(model_name="w", model_base_path=str(base),
-                            file_system_poll_wait_seconds=0, num_request_iterations_for_warmup=3)
+    options = ServerOptions(
+        model_name="w",
+        model_base_path=str(base),
+        file_system_poll_wait_seconds=0,
+        num_request_iterations_for_warmup=3,
+    )
     with ServerCore(options) as server:
         labels = ("w", "1", "Predict", "TF2")
         assert server.metrics.runtime_latency.count(labels) == 6  # 2 records x 3 iterations
@@ -361,8 +411,12 @@ def test_failing_warmup_fails_the_load(make_model_base) -> None:
 
     base = make_model_base({1: "half_plus_two"}, name="w")
     write_warmup_requests(base / "1", [_warmup_request("wrong_alias")])
-    options = ServerOptions(model_name="w", model_base_path=str(base),
-                            file_system_poll_wait_seconds=0, max_num_load_retries=0)
+    options = ServerOptions(
+        model_name="w",
+        model_base_path=str(base),
+        file_system_poll_wait_seconds=0,
+        max_num_load_retries=0,
+    )
     with ServerCore(options) as server:
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = "w"

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from google.protobuf import text_format, wrappers_pb2
 from google.protobuf.internal.decoder import _DecodeVarint
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfsuite.serving_configs.batching import (
     BatchingOptions,

@@ -50,7 +50,7 @@ def _parse(path: Path, message: M) -> M:
     return text_format.Parse(path.read_text(), message)
 
 
-def _invoke(args: list[str]):  # noqa: ANN202 - click Result
+def _invoke(args: list[str]):
     return CliRunner().invoke(configs, args, catch_exceptions=True)
 
 

@@ -15,12 +15,12 @@ import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tensorflow_serving.apis import predict_pb2
 
 from tfsuite.clients.codec import make_tensor_proto
 from tfsuite.export.manifest import VariantsManifest
 from tfsuite.serving_configs.cli import configs
 from tfsuite.serving_configs.warmup import read_warmup_requests, write_warmup_requests
-from tensorflow_serving.apis import predict_pb2
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorflow_serving.apis import classification_pb2, predict_pb2
 
 from tfsuite.clients.codec import make_tensor_proto
 from tfsuite.serving_configs.errors import ConfigError
@@ -17,7 +18,6 @@ from tfsuite.serving_configs.warmup import (
     warmup_path,
     write_warmup_requests,
 )
-from tensorflow_serving.apis import classification_pb2, predict_pb2
 
 
 def _predict(i: int) -> predict_pb2.PredictRequest:

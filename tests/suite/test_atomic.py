@@ -24,11 +24,10 @@ def test_text_and_json_writes_replace_whole_files_readably(tmp_path: Path) -> No
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
     target = atomic_write_text(tmp_path / "m.config", "old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target, suffix=".png") as tmp:
-            assert tmp.suffix == ".png" and tmp.name.startswith(".")
-            tmp.write_text("half")
-            raise RuntimeError("writer died")
+    with pytest.raises(RuntimeError), atomic_path(target, suffix=".png") as tmp:
+        assert tmp.suffix == ".png" and tmp.name.startswith(".")
+        tmp.write_text("half")
+        raise RuntimeError("writer died")
     assert target.read_text() == "old"
     assert _listing(tmp_path) == ["m.config"]
 

@@ -12,16 +12,28 @@ from tfsuite.cli import main
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_writes_the_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["demo", "--workdir", str(tmp_path), "--images", "3", "--concurrency", "4",
-            "--load-requests", "8", "--no-bench"]
+def test_demo_runs_end_to_end_and_writes_the_comparison(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "demo",
+        "--workdir",
+        str(tmp_path),
+        "--images",
+        "3",
+        "--concurrency",
+        "4",
+        "--load-requests",
+        "8",
+        "--no-bench",
+    ]
     main(args)  # returns normally on success (errors exit non-zero)
     out = capsys.readouterr().out
     assert "ssd_mobilenet_v2_tiny (detector, frozen_graph)" in out  # the export tables
     assert "mobilenet_v2 (classifier, saved_model)" in out
     assert "under load (4 in flight" in out
     # ... and it ends with the two export tables (what variants.json records).
-    tail = out[out.rindex("summary: the model base paths"):]
+    tail = out[out.rindex("summary: the model base paths") :]
     assert "ssd_mobilenet_v2_tiny (detector, frozen_graph)" in tail
     assert "mobilenet_v2 (classifier, saved_model)" in tail
 

@@ -8,8 +8,14 @@ import pkgutil
 import pytest
 
 #: The top-level folders pyproject.toml maps into the ``tfsuite`` namespace.
-PACKAGES = ("tfsuite", "tfsuite.export", "tfsuite.serving_configs", "tfsuite.server",
-            "tfsuite.clients", "tfsuite.loadtest")
+PACKAGES = (
+    "tfsuite",
+    "tfsuite.export",
+    "tfsuite.serving_configs",
+    "tfsuite.server",
+    "tfsuite.clients",
+    "tfsuite.loadtest",
+)
 
 
 def _modules() -> list[str]:

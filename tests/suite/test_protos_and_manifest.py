@@ -31,22 +31,38 @@ def test_tensorflow_still_imports_after_light_protos() -> None:
 
 def test_manifest_roundtrip_is_atomic(tmp_path) -> None:
     m = VariantsManifest(
-        model_name="m", source="x.pb", source_format="frozen_graph", source_sha256="ab", tf_version="2.21"
+        model_name="m",
+        source="x.pb",
+        source_format="frozen_graph",
+        source_sha256="ab",
+        tf_version="2.21",
     )
-    m.upsert(VariantRecord(version=2, variant="weight_quant", precision="int8-weights", status="ok"))
+    m.upsert(
+        VariantRecord(version=2, variant="weight_quant", precision="int8-weights", status="ok")
+    )
     m.upsert(VariantRecord(version=1, variant="original", precision="fp32", status="ok"))
-    m.upsert(VariantRecord(version=3, variant="trt_fp16", precision="fp16", status="skipped", reason="no TensorRT"))
+    m.upsert(
+        VariantRecord(
+            version=3, variant="trt_fp16", precision="fp16", status="skipped", reason="no TensorRT"
+        )
+    )
     m.save(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["variants.json"]
     loaded = VariantsManifest.load(tmp_path)
     assert [v.version for v in loaded.variants] == [1, 2, 3]
     assert loaded.version_labels() == {"original": 1, "weight_quant": 2}
-    assert json.loads((tmp_path / "variants.json").read_text())["variants"][2]["status"] == "skipped"
+    assert (
+        json.loads((tmp_path / "variants.json").read_text())["variants"][2]["status"] == "skipped"
+    )
 
 
 def test_cli_unknown_error_is_one_line(tmp_path) -> None:
-    out = subprocess.run([sys.executable, "-m", "tfsuite", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "tfsuite", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     assert "export" in out.stdout and "serve" in out.stdout
     with pytest.raises(subprocess.CalledProcessError):
-        subprocess.run([sys.executable, "-m", "tfsuite", "no-such-command"], capture_output=True, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "tfsuite", "no-such-command"], capture_output=True, check=True
+        )

@@ -10,26 +10,34 @@ import pytest
 from tfsuite.cli import cli, run
 
 
-def _run(command: click.Command, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def _run(
+    command: click.Command, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
     with pytest.raises(SystemExit) as info:
         run(command, args, prog_name="tfsuite")
     return int(info.value.code or 0), capsys.readouterr().err
 
 
-def test_configs_out_under_a_file_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_configs_out_under_a_file_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = tmp_path / "models" / "m"
     (base / "1").mkdir(parents=True)
     (base / "1" / "saved_model.pb").write_bytes(b"")
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    code, err = _run(cli, ["configs", "--base-path", str(base), "--out", str(blocker / "cfg")], capsys)
+    code, err = _run(
+        cli, ["configs", "--base-path", str(base), "--out", str(blocker / "cfg")], capsys
+    )
     assert code == 2
     lines = err.strip().splitlines()
     assert lines[-1].startswith("error: cannot use ") and "Not a directory" in lines[-1], err
     assert "Traceback" not in err
 
 
-def test_os_error_without_a_file_name_is_still_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_os_error_without_a_file_name_is_still_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     @click.command()
     def broken() -> None:
         raise ConnectionResetError(104, "Connection reset by peer")
@@ -76,7 +84,11 @@ def test_log_lines_go_to_stderr_not_stdout(capsys: pytest.CaptureFixture[str]) -
 
     handler = log_handler()
     handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.emit(logging.LogRecord("t", logging.INFO, __file__, 1, "version 1 (original): up to date", None, None))
+    handler.emit(
+        logging.LogRecord(
+            "t", logging.INFO, __file__, 1, "version 1 (original): up to date", None, None
+        )
+    )
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "version 1 (original): up to date" in captured.err

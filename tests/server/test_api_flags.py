@@ -50,7 +50,34 @@ def test_bare_boolean_does_not_swallow_the_next_flag() -> None:
 
 
 def test_every_issue_flag_is_accepted_by_its_exact_name() -> None:
-    names = ["port", "grpc_socket_path", "rest_api_port", "rest_api_timeout_in_ms", "rest_api_num_threads", "grpc_channel_arguments", "grpc_max_threads", "model_name", "model_base_path", "model_config_file", "model_config_file_poll_wait_seconds", "file_system_poll_wait_seconds", "enable_batching", "batching_parameters_file", "enable_per_model_batching_parameters", "monitoring_config_file", "enable_model_warmup", "num_request_iterations_for_warmup", "saved_model_tags", "tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism", "tensorflow_session_parallelism", "allow_version_labels_for_unavailable_models", "ssl_config_file", "enable_grpc_healthcheck_service", "host"]
+    names = [
+        "port",
+        "grpc_socket_path",
+        "rest_api_port",
+        "rest_api_timeout_in_ms",
+        "rest_api_num_threads",
+        "grpc_channel_arguments",
+        "grpc_max_threads",
+        "model_name",
+        "model_base_path",
+        "model_config_file",
+        "model_config_file_poll_wait_seconds",
+        "file_system_poll_wait_seconds",
+        "enable_batching",
+        "batching_parameters_file",
+        "enable_per_model_batching_parameters",
+        "monitoring_config_file",
+        "enable_model_warmup",
+        "num_request_iterations_for_warmup",
+        "saved_model_tags",
+        "tensorflow_intra_op_parallelism",
+        "tensorflow_inter_op_parallelism",
+        "tensorflow_session_parallelism",
+        "allow_version_labels_for_unavailable_models",
+        "ssl_config_file",
+        "enable_grpc_healthcheck_service",
+        "host",
+    ]
     missing = [n for n in names if n not in FLAGS]
     assert not missing
 

@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "serve": "tfsuite.server.cli:serve",
     "detect": "tfsuite.clients.cli:detect",
     "classify": "tfsuite.clients.cli:classify",
-    "bench": "tfsuite.loadtest.bench_cli:bench",
+    "bench": "tfsuite.loadtest.offline.cli:bench",
     "configs": "tfsuite.serving_configs.cli:configs",
 }
 

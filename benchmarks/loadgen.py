@@ -258,6 +258,7 @@ def main() -> None:
         os.nice(PRIORITY)
     except OSError:
         console.print("(running at normal priority: raising it is not permitted here)")
+    start_load = os.getloadavg()
     console.print("headroom: bare grpc.aio loop vs the engine, trivial model ...")
     h = headroom(rounds, seconds, concurrency=16)
     console.print("fidelity: latency-scripted server, closed then open loop ...")
@@ -266,7 +267,13 @@ def main() -> None:
     def verdict(ok: bool) -> str:
         return "[green]ok[/green]" if ok else "[red]MISSED[/red]"
 
-    table = Table(title="load generator (benchmarks/loadgen.py)", title_justify="left")
+    load = os.getloadavg()
+    table = Table(
+        title="load generator (benchmarks/loadgen.py)",
+        caption=f"machine: {os.cpu_count()} cores, load average {start_load[0]:.1f} at the "
+        f"start, {load[0]:.1f} at the end (other work on it skews every latency row)",
+        title_justify="left",
+    )
     for name in ("measure", "value", "reference", "ratio / error", "target", ""):
         table.add_column(name, justify="left" if name == "measure" else "right")
     table.add_row(

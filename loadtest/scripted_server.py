@@ -289,8 +289,9 @@ def spawn(
         [sys.executable, "-m", "tfsuite.loadtest.scripted_server", *args],
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=(lambda: _renice(nice)) if nice else None,
     )
+    if nice:
+        _renice(proc.pid, nice)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # blocks until the server is listening (or exits)
@@ -304,9 +305,9 @@ def spawn(
         proc.wait()
 
 
-def _renice(increment: int) -> None:
+def _renice(pid: int, niceness: int) -> None:
     try:
-        os.nice(increment)
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
     except OSError:  # not permitted (not root): run at the normal priority
         pass
 

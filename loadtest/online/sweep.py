@@ -457,6 +457,15 @@ def _check_options(options: CompareOptions) -> None:
         raise UsageError("--repeats must be at least 1")
     if options.batching_parameters is not None and options.base_path is None:
         raise UsageError("--batching-parameters needs --base-path (it configures our server)")
+    if options.base_path is not None and not options.base_path.is_dir():
+        raise UsageError(f"--base-path {options.base_path}: no such directory")
+    if options.inputs is not None and not options.inputs.is_dir():
+        raise UsageError(f"--inputs {options.inputs}: not a directory")
+    if not options.model:
+        if options.base_path is None:
+            raise UsageError("--model NAME is needed with --server")
+        manifest = VariantsManifest.load_if_exists(options.base_path)
+        options.model = manifest.model_name if manifest else options.base_path.resolve().name
     s = options.settings
     if s.max_duration_s < s.duration_s:
         raise UsageError("--max-duration must be at least --duration")

@@ -137,6 +137,7 @@ def test_bad_option_values_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
         (["--concurrency", "1", "--stability", "200%"], "--stability takes a share"),
         ([], "give --concurrency"),
         (["--concurrency", "1", "--versions", "1", "--labels", "a"], "not both"),
+        (["--concurrency", "1", "--inputs", str(tmp_path / "nope")], "--inputs"),
     ):
         code, err = _exit_and_stderr(base + extra, capsys)
         assert code == 2 and err.count("\n") == 1 and expected in err, err

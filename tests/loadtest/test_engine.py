@@ -134,7 +134,6 @@ def test_engine_modules_do_not_import_tensorflow() -> None:
 
 
 def test_scripted_server_process_answers_metadata(tmp_path: Path) -> None:
-    with spawn(["--versions", "1:original,3:fp16"]) as (_, address):
-        with TFServingClient(address) as client:
-            assert [s.version for s in client.status("scripted")] == [1, 3]
-            assert client.metadata("scripted", label="fp16").version == 3
+    with spawn(["--versions", "1:original,3:fp16"]) as (_, address), TFServingClient(address) as c:
+        assert [s.version for s in c.status("scripted")] == [1, 3]
+        assert c.metadata("scripted", label="fp16").version == 3

@@ -29,8 +29,12 @@ Where this differs from TF Serving (on purpose):
   load fine work at start-up without ``--allow_version_labels_for_unavailable_models``
   (TF Serving checks before its first loads finish and refuses them).
 - Loads (and their retry waits) run one at a time on the reconcile thread; TF Serving has
-  ``num_load_threads``. A missing base path or an empty one is logged and the server
-  starts anyway (TF Serving keeps waiting for a first version).
+  ``num_load_threads``. ``start`` returns once every initial version has loaded or failed
+  (retries included), so the ports open after it, as TF Serving's do; but a missing or
+  empty base path is logged and the server starts anyway (TF Serving keeps waiting for a
+  first version), and a failed initial version stays END with its error (TF Serving exits).
+- Two version dirs that parse to one number make that version an error (TF Serving warns
+  and loads one of them).
 - Versions that failed to load stay END with their error and are not retried on later
   polls unless their directory disappears and comes back (TF Serving alike).
 """

@@ -258,7 +258,11 @@ class ModelManager:
             validate_model_config(config)
         except ConfigError as err:
             raise ServingError.invalid_argument(str(err)) from None
-        if config.WhichOneof("config") not in (None, "model_config_list"):
+        which = config.WhichOneof("config")
+        if which is None:  # ServerCore::ReloadConfig: an empty config changes nothing
+            log.info("Taking no action for empty config.")
+            return
+        if which != "model_config_list":
             raise ServingError.invalid_argument("Only model_config_list is supported")
         self._apply_config(config, initial=False)
 
@@ -487,6 +491,10 @@ class ModelManager:
     # -- status -----------------------------------------------------------------------------
     def model_names(self) -> list[str]:
         return sorted(self._serving)
+
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is a model of the current config (loaded versions or not)."""
+        return name in self._serving
 
     def serving_map(self) -> ServingMap:
         return self._serving

@@ -60,8 +60,10 @@ HOSTILE = [
         "2^62x2^62x224x3",
         [2**62, 2**62, 224, 3],
         b"",
-        "Shape [4611686018427387904,4611686018427387904,224,3] is too large "
-        "(more than 2**63 - 1 entries)",
+        (
+            "Shape [4611686018427387904,4611686018427387904,224,3] is too large "
+            "(more than 2**63 - 1 entries)"
+        ),
     ),
     ("negative-5", [-5, 224, 224, 3], b"", "Shape [-5,224,224,3] is not fully defined"),
     (
@@ -103,9 +105,11 @@ def stub(half_plus_two_base: Path) -> Iterator[prediction_service_pb2_grpc.Predi
         model_base_path=str(half_plus_two_base),
         file_system_poll_wait_seconds=0,
     )
-    with ModelServer(options) as server:
-        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
-            yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    with (
+        ModelServer(options) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+    ):
+        yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
 
 @pytest.mark.parametrize(
@@ -133,23 +137,25 @@ def test_decoded_size_limit_is_the_flag_or_the_request_size_whichever_is_larger(
         file_system_poll_wait_seconds=0,
         max_decoded_tensor_bytes=limit,
     )
-    with ModelServer(options) as server:
-        with grpc.insecure_channel(
+    with (
+        ModelServer(options) as server,
+        grpc.insecure_channel(
             f"127.0.0.1:{server.grpc_port}",
             options=[("grpc.max_send_message_length", 64 * 2**20)],
-        ) as channel:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            # 257 floats from a few bytes of dims: over the 1 KiB limit.
-            _assert_refused(stub, [257], b"", f"more than {limit} bytes")
-            # 256 floats (exactly 1 KiB) decode fine: zeros, TF's rule for no values.
-            request = _request([256])
-            out = make_ndarray(stub.Predict(request, timeout=30).outputs["y"])
-            np.testing.assert_allclose(out, np.full(256, 2.0))
-            # A big tensor that is all on the wire decodes to its own size: allowed.
-            big = np.arange(100_000, dtype=np.float32)
-            request = _request([big.size], content=big.tobytes())
-            out = make_ndarray(stub.Predict(request, timeout=30).outputs["y"])
-            np.testing.assert_allclose(out, big * 0.5 + 2.0)
+        ) as channel,
+    ):
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        # 257 floats from a few bytes of dims: over the 1 KiB limit.
+        _assert_refused(stub, [257], b"", f"more than {limit} bytes")
+        # 256 floats (exactly 1 KiB) decode fine: zeros, TF's rule for no values.
+        request = _request([256])
+        out = make_ndarray(stub.Predict(request, timeout=30).outputs["y"])
+        np.testing.assert_allclose(out, np.full(256, 2.0))
+        # A big tensor that is all on the wire decodes to its own size: allowed.
+        big = np.arange(100_000, dtype=np.float32)
+        request = _request([big.size], content=big.tobytes())
+        out = make_ndarray(stub.Predict(request, timeout=30).outputs["y"])
+        np.testing.assert_allclose(out, big * 0.5 + 2.0)
 
 
 @pytest.mark.slow

@@ -320,7 +320,7 @@ def export_variants(
                 and previous_record
                 and previous_record.status == "ok"
                 and previous_record.source_sha256 == sha
-                and (base / str(version)).is_dir()
+                and _version_path(base, version).is_dir()
             ):
                 # e.g. --overwrite on a CPU box: a TF-TRT build made on the GPU cannot be redone
                 # here, and dropping it would lose work; keep it and say so.
@@ -330,7 +330,7 @@ def export_variants(
                 continue
             if record.status != "ok":
                 # Only reachable with --overwrite: a skipped/failed variant leaves nothing loadable.
-                remove_version(base / str(version))
+                remove_version(_version_path(base, version))
             manifest.upsert(record)
             manifest.save(base)
         manifest.save(base)
@@ -343,6 +343,11 @@ def _exc_line(exc: Exception) -> str:
     """``Type: first line`` of an error from a builder or a variant run, short enough for the manifest."""
     text = str(exc)
     return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
+def _version_path(base: Path, version: int) -> Path:
+    """Where a version lives: its existing dir (an ``01`` keeps its name), else ``<base>/<N>``."""
+    return scan_base_path(base).get(version, base / str(version))
 
 
 def _build_one(
@@ -363,7 +368,7 @@ def _build_one(
         source_sha256=sha,
         tf_version=tf.__version__,
     )
-    target = base / str(version)
+    target = _version_path(base, version)
     staged = staging_dir(base, spec.name)
     out = staged / "saved_model"
     started = time.perf_counter()

@@ -18,6 +18,7 @@ from tfsuite.atomic import atomic_write_dir
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.manifest import DEFAULT_VERSIONS, MANIFEST_NAME, VariantsManifest
 from tfsuite.export.paths import check_output_path
+from tfsuite.serving_configs.model_config import parse_version_dir
 
 __all__ = [
     "TEMP_PREFIX",
@@ -32,21 +33,29 @@ TEMP_PREFIX = ".tfsuite-"
 
 
 def scan_base_path(base: Path) -> dict[int, Path]:
-    """Existing version dirs; a usage error for anything TF Serving would misread."""
+    """Existing version dirs by version (their real names kept: ``01`` is version 1); a usage
+    error for anything TF Serving would misread. New versions are written as ``str(version)``."""
     check_output_path(base, "--base-path", directory=True)
     if not base.exists():
         return {}
     versions: dict[int, Path] = {}
-    for entry in base.iterdir():
+    for entry in sorted(base.iterdir()):
         if entry.name == MANIFEST_NAME or entry.name.startswith("."):
             continue  # hidden: our own temp dirs/files (TEMP_PREFIX, tfsuite.atomic's), ignored by servers too
         if entry.is_dir():
-            if not entry.name.isdigit():
+            # TF Serving's parse: an existing "01" or "00000123" is version 1 / 123.
+            version = parse_version_dir(entry.name)
+            if version is None:
                 raise ExportUsageError(
                     f"base path {str(base)!r} holds the non-numeric directory {entry.name!r}; "
                     "version dirs must be integers: move it out or choose another --base-path"
                 )
-            versions[int(entry.name)] = entry
+            if version in versions:
+                raise ExportUsageError(
+                    f"base path {str(base)!r} holds {versions[version].name!r} and {entry.name!r}, "
+                    f"which both name version {version}; remove or rename one"
+                )
+            versions[version] = entry
     return versions
 
 

@@ -24,6 +24,7 @@ from tfsuite.export.signatures import (
     pin_input_shapes,
     resolve_endpoints,
 )
+from tfsuite.serving_configs.model_config import parse_version_dir
 
 __all__ = [
     "KERAS_SUFFIXES",
@@ -48,16 +49,15 @@ def source_format(path: Path) -> str:
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return "saved_model"
         versions = sorted(
-            (
-                int(d.name)
-                for d in path.iterdir()
-                if d.name.isdigit() and (d / "saved_model.pb").exists()
-            ),
+            (version, d)
+            for d in path.iterdir()
+            if (version := parse_version_dir(d.name)) is not None
+            and (d / "saved_model.pb").exists()
         )
         if versions:  # a model base path (as tfsuite export writes): point at one of its versions
             raise ExportUsageError(
                 f"{str(path)!r} is a model base path, not a SavedModel; give one version directory, "
-                f"e.g. {str(path / str(versions[-1]))!r}"
+                f"e.g. {str(versions[-1][1])!r}"
             )
         raise ExportUsageError(
             f"{str(path)!r} is a directory without saved_model.pb: not a SavedModel"

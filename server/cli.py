@@ -76,6 +76,12 @@ def serve(flags: tuple[str, ...]) -> None:
         click.echo("\n".join(version_lines()))
         return
     options = parse_flags(flags)
+    if options.model_config_file:
+        # As TF Serving (server.cc): an unparseable config ends the process before anything
+        # loads, with protobuf's line:column; here also before TensorFlow is imported.
+        from tfsuite.serving_configs.model_config import read_model_config
+
+        read_model_config(options.model_config_file)
     # Imported here: the app pulls in TensorFlow, the flag errors above should not wait for it.
     from tfsuite.server.app import ModelServer, print_announce
 

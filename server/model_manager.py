@@ -6,8 +6,9 @@ in one object:
 - models come from ``--model_config_file`` (``model_config_list``) or single-model mode
   (``--model_name`` / ``--model_base_path``); each has a version policy (latest{N} / all /
   specific) and version labels;
-- a *reconcile pass* lists each base path (version dirs must parse as a positive int64;
-  anything else is ignored), loads aspired versions that are not loaded and unloads loaded
+- a *reconcile pass* lists each base path (version dir names are parsed as TF Serving's
+  ``absl::SimpleAtoi`` parses them, so ``00000123`` is version 123; anything else is
+  ignored; two dirs parsing to one version make that version an error), loads aspired versions that are not loaded and unloads loaded
   ones that are no longer aspired — new versions first, then unloads, so a model never
   goes dark while its newest version is replaced;
 - a poll thread runs the pass every ``file_system_poll_wait_seconds`` and re-reads the
@@ -57,6 +58,7 @@ from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.model_config import (
     ModelConfig,
     ModelServerConfig,
+    VersionDirs,
     read_model_config,
     validate_model_config,
     version_dirs,
@@ -118,6 +120,7 @@ class _Model:
     records: dict[int, _VersionRecord] = field(default_factory=dict)
     active: bool = True  # False once a reload removed it from the config
     labels: dict[str, int] = field(default_factory=dict)  # applied labels (checked)
+    duplicates_logged: set[str] = field(default_factory=set)  # each duplicate error once
 
 
 def single_model_config(name: str, base_path: str) -> ModelServerConfig:
@@ -330,26 +333,54 @@ class ModelManager:
         base = Path(cfg.base_path)
         if not base.is_dir():
             log.warning("Could not find base path %s for servable %s", base, cfg.name)
-            on_disk: list[int] = []
+            on_disk = VersionDirs()
         else:
             on_disk = version_dirs(base)
-            if not on_disk:
-                log.warning("No versions of servable %s found under base path %s", cfg.name, base)
-        aspired = aspired_versions(cfg, on_disk)
+            if not on_disk.paths and not on_disk.duplicates:
+                log.warning(
+                    "No versions of servable %s found under base path %s. Did you forget to "
+                    "name your leaf directory as a number (eg. '/1/')?",
+                    cfg.name,
+                    base,
+                )
+        found = sorted([*on_disk.paths, *on_disk.duplicates])
+        aspired = aspired_versions(cfg, found)
         for version in sorted(aspired, reverse=True):  # newest first: it serves "latest"
             rec = model.records.get(version)
+            if version in on_disk.duplicates:
+                self._refuse_duplicate(model, version, on_disk, rec)
+                continue
             if rec is None or (rec.state == "END" and (rec.error is None or rec.gone)):
-                rec = _VersionRecord(version, base / str(version))
+                rec = _VersionRecord(version, on_disk.paths[version])
                 with self._lock:
                     model.records[version] = rec
                 self._load(cfg.name, rec)
                 self._publish()
         for version, rec in sorted(model.records.items()):
-            if version not in on_disk and rec.error is not None:
+            if version not in on_disk.paths and rec.error is not None:
                 rec.gone = True
             if version not in aspired and rec.state == "AVAILABLE":
                 self._unload(cfg.name, rec, UNLOAD_DRAIN_SECONDS)
                 self._publish()
+
+    def _refuse_duplicate(
+        self, model: _Model, version: int, on_disk: VersionDirs, rec: _VersionRecord | None
+    ) -> None:
+        """Two dirs parse to one version: that version is an error (logged once per change)."""
+        message = on_disk.duplicate_message(version)
+        if message not in model.duplicates_logged:
+            model.duplicates_logged.add(message)
+            log.error("Servable {name: %s version: %d}: %s", model.config.name, version, message)
+        if rec is not None and rec.state in ("LOADING", "AVAILABLE"):
+            return  # keeps serving from the dir it loaded; nothing new loads until one is left
+        if rec is not None and rec.error is not None and rec.error.message == message:
+            return
+        record = _VersionRecord(version, on_disk.duplicates[version][0], state="END")
+        record.error = ServingError.failed_precondition(message)
+        record.gone = True  # loaded again once only one dir is left
+        with self._lock:
+            model.records[version] = record
+            self._changed.notify_all()
 
     def _set_state(self, rec: _VersionRecord, state: str) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -29,9 +30,11 @@ __all__ = [
     "ModelConfig",
     "ModelServerConfig",
     "Policy",
+    "VersionDirs",
     "model_config_for",
     "model_server_config",
     "parse_model_config",
+    "parse_version_dir",
     "read_manifest",
     "read_model_config",
     "validate_model_config",
@@ -54,7 +57,6 @@ _LABEL = re.compile(r"[a-zA-Z0-9_]+")
 _URI = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://")
 # A model name ends up in REST paths (/v1/models/NAME) and in log/metric labels.
 _BAD_NAME = re.compile(r"[/:\s]")
-_VERSION_DIR = re.compile(r"0|[1-9][0-9]*")
 
 
 def parse_model_config(text: str, *, source: str = "<text>") -> ModelServerConfig:
@@ -149,23 +151,70 @@ def _is_relative(base_path: str) -> bool:
     return not (_URI.match(base_path) or base_path.startswith("/"))
 
 
-# -- building configs ------------------------------------------------------------------------
-def version_dirs(base_path: str | os.PathLike[str]) -> list[int]:
-    """Version numbers under ``base_path``: sub-directories named by a non-negative int64.
+# -- version dirs ----------------------------------------------------------------------------
+_INT64_MAX = 2**63 - 1
+# absl::SimpleAtoi / safe_strto64: optional ASCII whitespace around an optional sign and
+# decimal digits. Negative numbers parse, but a negative version cannot be requested (the
+# suite ignores such dirs).
+_SIMPLE_ATOI = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]+)[ \t\n\v\f\r]*")
 
-    TF Serving parses names with ``absl::SimpleAtoi`` (so it would also take "007" or "+7");
-    we list only canonical names, for which ``base_path / str(version)`` is the directory.
-    Other entries are ignored, as TF Serving ignores them.
+
+def parse_version_dir(name: str) -> int | None:
+    """The version a dir name stands for, as TF Serving parses it (``absl::SimpleAtoi``).
+
+    ``"00000123"`` -> 123, ``"01"`` -> 1, ``"+7"`` -> 7; ``None`` for anything that is not a
+    non-negative int64 (TF Serving ignores such entries).
     """
-    out = []
+    match = _SIMPLE_ATOI.fullmatch(name)
+    if match is None:
+        return None
+    value = int(match.group(1))
+    return value if value <= _INT64_MAX else None
+
+
+@dataclass(frozen=True)
+class VersionDirs:
+    """The version dirs under one base path, keyed by the version their name parses to."""
+
+    #: version -> its directory (the real name on disk, e.g. ``00000123``), sorted by version
+    paths: dict[int, Path] = field(default_factory=dict)
+    #: versions that two or more dirs parse to (e.g. ``1`` and ``01``) -> those dirs, sorted;
+    #: such a version is not loadable until only one dir remains
+    duplicates: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+
+    @property
+    def versions(self) -> list[int]:
+        """Loadable version numbers (duplicated ones excluded), ascending."""
+        return list(self.paths)
+
+    def duplicate_message(self, version: int) -> str:
+        """What is wrong with a duplicated version and how to fix it, in one line."""
+        names = ", ".join(p.name for p in self.duplicates[version])
+        return (
+            f"Duplicate version directories detected: {names} all parse to version {version}; "
+            "remove or rename all but one"
+        )
+
+
+def version_dirs(base_path: str | os.PathLike[str]) -> VersionDirs:
+    """The version dirs under ``base_path`` as TF Serving's FileSystemStoragePathSource sees
+    them: sub-directories whose name parses as a non-negative int64 (``parse_version_dir``).
+
+    A version's path is the dir's real name (``base/00000123``), never ``base / str(version)``.
+    Other entries are ignored, as TF Serving ignores them; a missing base path has none.
+    """
+    found: dict[int, list[Path]] = {}
     try:
-        entries = list(Path(base_path).iterdir())
+        entries = sorted(Path(base_path).iterdir())
     except OSError:
-        return []
+        return VersionDirs()
     for entry in entries:
-        if _VERSION_DIR.fullmatch(entry.name) and int(entry.name) < 2**63 and entry.is_dir():
-            out.append(int(entry.name))
-    return sorted(out)
+        version = parse_version_dir(entry.name)
+        if version is not None and entry.is_dir():
+            found.setdefault(version, []).append(entry)
+    paths = {v: dirs[0] for v, dirs in sorted(found.items()) if len(dirs) == 1}
+    duplicates = {v: tuple(dirs) for v, dirs in sorted(found.items()) if len(dirs) > 1}
+    return VersionDirs(paths, duplicates)
 
 
 def read_manifest(base_path: str | os.PathLike[str]) -> VariantsManifest | None:
@@ -205,22 +254,24 @@ def model_config_for(
     local = Path(local_path) if local_path is not None else Path(os.fspath(base_path))
     if manifest is None and not _URI.match(os.fspath(local)):
         manifest = read_manifest(local)
+    on_disk = version_dirs(local)  # empty for a URI or a path only a container sees
+    for version in on_disk.duplicates:
+        raise ConfigError(f"{local}: {on_disk.duplicate_message(version)}")
 
     if manifest is not None:
         labels = manifest.version_labels()
         versions = sorted(labels.values())
         if local.is_dir():
             # TF Serving would wait forever for a specific version that does not exist.
-            on_disk = set(version_dirs(local))
             for label, version in labels.items():
-                if version not in on_disk:
+                if version not in on_disk.paths:
                     raise ConfigError(
                         f"variants.json lists version {version} ({label}) as ok but "
-                        f"{local / str(version)} is missing; re-run the export"
+                        f"{local} has no directory for it; re-run the export"
                     )
     else:
         labels = {}
-        versions = version_dirs(local)
+        versions = on_disk.versions
     if not versions and policy == "specific":
         raise ConfigError(
             f"{local}: no loadable versions (no variant with status ok in variants.json and no "
@@ -233,7 +284,7 @@ def model_config_for(
     elif policy == "latest":
         model.model_version_policy.latest.num_versions = 1
         # A label on a version that is not loaded makes TF Serving refuse the config.
-        newest = max(version_dirs(local) or versions, default=None)
+        newest = max(on_disk.versions or versions, default=None)
         labels = {k: v for k, v in labels.items() if v == newest}
     elif policy == "all":
         model.model_version_policy.all.SetInParent()

@@ -1,7 +1,8 @@
 """Reading and writing text-format protos the way TF Serving's ``ParseProtoTextFile`` does.
 
-TF Serving reports an unparsable file as ``Invalid protobuf file: '<path>'``; we keep that
-prefix and add protobuf's own ``line:column : reason`` so the user can find the mistake.
+TF Serving reports an unparsable file in two lines: protobuf's ``Error parsing text-format
+<message type>: <line>:<column>: <reason>`` and ``Invalid protobuf file: '<path>'``. We say
+both in one: ``Invalid protobuf file: '<path>': Error parsing text-format ...: 3:5: ...``.
 """
 
 from __future__ import annotations
@@ -51,14 +52,11 @@ def parse_text_proto(
         reason = _one_line(str(exc))
         line, column = exc.GetLine(), exc.GetColumn()
         if line is not None:
-            # protobuf prefixes "line:column : "; say it in words instead.
-            reason = reason.split(" : ", 1)[-1]
-            where = f"line {line}, column {column}: "
-        else:
-            where = ""
+            # Python's protobuf says "3:5 : reason"; the C++ parser TF Serving uses, "3:5: reason".
+            reason = f"{line}:{column}: {reason.split(' : ', 1)[-1]}"
         raise ConfigError(
-            f"Invalid protobuf file: '{source}': {where}{reason}"
-            f" (expected a text-format {message.DESCRIPTOR.full_name})"
+            f"Invalid protobuf file: '{source}': Error parsing text-format "
+            f"{message.DESCRIPTOR.full_name}: {reason}"
         ) from None
     return _validated(message, validate, source)
 

@@ -180,3 +180,34 @@ def test_skipped_trt_is_not_retried_for_the_same_source_and_tf(
         tiny_classifier_pb, base, variants="trt_fp16", overwrite=True, progress=False
     )
     assert retried.by_variant("trt_fp16").created_at != first.by_variant("trt_fp16").created_at
+
+
+def test_existing_leading_zero_dirs_are_their_versions(
+    tiny_classifier_pb: Path, tmp_path: Path
+) -> None:
+    # Seed 002 serves /models/ssd/01: TF Serving reads it as version 1, and so does export.
+    base = tmp_path / "m"
+    (base / "01").mkdir(parents=True)
+    (base / "01" / "marker").write_text("someone else's model")
+    (base / "00000007").mkdir()
+    assert {v: p.name for v, p in scan_base_path(base).items()} == {1: "01", 7: "00000007"}
+    with pytest.raises(ExportUsageError, match="version 1 already exists.*--overwrite"):
+        export_variants(tiny_classifier_pb, base, variants="original", progress=False)
+    export_variants(tiny_classifier_pb, base, variants="original", overwrite=True, progress=False)
+    # Overwritten in place: no second dir for version 1 (that would be a duplicate).
+    assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".")) == [
+        "00000007",
+        "01",
+        "variants.json",
+    ]
+    assert (base / "01" / "saved_model.pb").exists() and not (base / "01" / "marker").exists()
+    # New versions get canonical names.
+    export_variants(tiny_classifier_pb, base, variants="original,optimized", progress=False)
+    assert (base / "8" / "saved_model.pb").exists()
+
+
+def test_two_dirs_for_one_version_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "1").mkdir()
+    (tmp_path / "001").mkdir()
+    with pytest.raises(ExportUsageError, match="'001' and '1', which both name version 1"):
+        scan_base_path(tmp_path)

@@ -193,7 +193,11 @@ def test_validation_messages(text: str, message: str) -> None:
 def test_parse_error_has_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "batching_parameters.txt"
     path.write_text("max_batch_size { value: 32 }\nmax_batch_size: 32\n")
-    with pytest.raises(ConfigError, match=rf"^Invalid protobuf file: '{path}': line 2, column"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^Invalid protobuf file: '{path}': Error parsing text-format "
+        r"tensorflow.serving.BatchingParameters: 2:",
+    ):
         read_batching_parameters(path)
 
 

@@ -15,7 +15,9 @@ from tfsuite.serving_configs.model_config import (
     model_config_for,
     model_server_config,
     parse_model_config,
+    parse_version_dir,
     read_model_config,
+    version_dirs,
     write_model_config,
 )
 
@@ -112,7 +114,9 @@ def test_validation_messages(text: str, message: str) -> None:
 def test_two_model_config_list_blocks_are_a_parse_error() -> None:
     # Text format does not merge a repeated singular field (TF Serving's C++ parser neither).
     text = _one() + "\n" + _one()
-    with pytest.raises(ConfigError, match=r"line 2, column \d+: .*multiple \"model_config_list\""):
+    with pytest.raises(
+        ConfigError, match=r"ModelServerConfig: 2:\d+: .*multiple \"model_config_list\""
+    ):
         parse_model_config(text)
 
 
@@ -127,7 +131,10 @@ def test_parse_error_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         read_model_config(path)
     msg = str(err.value)
-    assert msg.startswith(f"Invalid protobuf file: '{path}': line 3, column 5:")
+    assert msg.startswith(
+        f"Invalid protobuf file: '{path}': "
+        "Error parsing text-format tensorflow.serving.ModelServerConfig: 3:5: "
+    )
     assert 'no field named "nme"' in msg
 
 
@@ -190,11 +197,12 @@ def test_model_config_for_latest_and_all(tmp_path: Path, make_manifest: MakeMani
 
 def test_model_config_for_without_manifest_scans_version_dirs(tmp_path: Path) -> None:
     base = tmp_path / "m"
-    for name in ("3", "1", "tmp", "0", "007", "-2"):
+    for name in ("3", "1", "tmp", "0", "007", "-2", "+00009"):
         (base / name).mkdir(parents=True)
     (base / "5").write_text("a file, not a version dir")
     entry = model_config_for("m", base)
-    assert list(entry.model_version_policy.specific.versions) == [0, 1, 3]
+    # TF Serving's absl::SimpleAtoi: "007" is 7 and "+00009" is 9; "-2" cannot be requested.
+    assert list(entry.model_version_policy.specific.versions) == [0, 1, 3, 7, 9]
     assert dict(entry.version_labels) == {}
 
 
@@ -228,7 +236,7 @@ def test_model_config_for_manifest_version_missing_on_disk(
     base = tmp_path / "m"
     (base / "1").mkdir(parents=True)
     manifest = make_manifest("ssd", {"original": (1, "ok"), "weight_quant": (2, "ok")})
-    expected = r"lists version 2 \(weight_quant\) as ok but .*2 is missing"
+    expected = r"lists version 2 \(weight_quant\) as ok but .*m has no directory for it"
     with pytest.raises(ConfigError, match=expected):
         model_config_for("m", base, manifest)
 
@@ -251,3 +259,51 @@ def test_variant_name_unfit_for_a_label_gets_none(
     entry = model_config_for("m", base, manifest)
     assert list(entry.model_version_policy.specific.versions) == [1, 2]
     assert dict(entry.version_labels) == {"original": 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [
+        ("00000123", 123),
+        ("01", 1),
+        ("0", 0),
+        ("+7", 7),
+        (" 12 ", 12),
+        ("9223372036854775807", 2**63 - 1),
+        ("9223372036854775808", None),
+        ("-1", None),
+        ("1.0", None),
+        ("0x10", None),
+        ("1e3", None),
+        ("", None),
+        ("++1", None),
+        ("latest", None),
+    ],
+)
+def test_parse_version_dir_is_simple_atoi(name: str, version: int | None) -> None:
+    assert parse_version_dir(name) == version
+
+
+def test_version_dirs_keep_real_names_and_report_duplicates(tmp_path: Path) -> None:
+    for name in ("00000123", "00000124", "2", "002", "notes"):
+        (tmp_path / name).mkdir()
+    found = version_dirs(tmp_path)
+    assert found.paths == {123: tmp_path / "00000123", 124: tmp_path / "00000124"}
+    assert found.duplicates == {2: (tmp_path / "002", tmp_path / "2")}
+    assert found.versions == [123, 124]
+    assert "002, 2 all parse to version 2" in found.duplicate_message(2)
+
+
+def test_model_config_for_accepts_leading_zero_dirs_and_refuses_duplicates(
+    tmp_path: Path, make_manifest: MakeManifest
+) -> None:
+    base = tmp_path / "m"
+    (base / "01").mkdir(parents=True)
+    (base / "00000002").mkdir()
+    make_manifest("ssd", {"original": (1, "ok"), "weight_quant": (2, "ok")}).save(base)
+    entry = model_config_for("m", base)
+    assert list(entry.model_version_policy.specific.versions) == [1, 2]
+    assert dict(entry.version_labels) == {"original": 1, "weight_quant": 2}
+    (base / "1").mkdir()
+    with pytest.raises(ConfigError, match="01, 1 all parse to version 1"):
+        model_config_for("m", base)

@@ -45,7 +45,7 @@ def test_read_documented_example(tmp_path: Path) -> None:
             f'server_key: "{_KEY}" server_cert: "{_CERT}" client_verify: true',
             "client_verify is true but custom_ca is empty",
         ),
-        ("server_key: 3", "Invalid protobuf file: 'ssl.config': line 1"),
+        ("server_key: 3", "Invalid protobuf file: 'ssl.config': Error parsing text-format"),
         ("server_keys: 'x'", "Invalid protobuf file: 'ssl.config'.*server_keys"),
     ],
 )

@@ -431,12 +431,19 @@ class ModelManager:
                     unloads.append((name, rec))
         for model in self._models.values():
             for version, rec in list(model.records.items()):
-                if any(rec is t for t in tentative):
-                    rec.cancel.set()
-                    if self._begin_unload(rec):
-                        unloads.append((model.config.name, rec))
-                    else:
-                        del model.records[version]
+                if not any(rec is t for t in tentative):
+                    continue
+                rec.hidden = False
+                if rec.state == "END" and rec.error is not None:
+                    # Kept with its error (GetModelStatus says why the change failed), and,
+                    # like any failed version, not loaded again until its dir is replaced:
+                    # a config poll retrying the change does not reload it every time.
+                    continue
+                rec.cancel.set()
+                if self._begin_unload(rec):
+                    unloads.append((model.config.name, rec))
+                else:
+                    del model.records[version]
         return unloads
 
     def _check_labels(

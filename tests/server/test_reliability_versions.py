@@ -398,7 +398,7 @@ def test_dropping_a_labelled_version_is_refused_whole_and_nothing_changes(
 
 
 def test_a_label_on_a_version_that_fails_to_load_rolls_the_whole_config_back(
-    tmp_path: Path, model_dirs: dict[str, Path], add_version, start_server
+    tmp_path: Path, model_dirs: dict[str, Path], add_version, start_server, manager_log
 ) -> None:
     base = tmp_path / "m"
     add_version(base, 1, "half_plus_two")
@@ -433,6 +433,13 @@ def test_a_label_on_a_version_that_fails_to_load_rolls_the_whole_config_back(
             _statuses(channel, "b")
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         assert _by_label(channel, "stable") == (2, 4.0)
-        states = _states(channel, "m")
-        assert (states[1], states[2]) == (AVAILABLE, AVAILABLE)
-        assert states.get(3, END) == END
+        states = _statuses(channel, "m")
+        assert (states[1].state, states[2].state) == (AVAILABLE, AVAILABLE)
+        # Version 3 stays END with its load error: why the change failed.
+        assert states[3].state == END and "saved_model.pb" in states[3].status.error_message
+        # Trying the same change again fails the same way, without loading 3 again.
+        with pytest.raises(grpc.RpcError) as again:
+            _reload(channel, change)
+        assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert _by_label(channel, "stable") == (2, 4.0)
+        assert len(manager_log.matching("Loading servable version {name: m version: 3}")) == 1

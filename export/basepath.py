@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 TEMP_PREFIX = ".tfsuite-"
-#: Held (flock) by the export writing to a base path; its content is that export's pid.
+#: Held (flock) by the export writing to a base path, which writes its pid into it.
 LOCK_NAME = ".tfsuite-export.lock"
 # tfsuite.atomic's temp dirs for a version dir: ".<N>.<random>.tmp" / ".old".
 _ATOMIC_TEMP = re.compile(r"\.\d+\..+\.(tmp|old)")
@@ -133,32 +133,50 @@ def remove_version(target: Path) -> None:
 def base_path_lock(base: Path) -> Iterator[None]:
     """Hold the base path's export lock for the ``with`` block (one export per base path).
 
-    Another live export holding it is a usage error naming its pid. A base path this creates
-    and the run leaves empty is removed again, so a run refused later writes nothing.
+    The lock is an ``flock`` on ``<base>/.tfsuite-export.lock``, which exists only while an
+    export runs (one left by a killed export is simply taken over). Another live export
+    holding it is a usage error naming its pid. A base path this creates and the run leaves
+    empty is removed again, so a refused run writes nothing.
     """
     created = not base.exists()
     base.mkdir(parents=True, exist_ok=True)
     path = base / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        fd = _lock_file(path, base)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # still locked: nobody else holds this inode
+            os.close(fd)
+    finally:
+        if created and not any(base.iterdir()):
+            base.rmdir()
+
+
+def _lock_file(path: Path, base: Path) -> int:
+    """An fd holding the lock on ``path`` (the file that is there now, not one unlinked by
+    a finishing export between our open and our lock)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                 raise
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise ExportUsageError(
                 f"another export (pid {owner}) is writing to {str(base)!r}; wait for it to "
                 "finish or choose another --base-path"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-        if created and [p.name for p in base.iterdir()] == [LOCK_NAME]:
-            path.unlink(missing_ok=True)
-            base.rmdir()
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # that export finished and removed it: lock the new one
 
 
 def sweep_stale_staging(base: Path) -> list[tuple[Path, int]]:

@@ -292,18 +292,22 @@ class ServerCore:
         As TF Serving's ModelServiceImpl: a request without a ``model_config_list`` (an empty
         or zero-byte request) is INVALID_ARGUMENT and changes nothing.
         """
-        if self.options.disable_model_service_reload:
-            raise ServingError(
-                grpc.StatusCode.PERMISSION_DENIED,
-                "HandleReloadConfigRequest is disabled on this server "
-                "(--disable_model_service_reload)",
-            )
-        if request.config.WhichOneof("config") != "model_config_list":
-            raise ServingError.invalid_argument(
-                "ServerModelConfig type not supported by HandleReloadConfigRequest. "
-                "Only ModelConfigList is currently supported"
-            )
-        self.dataplane.reload_config(request.config)
+        try:
+            if self.options.disable_model_service_reload:
+                raise ServingError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "HandleReloadConfigRequest is disabled on this server "
+                    "(--disable_model_service_reload)",
+                )
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise ServingError.invalid_argument(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                    "Only ModelConfigList is currently supported"
+                )
+            self.dataplane.reload_config(request.config)
+        except ServingError as err:
+            log.error("ReloadConfig failed: %s", err.message)  # TF Serving's log line
+            raise
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0  # present and OK, as TF Serving answers
         return response

@@ -144,6 +144,11 @@ def single_model_config(name: str, base_path: str) -> ModelServerConfig:
     return config
 
 
+def _found(on_disk: VersionDirs) -> list[int]:
+    """Every version number on disk, duplicated ones included (they are errors, not gaps)."""
+    return sorted([*on_disk.paths, *on_disk.duplicates])
+
+
 def aspired_versions(config: ModelConfig, on_disk: list[int]) -> list[int]:
     """Versions the policy wants from what is on disk (TF Serving's ServableVersionPolicy)."""
     policy = config.model_version_policy
@@ -338,8 +343,7 @@ class ModelManager:
         with self._config_lock:
             listings = {name: self._list_versions(cfg) for name, cfg in wanted.items()}
             aspired = {
-                name: aspired_versions(cfg, sorted([*d.paths, *d.duplicates]))
-                for name, (cfg, d) in ((n, (wanted[n], listings[n])) for n in wanted)
+                name: aspired_versions(cfg, _found(listings[name])) for name, cfg in wanted.items()
             }
             with self._lock:
                 self._check_labels(wanted, aspired, loaded=False)
@@ -350,8 +354,7 @@ class ModelManager:
             with self._lock:
                 try:
                     labels = self._check_labels(wanted, aspired, loaded=True, staged=staged)
-                except ServingError as err:
-                    log.error("model config not applied (the previous config stays): %s", err)
+                except ServingError as err:  # the caller reports it (once)
                     unloads = self._rollback(staged, tentative)
                     failure: ServingError | None = err
                 else:
@@ -467,7 +470,7 @@ class ModelManager:
         for name, cfg in wanted.items():
             current = self._models.get(name)
             model = (staged or {}).get(name) or current
-            old_labels = current.labels if current is not None else {}
+            old_labels = current.labels if current is not None and current.active else {}
             for label, version in cfg.version_labels.items():
                 old = old_labels.get(label)
                 if allow and (old is None or old == version):
@@ -518,7 +521,7 @@ class ModelManager:
         (caller holds ``_config_lock``); the loads started."""
         cfg = model.config
         on_disk = self._list_versions(cfg)
-        aspired = aspired_versions(cfg, sorted([*on_disk.paths, *on_disk.duplicates]))
+        aspired = aspired_versions(cfg, _found(on_disk))
         with self._lock:
             if not model.active:
                 return []

@@ -40,7 +40,7 @@ __all__ = [
 
 TEMP_PREFIX = ".tfsuite-"
 #: Held (flock) by the export writing to a base path, which writes its pid into it.
-LOCK_NAME = ".tfsuite-export.lock"
+LOCK_NAME = ".tfsuite.lock"
 # tfsuite.atomic's temp dirs for a version dir: ".<N>.<random>.tmp" / ".old".
 _ATOMIC_TEMP = re.compile(r"\.\d+\..+\.(tmp|old)")
 
@@ -133,10 +133,10 @@ def remove_version(target: Path) -> None:
 def base_path_lock(base: Path) -> Iterator[None]:
     """Hold the base path's export lock for the ``with`` block (one export per base path).
 
-    The lock is an ``flock`` on ``<base>/.tfsuite-export.lock``, which exists only while an
+    The lock is an ``flock`` on ``<base>/.tfsuite.lock``, which exists only while an
     export runs (one left by a killed export is simply taken over). Another live export
-    holding it is a usage error naming its pid. A base path this creates and the run leaves
-    empty is removed again, so a refused run writes nothing.
+    holding it is a usage error naming its pid. A base path this creates is removed again
+    when the run is refused (a usage error) before writing anything.
     """
     created = not base.exists()
     base.mkdir(parents=True, exist_ok=True)
@@ -150,9 +150,10 @@ def base_path_lock(base: Path) -> Iterator[None]:
         finally:
             path.unlink(missing_ok=True)  # still locked: nobody else holds this inode
             os.close(fd)
-    finally:
+    except ExportUsageError:
         if created and not any(base.iterdir()):
-            base.rmdir()
+            base.rmdir()  # refused before writing anything: as if never run
+        raise
 
 
 def _lock_file(path: Path, base: Path) -> int:

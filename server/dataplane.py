@@ -186,8 +186,15 @@ class DataPlane:
 
     # -- running a signature ----------------------------------------------------------------
     def _run(
-        self, servable: Servable, runner: SignatureRunner, inputs: dict[str, np.ndarray], api: str
+        self,
+        servable: Servable,
+        runner: SignatureRunner,
+        inputs: dict[str, np.ndarray],
+        api: str,
+        output_filter: Sequence[str] = (),
     ) -> dict[str, np.ndarray]:
+        """Run ``runner`` (through its batch queue if it has one); with ``output_filter``
+        only those outputs are returned (unbatched, only those are fetched)."""
         batcher = (
             self._batchers.get((servable.name, servable.version, runner.key))
             if (self._batchers)
@@ -196,8 +203,10 @@ class DataPlane:
         start = time.perf_counter()
         if batcher is not None:
             outputs = batcher.submit(inputs).result()
+            if output_filter:
+                outputs = {alias: outputs[alias] for alias in output_filter}
         else:
-            outputs = runner.run(inputs)
+            outputs = runner.run(inputs, output_filter)
         self._runtime(
             (servable.name, str(servable.version), api, "TF2"),
             (time.perf_counter() - start) * 1e6,
@@ -216,10 +225,7 @@ class DataPlane:
         runner.check_inputs(inputs)
         if output_filter:
             runner.check_output_filter(output_filter)
-        outputs = self._run(servable, runner, inputs, "Predict")
-        if output_filter:
-            return {alias: outputs[alias] for alias in output_filter}
-        return outputs
+        return self._run(servable, runner, inputs, "Predict", output_filter)
 
     def classify_on(
         self, servable: Servable, signature_name: str, examples: Sequence[bytes]

@@ -123,15 +123,6 @@ class ServingError(TFSuiteError):
         )
 
     @classmethod
-    def shape_mismatch(cls, alias: str, expected: str, given: str) -> ServingError:
-        # TF Serving reports the runtime's shape error; this is the same fact in one line.
-        return cls.invalid_argument(
-            f"The shape of input tensor {alias} {given} is not compatible with the "
-            f"signature's shape {expected}"
-        )
-
-    # -- batching (TF Serving's batch scheduler wording) ------------------------------------
-    @classmethod
     def task_too_large(cls, size: int, limit: int) -> ServingError:
         return cls.invalid_argument(
             f"Task size {size} is larger than maximum input batch size {limit}"

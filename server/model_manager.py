@@ -35,9 +35,13 @@ Where this differs from TF Serving (on purpose):
 - Labels are checked after the config's versions have loaded, so labels on versions that
   load fine work at start-up without ``--allow_version_labels_for_unavailable_models``
   (TF Serving checks before its first loads finish and refuses them).
-- Loads run one thread per version (TF Serving has ``num_load_threads``). A missing base
-  path or an empty one is logged and the server starts anyway (TF Serving keeps waiting
-  for a first version).
+- Loads run one thread per version (TF Serving has ``num_load_threads``). ``start``
+  returns once every initial version has loaded or failed (retries included), so the ports
+  open after it, as TF Serving's do; but a missing or empty base path is logged and the
+  server starts anyway (TF Serving keeps waiting for a first version), and a failed initial
+  version stays END with its error (TF Serving exits).
+- Two version dirs that parse to one number make that version an error (TF Serving warns
+  and loads one of them).
 - Versions that failed to load stay END with their error and are not retried on later
   polls unless their directory disappears and comes back (TF Serving alike).
 """

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +54,17 @@ class PredictBody:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body as JSON. Like TF Serving's rapidjson (``kParseNanAndInfFlag``), ``NaN``,
+    ``Infinity`` and ``-Infinity`` are numbers (dense arrays also take ``Inf`` and ``-NaN``:
+    ``rest_dense``)."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if b"NaN" in body or b"Infinity" in body:
+            try:
+                return json.loads(body)  # Python's json reads them; orjson does not
+            except ValueError:
+                pass
         raise ServingError.invalid_argument(f"JSON Parse error: {exc}") from None
 
 
@@ -147,6 +156,12 @@ def to_array(value: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
         inferred = np.asarray(value)
     except ValueError:
         inferred = None
+    if inferred is not None and inferred.dtype.kind in "iuf" and dtype.kind != "b":
+        # numpy turns true into 1 among numbers; TF Serving refuses it (rest_dense takes
+        # plain numeric arrays before they get here, so this walk sees the rare rest).
+        bad = _first_bad_leaf(value, dtype)
+        if bad is not None:
+            raise _type_error(bad, dtype)
     if inferred is None or inferred.dtype.kind not in _ACCEPTS.get(dtype.kind, ""):
         bad = _first_bad_leaf(value, dtype)
         if bad is not None:
@@ -160,7 +175,8 @@ def to_array(value: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
             raise ServingError.invalid_argument(
                 f"Input {name!r}: a value is out of range for {np_type_name(dtype)}"
             )
-    return inferred.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # e.g. 1e5 as float16 is inf, as in TF Serving
+        return inferred.astype(dtype, copy=False)
 
 
 def _signature_name(doc: Any) -> str:

@@ -1,12 +1,21 @@
 """One loaded SavedModel version and its signatures: the only module that calls TensorFlow.
 
-``Servable.load`` reads the SavedModel with ``tf.saved_model.load`` and, from the same
-directory's ``saved_model.pb``, the SignatureDefs (method names, dtypes and shapes, and the
-map GetModelMetadata returns). Per signature a ``SignatureRunner`` pre-computes what the
-request path needs (dtype and shape per input alias) so that a call is a few dict lookups,
-one ``tf.constant`` per input, the concrete function, and ``.numpy()`` per output.
+As TF Serving does (``SavedModelBundle``), ``Servable.load`` imports the MetaGraph whose tags
+match into a ``tf.compat.v1.Session`` of its own graph, restores the variables and runs the
+init ops; the SignatureDefs come from the same ``saved_model.pb`` (method names, dtypes, the
+map GetModelMetadata returns). A request feeds numpy arrays to the signature's tensor names
+through ``Session::MakeCallable`` (one callable per signature and output filter, cached),
+which is what TF Serving's ``Session::Run`` does:
 
-Validation order and messages follow TF Serving's predict_util / classifier / regressor.
+- no input shape check against the SignatureDef: only the runtime's own errors come back
+  (half_plus_two answers ``x`` of shape ``[1]`` although its TensorInfo says ``[?,1]``);
+- TF1 reference variables are restored as they are, with no Python variable objects (so no
+  "Unable to create a python object for variable" noise);
+- a call costs tens of microseconds of Python, not an eager function call's hundreds
+  (``benchmarks/server_core_overhead.py`` measures both).
+
+Validation order and messages (input count, alias, dtype) follow TF Serving's predict_util /
+classifier / regressor.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import tfsuite.protos  # noqa: F401  (light proto import before the pb2 modules)
 
 # isort: split
 from tensorflow.core.framework import types_pb2
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfsuite.clients.codec import dtype_from_proto
@@ -80,6 +89,7 @@ def np_type_name(dtype: np.dtype[Any]) -> str:
     return _NP_TF_NAMES.get(dtype.name, dtype.name)
 
 
+_session_threads = (0, 0)  # (intra, inter); 0 = let TensorFlow decide
 _threads_configured = False
 _threads_lock = threading.Lock()
 
@@ -87,25 +97,25 @@ _threads_lock = threading.Lock()
 def configure_tensorflow_threads(intra: int, inter: int) -> None:
     """Apply TF Serving's intra/inter-op parallelism flags (0 = let TensorFlow decide).
 
-    In TF2 these are process-wide and only take effect before TensorFlow's runtime starts,
-    so the manager calls this once before the first load; later calls are no-ops.
+    They go into every servable's ``Session`` config, as TF Serving's SessionBundleConfig
+    does. TensorFlow sizes its process-wide session pools from the first session, so the
+    manager calls this once before the first load; later calls are no-ops.
     """
-    global _threads_configured
+    global _threads_configured, _session_threads
     with _threads_lock:
         if _threads_configured:
             return
         _threads_configured = True
-        if not intra and not inter:
-            return
-        import tensorflow as tf
+        _session_threads = (max(0, intra), max(0, inter))
 
-        try:
-            if intra:
-                tf.config.threading.set_intra_op_parallelism_threads(intra)
-            if inter:
-                tf.config.threading.set_inter_op_parallelism_threads(inter)
-        except RuntimeError as err:  # runtime already initialised in this process
-            log.warning("cannot apply intra/inter-op parallelism (%s); using current pools", err)
+
+def _session_config() -> config_pb2.ConfigProto:
+    intra, inter = _session_threads
+    return config_pb2.ConfigProto(
+        intra_op_parallelism_threads=intra,
+        inter_op_parallelism_threads=inter,
+        allow_soft_placement=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +132,6 @@ class InputSpec:
     def type_name(self) -> str:
         return _TF_TYPE_NAMES.get(self.dtype, types_pb2.DataType.Name(self.dtype))
 
-    def shape_text(self) -> str:
-        if self.dims is None:
-            return "<unknown>"
-        return "[" + ",".join("?" if d is None else str(d) for d in self.dims) + "]"
-
 
 def _input_spec(alias: str, index: int, info: meta_graph_pb2.TensorInfo) -> InputSpec:
     try:
@@ -138,14 +143,27 @@ def _input_spec(alias: str, index: int, info: meta_graph_pb2.TensorInfo) -> Inpu
     return InputSpec(alias, index, info.dtype, npd, dims)
 
 
+#: Signature keys that are not callable signatures (TF2's init op rides in the map).
+_INIT_OP_SIGNATURE = "__saved_model_init_op"
+
+
 class SignatureRunner:
-    """Runs one signature: checks a request's tensors and calls the concrete function."""
+    """Runs one signature: checks a request's tensors and feeds them to the Session."""
 
-    __slots__ = ("_def", "_fn", "_tf_constant", "inputs", "key", "method_name", "output_aliases")
+    __slots__ = (
+        "_aliases",
+        "_callables",
+        "_def",
+        "_feeds",
+        "_lock",
+        "_session",
+        "inputs",
+        "key",
+        "method_name",
+        "output_aliases",
+    )
 
-    def __init__(self, key: str, signature_def: meta_graph_pb2.SignatureDef, fn: Any) -> None:
-        import tensorflow as tf
-
+    def __init__(self, key: str, signature_def: meta_graph_pb2.SignatureDef, session: Any) -> None:
         self.key = key
         self._def = signature_def
         self.method_name = signature_def.method_name or PREDICT_METHOD
@@ -153,9 +171,13 @@ class SignatureRunner:
         self.inputs: dict[str, InputSpec] = {
             a: _input_spec(a, i, signature_def.inputs[a]) for i, a in enumerate(aliases)
         }
+        self._aliases = tuple(aliases)
+        self._feeds = tuple(signature_def.inputs[a].name for a in aliases)
         self.output_aliases: frozenset[str] = frozenset(signature_def.outputs)
-        self._fn = fn
-        self._tf_constant = tf.constant
+        self._session = session
+        #: output aliases (a filter, or all sorted) -> (Session callable, fetch index per alias)
+        self._callables: dict[tuple[str, ...], tuple[Any, tuple[int, ...]]] = {}
+        self._lock = threading.Lock()
 
     @property
     def signature_def(self) -> meta_graph_pb2.SignatureDef:
@@ -163,7 +185,10 @@ class SignatureRunner:
 
     # -- request checks ---------------------------------------------------------------------
     def check_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
-        """Raise TF Serving's INVALID_ARGUMENT for unknown/missing aliases, dtype, shape."""
+        """Raise TF Serving's INVALID_ARGUMENT for unknown/missing aliases and dtypes.
+
+        Shapes are not checked, as TF Serving does not check them: the runtime decides.
+        """
         specs = self.inputs
         if len(inputs) != len(specs):
             raise ServingError.input_size_mismatch(inputs.keys(), specs.keys())
@@ -172,20 +197,14 @@ class SignatureRunner:
             if spec is None:
                 raise ServingError.input_alias_not_found(alias, specs.keys())
             npd = spec.np_dtype
-            if npd is not None and arr.dtype != npd:
-                if not (npd.kind == "O" and arr.dtype.kind in "SUO"):
-                    raise ServingError.dtype_mismatch(
-                        spec.index, spec.type_name, np_type_name(arr.dtype)
-                    )
-            dims = spec.dims
-            if dims is not None:
-                shape = arr.shape
-                if len(shape) != len(dims) or any(
-                    d is not None and d != s for d, s in zip(dims, shape)
-                ):
-                    raise ServingError.shape_mismatch(
-                        alias, spec.shape_text(), "[" + ",".join(map(str, shape)) + "]"
-                    )
+            if (
+                npd is not None
+                and arr.dtype != npd
+                and not (npd.kind == "O" and arr.dtype.kind in "SUO")
+            ):
+                raise ServingError.dtype_mismatch(
+                    spec.index, spec.type_name, np_type_name(arr.dtype)
+                )
 
     def check_output_filter(self, output_filter: Iterable[str]) -> None:
         seen: set[str] = set()
@@ -197,16 +216,46 @@ class SignatureRunner:
             seen.add(alias)
 
     # -- execution --------------------------------------------------------------------------
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Call the signature on already-checked inputs; numpy out (strings as bytes objects)."""
-        const = self._tf_constant
+    def _callable(self, outputs: tuple[str, ...]) -> tuple[Any, tuple[int, ...]]:
+        found = self._callables.get(outputs)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._callables.get(outputs)
+            if found is None:
+                # Two aliases may name one tensor: fetch it once, hand it to both.
+                names = [self._def.outputs[a].name for a in outputs]
+                fetches = list(dict.fromkeys(names))
+                options = config_pb2.CallableOptions(feed=self._feeds, fetch=fetches)
+                fn = self._session._make_callable_from_options(options)  # Session::MakeCallable
+                found = (fn, tuple(fetches.index(n) for n in names))
+                self._callables[outputs] = found
+        return found
+
+    def run(
+        self, inputs: Mapping[str, np.ndarray], output_filter: Sequence[str] = ()
+    ) -> dict[str, np.ndarray]:
+        """Run the signature on already-checked inputs; numpy out (strings as bytes objects).
+
+        ``output_filter`` fetches only those outputs (TF Serving's ``output_filter``); empty
+        means all of them.
+        """
+        outputs = tuple(output_filter) if output_filter else tuple(sorted(self.output_aliases))
+        fn, where = self._callable(outputs)
         try:
-            result = self._fn(**{alias: const(arr) for alias, arr in inputs.items()})
+            values = fn(*[_feedable(inputs[alias]) for alias in self._aliases])
         except ServingError:
             raise
-        except Exception as err:  # the runtime's own error (bad values, op failures)
+        except Exception as err:  # the runtime's own error (shapes, bad values, op failures)
             raise _runtime_error(err) from err
-        return {alias: t.numpy() for alias, t in result.items()}
+        return {alias: values[i] for alias, i in zip(outputs, where)}
+
+
+def _feedable(arr: np.ndarray) -> np.ndarray:
+    """numpy as the Session takes it: text (``U``) becomes UTF-8 bytes objects."""
+    if arr.dtype.kind == "U":
+        return np.char.encode(arr, "utf-8").astype(object)
+    return arr
 
 
 def _runtime_error(err: Exception) -> ServingError:
@@ -300,34 +349,52 @@ class Servable:
     runners: dict[str, SignatureRunner]
     signature_defs: dict[str, meta_graph_pb2.SignatureDef]
     load_seconds: float = 0.0
-    #: Keeps the loaded object (and its variables) alive while the version serves.
-    _model: Any = None
+    #: The Session holding the restored graph and variables while the version serves.
+    _session: Any = None
     _inflight: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
     _closed: bool = False
 
     @classmethod
     def load(cls, name: str, version: int, path: Path, tags: Sequence[str]) -> Servable:
-        """Load ``path`` (a SavedModel dir); raise ServingError with the loader's message."""
+        """Load ``path`` (a SavedModel dir) into a Session; ServingError with the loader's
+        message on failure."""
         import tensorflow as tf
+        from tensorflow.python.saved_model import loader_impl
 
         start = time.perf_counter()
+        defs = read_signature_defs(path, tags)
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph, config=_session_config())
         try:
-            defs = read_signature_defs(path, tags)
-            model = tf.saved_model.load(str(path), tags=list(tags))
-        except ServingError:
-            raise
+            with graph.as_default():
+                loader_impl.SavedModelLoader(str(path)).load(session, list(tags))
+            graph.finalize()  # nothing may add ops after the load (requests only feed/fetch)
         except Exception as err:
+            session.close()
+            text = str(err).strip()
             raise ServingError.failed_precondition(
                 f"Failed to load SavedModel at {path}: {type(err).__name__}: "
-                f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+                f"{text.splitlines()[0] if text else ''}"
             ) from err
         runners = {}
-        for key, fn in model.signatures.items():
-            sig_def = defs.get(key)
-            if sig_def is None:  # a TF2 signature always has its def; be defensive anyway
+        for key, sig_def in defs.items():
+            if key == _INIT_OP_SIGNATURE:
                 continue
-            runners[key] = SignatureRunner(key, sig_def, fn)
+            dense = all(
+                t.WhichOneof("encoding") == "name"
+                for t in (*sig_def.inputs.values(), *sig_def.outputs.values())
+            )
+            if not dense:
+                log.warning(
+                    "servable %s version %d: signature %s has sparse or composite tensors; "
+                    "it is not served",
+                    name,
+                    version,
+                    key,
+                )
+                continue
+            runners[key] = SignatureRunner(key, sig_def, session)
         return cls(
             name=name,
             version=version,
@@ -335,7 +402,7 @@ class Servable:
             runners=runners,
             signature_defs=defs,
             load_seconds=time.perf_counter() - start,
-            _model=model,
+            _session=session,
         )
 
     def runner(self, signature_name: str) -> SignatureRunner:
@@ -370,8 +437,10 @@ class Servable:
         with self._idle:
             self._closed = True
             drained = self._idle.wait_for(lambda: self._inflight == 0, timeout)
-        self._model = None
         self.runners = {}
+        if self._session is not None:
+            self._session.close()
+            self._session = None
         return drained
 
     @property

@@ -19,9 +19,14 @@ Fixtures (shared by the core and the gRPC/REST adapter tests):
 - ``broken_model_base``: base path ``<dir>/1`` whose saved_model.pb is not a SavedModel.
 - ``model_dirs``: ``dict[str, Path]`` of single SavedModel dirs by kind (``half_plus_two``,
   ``half_plus_three`` = 0.5x+3, ``tf1``, ``strings``, ``broken``) to copy from.
-- ``make_model_base``: factory ``make_model_base(versions: dict[int, str], name="m") -> Path``
-  building a fresh, writable base path in ``tmp_path`` by copying ``model_dirs`` kinds into
-  version dirs, e.g. ``make_model_base({1: "half_plus_two", 2: "half_plus_three"})``.
+- ``tfs_half_plus_two`` / ``tfs_half_plus_three`` (in ``model_dirs``): TF Serving's own
+  testdata models rebuilt (TF1, reference variables, ``x`` of TensorInfo shape ``[?,1]``).
+- ``tfserving_testdata``: those models in TF Serving's testdata layouts (``00000123``...)
+  plus ``good_model_config.txt``.
+- ``make_model_base``: factory ``make_model_base(versions: dict[int | str, str], name="m")
+  -> Path`` building a fresh, writable base path in ``tmp_path`` by copying ``model_dirs``
+  kinds into version dirs, e.g. ``make_model_base({1: "half_plus_two", "02": "tf1"})``
+  (a str key is the dir's literal name).
   Use it for tests that add/remove versions or assign labels.
 - ``add_version(base, version, kind)``: atomically publishes a version (copy + rename),
   so a polling manager never sees a half-written dir.
@@ -120,6 +125,42 @@ def _build_tf1(out: Path) -> Path:
     return out
 
 
+def _build_tfs_half_plus(out: Path, offset: float) -> Path:
+    """TF Serving's own testdata model (``saved_model_half_plus_{two,three}.py``): a TF1
+    graph with *reference* variables ``a``/``b``, ``x`` = the ``x`` feature of serialized
+    tf.Examples (so its TensorInfo shape is ``[?,1]``), ``y = a * x + b``; signatures
+    ``serving_default`` (predict x -> y), ``classify_x_to_y``, ``regress_x_to_y``."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    sig = v1.saved_model.signature_def_utils
+    info = v1.saved_model.utils.build_tensor_info
+    with tf.Graph().as_default(), v1.Session() as sess:
+        a = v1.Variable(0.5, name="a", use_resource=False)
+        b = v1.Variable(offset, name="b", use_resource=False)
+        serialized = v1.placeholder(tf.string, shape=[None], name="tf_example")
+        parsed = v1.parse_example(serialized, {"x": v1.FixedLenFeature([1], tf.float32)})
+        x = tf.identity(parsed["x"], name="x")
+        y = tf.add(tf.multiply(a, x), b, name="y")
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(str(out))
+        builder.add_meta_graph_and_variables(
+            sess,
+            [v1.saved_model.tag_constants.SERVING],
+            signature_def_map={
+                "serving_default": sig.build_signature_def(
+                    {"x": info(x)},
+                    {"y": info(y)},
+                    v1.saved_model.signature_constants.PREDICT_METHOD_NAME,
+                ),
+                "classify_x_to_y": sig.classification_signature_def(serialized, None, y),
+                "regress_x_to_y": sig.regression_signature_def(serialized, y),
+            },
+        )
+        builder.save()
+    return out
+
+
 def _build_strings(out: Path) -> Path:
     import tensorflow as tf
 
@@ -159,11 +200,49 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "tf1": _build_tf1(root / "tf1"),
         "strings": _build_strings(root / "strings"),
         "broken": _build_broken(root / "broken"),
+        "tfs_half_plus_two": _build_tfs_half_plus(root / "tfs_half_plus_two", 2.0),
+        "tfs_half_plus_three": _build_tfs_half_plus(root / "tfs_half_plus_three", 3.0),
     }
 
 
-def _publish(base: Path, version: int, src: Path) -> Path:
-    """Copy ``src`` to ``base/<version>`` atomically (pollers never see halves)."""
+@pytest.fixture(scope="session")
+def tfserving_testdata(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: dict[str, Path]
+) -> dict[str, Path]:
+    """TF Serving's ``servables/tensorflow/testdata`` layouts, built here (read-only):
+
+    - ``half_plus_two``: ``saved_model_half_plus_two_cpu/00000123``;
+    - ``two_versions``: ``saved_model_half_plus_two_2_versions/{00000123,00000124}``;
+    - ``half_plus_three``: ``saved_model_half_plus_three/00000123``;
+    - ``good_model_config``: ``good_model_config.txt`` serving half_plus_two and
+      half_plus_three by those names.
+    """
+    root = tmp_path_factory.mktemp("tfserving_testdata")
+    hp2, hp3 = model_dirs["tfs_half_plus_two"], model_dirs["tfs_half_plus_three"]
+    half_plus_two = root / "saved_model_half_plus_two_cpu"
+    _publish(half_plus_two, "00000123", hp2)
+    two_versions = root / "saved_model_half_plus_two_2_versions"
+    _publish(two_versions, "00000123", hp2)
+    _publish(two_versions, "00000124", hp2)
+    half_plus_three = root / "saved_model_half_plus_three"
+    _publish(half_plus_three, "00000123", hp3)
+    config = root / "good_model_config.txt"
+    config.write_text(
+        model_config_text(
+            {"half_plus_two": (half_plus_two, ""), "half_plus_three": (half_plus_three, "")}
+        )
+    )
+    return {
+        "half_plus_two": half_plus_two,
+        "two_versions": two_versions,
+        "half_plus_three": half_plus_three,
+        "good_model_config": config,
+    }
+
+
+def _publish(base: Path, version: int | str, src: Path) -> Path:
+    """Copy ``src`` to ``base/<version>`` atomically (pollers never see halves); a str
+    ``version`` is the dir's name as is (``"00000123"``)."""
     return atomic_write_dir(
         base / str(version), lambda tmp: shutil.copytree(src, tmp, dirs_exist_ok=True)
     )
@@ -266,7 +345,7 @@ def float_examples() -> Callable[..., list[Any]]:
 
 @pytest.fixture
 def make_model_base(tmp_path: Path, model_dirs: dict[str, Path]) -> Callable[..., Path]:
-    def make(versions: dict[int, str], name: str = "m") -> Path:
+    def make(versions: dict[int | str, str], name: str = "m") -> Path:
         base = tmp_path / name
         base.mkdir(parents=True, exist_ok=True)
         for version, kind in versions.items():
@@ -277,8 +356,8 @@ def make_model_base(tmp_path: Path, model_dirs: dict[str, Path]) -> Callable[...
 
 
 @pytest.fixture
-def add_version(model_dirs: dict[str, Path]) -> Callable[[Path, int, str], Path]:
-    def add(base: Path, version: int, kind: str) -> Path:
+def add_version(model_dirs: dict[str, Path]) -> Callable[[Path, int | str, str], Path]:
+    def add(base: Path, version: int | str, kind: str) -> Path:
         return _publish(base, version, model_dirs[kind])
 
     return add

@@ -196,7 +196,6 @@ def test_metadata(http: httpx.Client) -> None:
             400,
             "is not of expected type: float",
         ),
-        ("POST", "/v1/models/hp2:predict", b'{"instances": [[1.0, 2.0]]}', 400, ""),
         ("POST", "/v1/models/hp2:predict", b'{"instances": [[1.0], [1.0, 2.0]]}', 400, "ragged"),
         (
             "POST",

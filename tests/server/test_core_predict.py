@@ -141,10 +141,21 @@ def test_predict_input_errors(core: ServerCore, inputs: dict, code, message: str
     assert (err.code, err.message) == (code, message)
 
 
-def test_predict_shape_mismatch(core: ServerCore) -> None:
-    err = _error(lambda: _predict(core, "hp", {"x": np.ones((2, 2), np.float32)}))
+def test_predict_does_not_check_shapes_against_the_signature(core: ServerCore) -> None:
+    # TF Serving feeds the tensors to the Session: x is [?] in the SignatureDef, but an
+    # elementwise graph answers a [2,2] x, as TF Serving answers it.
+    response = _predict(core, "hp", {"x": np.ones((2, 2), np.float32)})
+    np.testing.assert_allclose(make_ndarray(response.outputs["y"]), np.full((2, 2), 2.5))
+    response = _predict(core, "tf1", {"x": np.float32(2.0)})  # a scalar, into [?]
+    assert make_ndarray(response.outputs["y"]).tolist() == 3.0
+
+
+def test_predict_shape_errors_come_from_the_runtime(core: ServerCore) -> None:
+    # "rows" sums over axis 1: a rank-1 input fails in the op, with the runtime's message.
+    err = _error(lambda: _predict(core, "strings", {"seq": np.ones(3, np.int32)}, "rows"))
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "[2,2]" in err.message and "[?]" in err.message
+    assert "signature" not in err.message
+    assert "Invalid reduction dimension" in err.message and "\n" not in err.message
 
 
 def test_signature_not_found(core: ServerCore) -> None:

@@ -1,6 +1,6 @@
 """REST adapter: TF Serving's HTTP/JSON API (Starlette on uvicorn) over the protocol-free core.
 
-Routes (``g3doc/api_rest.md``)::
+Routes (``g3doc/api_rest.md``; matched case-insensitively, as TF Serving matches them)::
 
     POST /v1/models/NAME[/versions/N | /labels/L]:predict | :classify | :regress
     GET  /v1/models/NAME[/versions/N | /labels/L]            (status)

@@ -32,9 +32,11 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 __all__ = [
     "DTYPE_NAMES",
+    "MAX_DIMENSIONS",
     "CodecError",
     "TensorProto",
     "decode_outputs",
+    "decoded_nbytes",
     "dtype_from_proto",
     "dtype_name",
     "dtype_to_proto",
@@ -333,11 +335,52 @@ def predict_request_wire(
 
 
 # -- decoding -----------------------------------------------------------------------------
+#: TensorShape's rank limit (``TensorShape::MaxDimensions``).
+MAX_DIMENSIONS = 254
+_INT64_MAX = 2**63 - 1
+
+
+def _shape_text(dims: Iterable[int]) -> str:
+    """``TensorShapeRep::DebugString``: ``[2,?,3]`` (-1 shows as ``?``)."""
+    return "[" + ",".join("?" if d == -1 else str(d) for d in dims) + "]"
+
+
 def _shape(proto: TensorProto) -> tuple[int, ...]:
+    """The tensor's dims, checked as TensorFlow's ``TensorShape::IsValidShape`` checks them
+    before ``Tensor::FromProto`` allocates anything (and in its words)."""
     shape = proto.tensor_shape
     if shape.unknown_rank:
         raise CodecError("cannot decode a tensor of unknown rank")
-    return tuple([d.size for d in shape.dim])
+    dims = tuple([d.size for d in shape.dim])
+    if len(dims) > MAX_DIMENSIONS:
+        raise CodecError(f"Shape {_shape_text(dims)} has too many dimensions")
+    count = 1
+    for d in dims:
+        if d < 0:
+            raise CodecError(f"Shape {_shape_text(dims)} is not fully defined")
+        count *= d
+        if count > _INT64_MAX:
+            raise CodecError(
+                f"Shape {_shape_text(dims)} is too large (more than 2**63 - 1 entries)"
+            )
+    return dims
+
+
+def decoded_nbytes(proto: TensorProto) -> int:
+    """Bytes :func:`make_ndarray` would allocate for ``proto``, computed without allocating.
+
+    The shape is checked first (see ``_shape``), so this is what a server calls to bound a
+    request before decoding it: a few bytes of dims with no values decode to a full array.
+    Strings count a pointer per element plus their bytes.
+    """
+    count = math.prod(_shape(proto))
+    dt = proto.dtype
+    if dt == types_pb2.DT_STRING:
+        return count * 8 + sum(len(v) for v in proto.string_val)
+    if dt == types_pb2.DT_BFLOAT16:
+        return count * 4  # decoded to float32
+    npd = _DT_TO_NP.get(dt)
+    return count * (npd.itemsize if npd is not None else 8)
 
 
 def make_ndarray(proto: TensorProto) -> np.ndarray:

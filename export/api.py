@@ -23,15 +23,24 @@ from rich.console import Console
 
 from tfsuite.export.basepath import (
     assign_versions,
+    base_path_lock,
+    content_sha256,
     publish,
     remove_version,
     scan_base_path,
     staging_dir,
+    sweep_stale_staging,
 )
 from tfsuite.export.errors import ExportUsageError
 from tfsuite.export.graphs import op_histogram
 from tfsuite.export.loading import load_source, source_format, source_sha256
-from tfsuite.export.manifest import TensorSpecInfo, Validation, VariantRecord, VariantsManifest
+from tfsuite.export.manifest import (
+    MANIFEST_NAME,
+    TensorSpecInfo,
+    Validation,
+    VariantRecord,
+    VariantsManifest,
+)
 from tfsuite.export.report import StepProgress, print_summary
 from tfsuite.export.saving import dir_size
 from tfsuite.export.signatures import parse_input_specs, parse_shape
@@ -178,7 +187,16 @@ def _check_overwrites(
     for name, version in plan.items():
         record = manifest.by_variant(name) if manifest else None
         if record and record.status == "ok" and record.source_sha256 == sha and version in existing:
-            current[name] = "up to date"
+            if not record.content_sha256:
+                current[name] = "up to date (no content digest on record yet: recorded now)"
+            elif content_sha256(existing[version]) != record.content_sha256:
+                raise ExportUsageError(
+                    f"version {version} ({name}) in {str(base)!r} is damaged: its files no longer "
+                    f"match the sha256 recorded in {MANIFEST_NAME} when it was exported; pass "
+                    "--overwrite to rebuild it"
+                )
+            else:
+                current[name] = "up to date (content verified)"
         elif version in existing:
             raise ExportUsageError(
                 f"version {version} already exists in {str(base)!r}; pass --overwrite to replace it"
@@ -246,97 +264,113 @@ def export_variants(
     if calibration_data is not None:
         trt = dataclasses.replace(trt, calibration_data=Path(calibration_data))
         calibration_images(Path(calibration_data))
-    existing = scan_base_path(base)
-    manifest = _load_manifest(base)
+    scan_base_path(base)  # a base path TF Serving would misread: refused before any write
+    with base_path_lock(base):  # one export per base path; what is left of others is stale
+        swept = sweep_stale_staging(base)
+        existing = scan_base_path(base)
+        manifest = _load_manifest(base)
 
-    steps = StepProgress(progress, console)
-    with steps.running():
-        with steps.step(f"load {src.name}"):
-            model = load_source(
-                src,
-                inputs=_inputs(inputs),
-                outputs=_outputs(outputs),
-                input_shapes=_input_shapes(input_shapes),
-                signature=signature,
-            )
-            sha = source_sha256(src)
-        for note in model.notes:
-            steps.note(note)
-        plan = assign_versions(names, manifest, set(existing))
-        signature = ([e.info() for e in model.inputs], [e.info() for e in model.outputs])
-        up_to_date = _check_overwrites(base, plan, existing, manifest, sha, signature, overwrite)
-
-        if manifest is None or (overwrite and manifest.source_sha256 != sha):
-            previous = manifest
-            manifest = VariantsManifest(
-                model_name=checked_name or _check_model_name(base.resolve().name, given=False),
-                source=str(src),
-                source_format=model.source_format,
-                source_sha256=sha,
-                tf_version=tf.__version__,
-                kind=model.kind,
-                inputs=signature[0],
-                outputs=signature[1],
-                variants=list(previous.variants) if previous else [],
-            )
-        else:
-            if (manifest.inputs, manifest.outputs) != signature:
-                # Only with --overwrite or when nothing was published: record what is built now.
-                kept = [
-                    f"{r.version} ({r.variant})"
-                    for r in manifest.loadable()
-                    if r.variant not in names
-                ]
-                if kept:
-                    steps.note(
-                        f"version(s) {', '.join(kept)} keep the old signature; export them too to match"
-                    )
-                manifest.inputs, manifest.outputs, manifest.kind = (
-                    signature[0],
-                    signature[1],
-                    model.kind,
-                )
-            if checked_name:
-                manifest.model_name = checked_name
-        ctx = BuildContext(model=model, trt=trt)
-        feeds: FixedInputs = {}
-        reference: dict[str, np.ndarray] = {}
-        if any(name not in up_to_date for name in names):
-            with steps.step("run the source graph on the fixed validation inputs"):
-                feeds = fixed_inputs(model.inputs)
-                reference = run_reference(model, feeds)
-        for name in names:
-            version = plan[name]
-            if name in up_to_date:
-                steps.note(f"version {version} ({name}): {up_to_date[name]}")
-                continue
-            with steps.step(f"version {version}: {name}"):
-                record = _build_one(
-                    registry[name], version, base, ctx, feeds, reference, sha, tolerances
-                )
-            previous_record = manifest.by_variant(name)
-            if (
-                record.status == "skipped"
-                and previous_record
-                and previous_record.status == "ok"
-                and previous_record.source_sha256 == sha
-                and _version_path(base, version).is_dir()
-            ):
-                # e.g. --overwrite on a CPU box: a TF-TRT build made on the GPU cannot be redone
-                # here, and dropping it would lose work; keep it and say so.
+        steps = StepProgress(progress, console)
+        with steps.running():
+            if swept:
                 steps.note(
-                    f"version {version} ({name}): kept the existing build; cannot rebuild here: {record.reason}"
+                    f"removed {len(swept)} staging dir(s) an interrupted export left behind "
+                    f"({sum(size for _, size in swept) / 1e6:.1f} MB): "
+                    + ", ".join(path.name for path, _ in swept)
                 )
-                continue
-            if record.status != "ok":
-                # Only reachable with --overwrite: a skipped/failed variant leaves nothing loadable.
-                remove_version(_version_path(base, version))
-            manifest.upsert(record)
+            with steps.step(f"load {src.name}"):
+                model = load_source(
+                    src,
+                    inputs=_inputs(inputs),
+                    outputs=_outputs(outputs),
+                    input_shapes=_input_shapes(input_shapes),
+                    signature=signature,
+                )
+                sha = source_sha256(src)
+            for note in model.notes:
+                steps.note(note)
+            plan = assign_versions(names, manifest, set(existing))
+            signature = ([e.info() for e in model.inputs], [e.info() for e in model.outputs])
+            up_to_date = _check_overwrites(
+                base, plan, existing, manifest, sha, signature, overwrite
+            )
+
+            if manifest is None or (overwrite and manifest.source_sha256 != sha):
+                previous = manifest
+                manifest = VariantsManifest(
+                    model_name=checked_name or _check_model_name(base.resolve().name, given=False),
+                    source=str(src),
+                    source_format=model.source_format,
+                    source_sha256=sha,
+                    tf_version=tf.__version__,
+                    kind=model.kind,
+                    inputs=signature[0],
+                    outputs=signature[1],
+                    variants=list(previous.variants) if previous else [],
+                )
+            else:
+                if (manifest.inputs, manifest.outputs) != signature:
+                    # Only with --overwrite or when nothing was published: record what is built now.
+                    kept = [
+                        f"{r.version} ({r.variant})"
+                        for r in manifest.loadable()
+                        if r.variant not in names
+                    ]
+                    if kept:
+                        steps.note(
+                            f"version(s) {', '.join(kept)} keep the old signature; export them too to match"
+                        )
+                    manifest.inputs, manifest.outputs, manifest.kind = (
+                        signature[0],
+                        signature[1],
+                        model.kind,
+                    )
+                if checked_name:
+                    manifest.model_name = checked_name
+            ctx = BuildContext(model=model, trt=trt)
+            feeds: FixedInputs = {}
+            reference: dict[str, np.ndarray] = {}
+            if any(name not in up_to_date for name in names):
+                with steps.step("run the source graph on the fixed validation inputs"):
+                    feeds = fixed_inputs(model.inputs)
+                    reference = run_reference(model, feeds)
+            for name in names:
+                version = plan[name]
+                if name in up_to_date:
+                    steps.note(f"version {version} ({name}): {up_to_date[name]}")
+                    record = manifest.by_variant(name)
+                    if record is not None and record.status == "ok" and not record.content_sha256:
+                        # Written before digests were recorded: from now on it is checked.
+                        record.content_sha256 = content_sha256(existing[version])
+                        manifest.save(base)
+                    continue
+                with steps.step(f"version {version}: {name}"):
+                    record = _build_one(
+                        registry[name], version, base, ctx, feeds, reference, sha, tolerances
+                    )
+                previous_record = manifest.by_variant(name)
+                if (
+                    record.status == "skipped"
+                    and previous_record
+                    and previous_record.status == "ok"
+                    and previous_record.source_sha256 == sha
+                    and _version_path(base, version).is_dir()
+                ):
+                    # e.g. --overwrite on a CPU box: a TF-TRT build made on the GPU cannot be redone
+                    # here, and dropping it would lose work; keep it and say so.
+                    steps.note(
+                        f"version {version} ({name}): kept the existing build; cannot rebuild here: {record.reason}"
+                    )
+                    continue
+                if record.status != "ok":
+                    # Only reachable with --overwrite: a skipped/failed variant leaves nothing loadable.
+                    remove_version(_version_path(base, version))
+                manifest.upsert(record)
+                manifest.save(base)
             manifest.save(base)
-        manifest.save(base)
-    if progress:
-        print_summary(manifest, console)
-    return manifest
+        if progress:
+            print_summary(manifest, console)
+        return manifest
 
 
 def _exc_line(exc: Exception) -> str:
@@ -404,6 +438,7 @@ def _build_one(
             remove_version(target)
             return record
         publish(out, target, overwrite=True)  # overwrites were refused during planning
+        record.content_sha256 = content_sha256(target)
         return record
     finally:
         shutil.rmtree(staged, ignore_errors=True)

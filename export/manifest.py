@@ -75,6 +75,11 @@ class VariantRecord(BaseModel):
     status: Status
     reason: str = Field("", description="Why it was skipped or failed, and what to do instead.")
     size_bytes: int | None = Field(None, description="Size on disk of the version directory.")
+    content_sha256: str = Field(
+        "",
+        description="sha256 over the published version directory (file names and bytes); "
+        "every re-run checks it, so a damaged version is reported, not called up to date.",
+    )
     node_count: dict[str, int] = Field(default_factory=dict, description="Graph nodes by op type.")
     conversion_seconds: float | None = None
     validation: Validation | None = None

@@ -34,6 +34,7 @@ import uvicorn
 from tfsuite.errors import UsageError
 from tfsuite.server.flags import EPHEMERAL_PORT, validate_options
 from tfsuite.server.grpc_service import GrpcEndpoint, build_grpc_server
+from tfsuite.server.http_timeouts import header_timeout_protocol
 from tfsuite.server.observers import RequestObserver
 from tfsuite.server.options import ServerOptions
 from tfsuite.server.rest import RestApi
@@ -199,6 +200,9 @@ class ModelServer:
             timeout_graceful_shutdown=int(DEFAULT_GRACE_SECONDS),
             # Large request bodies are bounded by RestApi; keep-alive for benchmark clients.
             timeout_keep_alive=30,
+            # Slow clients: headers within --rest_header_timeout_seconds (the body's
+            # deadline is RestApi's).
+            http=header_timeout_protocol(options.rest_header_timeout_seconds),
         )
         server = _Uvicorn(config)
         self._uvicorn = server

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import grpc
 import numpy as np
 
 import tfsuite.protos  # noqa: F401
@@ -43,7 +44,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.apis.model_pb2 import ModelSpec
 
-from tfsuite.clients.codec import CodecError, make_ndarray, make_tensor_proto
+from tfsuite.clients.codec import CodecError, decoded_nbytes, make_ndarray, make_tensor_proto
 from tfsuite.server.dataplane import ClassifyResult, DataPlane, RequestSpec
 from tfsuite.server.errors import ServingError
 from tfsuite.server.metrics import ServerMetrics
@@ -106,11 +107,34 @@ def examples_from_input(inp: input_pb2.Input) -> list[bytes]:
     return []
 
 
-def _decode_inputs(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
+def _decode_inputs(
+    request: predict_pb2.PredictRequest, max_decoded_bytes: int | None = None
+) -> dict[str, np.ndarray]:
+    """The request's tensors as numpy, each shape checked and the total size bounded first.
+
+    Errors are TF Serving's ``tensor parsing error: ALIAS`` with TensorFlow's reason. The
+    tensors may decode to at most ``max(max_decoded_bytes, their serialized size)`` bytes
+    (None: no bound; warmup records are the model's own).
+    """
+    inputs = request.inputs
+    alias = ""
     try:
-        return {alias: make_ndarray(t) for alias, t in request.inputs.items()}
+        if max_decoded_bytes is not None:
+            limit = max(max_decoded_bytes, sum(t.ByteSize() for t in inputs.values()))
+            total = 0
+            for alias, tensor in inputs.items():
+                total += decoded_nbytes(tensor)
+                if total > limit:
+                    raise CodecError(
+                        f"the request's tensors would decode to more than {limit} bytes "
+                        f"({total} so far), the limit of this server (--max_decoded_tensor_bytes)"
+                    )
+        decoded = {}
+        for alias, tensor in inputs.items():
+            decoded[alias] = make_ndarray(tensor)
+        return decoded
     except CodecError as err:
-        raise ServingError.invalid_argument(str(err)) from None
+        raise ServingError.invalid_argument(f"tensor parsing error: {alias}: {err}") from None
 
 
 def _fill_classification(
@@ -169,7 +193,10 @@ class ServerCore:
     ) -> predict_pb2.PredictResponse:
         spec = spec_from_proto(request.model_spec)
         version, outputs = self.dataplane.predict(
-            spec, _decode_inputs(request), tuple(request.output_filter), entrypoint=entrypoint
+            spec,
+            _decode_inputs(request, self.options.max_decoded_tensor_bytes),
+            tuple(request.output_filter),
+            entrypoint=entrypoint,
         )
         response = predict_pb2.PredictResponse()
         _echo_spec(response.model_spec, spec, version)
@@ -260,8 +287,27 @@ class ServerCore:
     def reload_config(
         self, request: model_management_pb2.ReloadConfigRequest, *, entrypoint: str = "GRPC"
     ) -> model_management_pb2.ReloadConfigResponse:
-        """Replace the model config; a failure is the RPC's status (a ``ServingError``)."""
-        self.dataplane.reload_config(request.config)
+        """Replace the model config; a failure is the RPC's status (a ``ServingError``).
+
+        As TF Serving's ModelServiceImpl: a request without a ``model_config_list`` (an empty
+        or zero-byte request) is INVALID_ARGUMENT and changes nothing.
+        """
+        try:
+            if self.options.disable_model_service_reload:
+                raise ServingError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "HandleReloadConfigRequest is disabled on this server "
+                    "(--disable_model_service_reload)",
+                )
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise ServingError.invalid_argument(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                    "Only ModelConfigList is currently supported"
+                )
+            self.dataplane.reload_config(request.config)
+        except ServingError as err:
+            log.error("ReloadConfig failed: %s", err.message)  # TF Serving's log line
+            raise
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0  # present and OK, as TF Serving answers
         return response

@@ -52,11 +52,14 @@ from tfsuite.serving_configs.batching import (
 )
 from tfsuite.serving_configs.model_config import ModelServerConfig
 
-__all__ = ["ClassifyResult", "DataPlane", "RequestSpec", "WarmupHook"]
+__all__ = ["UNKNOWN_MODEL", "ClassifyResult", "DataPlane", "RequestSpec", "WarmupHook"]
 
 _T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
+
+#: ``model_name`` of the request metrics for requests naming a model the config does not have.
+UNKNOWN_MODEL = "__unknown__"
 
 #: Replays a fresh servable's warmup records (raising fails the load); set by ServerCore.
 WarmupHook = Callable[["DataPlane", Servable], None]
@@ -250,8 +253,11 @@ class DataPlane:
         start: float,
         entrypoint: str,
     ) -> None:
-        self._count((spec.name, version, code.name))
-        self._latency((spec.name, version, api, entrypoint), (time.perf_counter() - start) * 1e6)
+        # A request's model name is the client's to choose: only models in the config get
+        # their own series, every other name shares one, so the label set stays bounded.
+        name = spec.name if self.manager.serves(spec.name) else UNKNOWN_MODEL
+        self._count((name, version, code.name))
+        self._latency((name, version, api, entrypoint), (time.perf_counter() - start) * 1e6)
 
     def predict(
         self,

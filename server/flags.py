@@ -234,6 +234,11 @@ def validate_options(options: ServerOptions) -> None:
         raise UsageError(f"--grpc_max_threads={options.grpc_max_threads} must be at least 1")
     if options.rest_api_timeout_in_ms < 0:
         raise UsageError("--rest_api_timeout_in_ms must not be negative")
+    for flag in ("rest_header_timeout_seconds", "rest_body_timeout_seconds"):
+        if getattr(options, flag) < 0:
+            raise UsageError(f"--{flag} must not be negative (0 turns the limit off)")
+    if options.max_decoded_tensor_bytes < 1:
+        raise UsageError("--max_decoded_tensor_bytes must be positive")
 
 
 def flags_help() -> list[tuple[str, str]]:

@@ -8,12 +8,19 @@ in one object:
   specific) and version labels;
 - a *reconcile pass* lists each base path (version dir names are parsed as TF Serving's
   ``absl::SimpleAtoi`` parses them, so ``00000123`` is version 123; anything else is
-  ignored; two dirs parsing to one version make that version an error), loads aspired versions that are not loaded and unloads loaded
-  ones that are no longer aspired — new versions first, then unloads, so a model never
-  goes dark while its newest version is replaced;
+  ignored; two dirs parsing to one version make that version an error), starts loading
+  aspired versions that are not loaded and unloads loaded ones that are no longer aspired,
+  as TF Serving's AvailabilityPreservingPolicy does: an old version goes only once a newer
+  aspired one is AVAILABLE (or nothing is aspired), so a broken new version never takes a
+  model dark;
+- each load runs on its own loader thread, retry waits included, holding no lock: a
+  retrying version blocks neither the polls nor ``reload_config``;
 - a poll thread runs the pass every ``file_system_poll_wait_seconds`` and re-reads the
   config file every ``model_config_file_poll_wait_seconds``; ``reload_config`` replaces the
   whole config (models it omits are unloaded) and returns once new models are available;
+  a config change is all or nothing: its labels are checked first, its new versions load
+  hidden from requests, and only if every label then holds does it take effect (else the
+  previous config stays, one log line says why);
 - each version has a state (START, LOADING, AVAILABLE, UNLOADING, END) and an error status:
   a version that fails to load (after ``max_num_load_retries``) is END with its error while
   the others keep serving;
@@ -28,11 +35,11 @@ Where this differs from TF Serving (on purpose):
 - Labels are checked after the config's versions have loaded, so labels on versions that
   load fine work at start-up without ``--allow_version_labels_for_unavailable_models``
   (TF Serving checks before its first loads finish and refuses them).
-- Loads (and their retry waits) run one at a time on the reconcile thread; TF Serving has
-  ``num_load_threads``. ``start`` returns once every initial version has loaded or failed
-  (retries included), so the ports open after it, as TF Serving's do; but a missing or
-  empty base path is logged and the server starts anyway (TF Serving keeps waiting for a
-  first version), and a failed initial version stays END with its error (TF Serving exits).
+- Loads run one thread per version (TF Serving has ``num_load_threads``). ``start``
+  returns once every initial version has loaded or failed (retries included), so the ports
+  open after it, as TF Serving's do; but a missing or empty base path is logged and the
+  server starts anyway (TF Serving keeps waiting for a first version), and a failed initial
+  version stays END with its error (TF Serving exits).
 - Two version dirs that parse to one number make that version an error (TF Serving warns
   and loads one of them).
 - Versions that failed to load stay END with their error and are not retried on later
@@ -98,6 +105,10 @@ class _VersionRecord:
     servable: Servable | None = None
     #: The directory vanished after a failed load: if it comes back, it is loaded again.
     gone: bool = False
+    #: Loaded by a config change not committed yet: not handed out to requests.
+    hidden: bool = False
+    #: Set when the version is no longer wanted (or the server stops): ends a retry wait.
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,11 @@ def single_model_config(name: str, base_path: str) -> ModelServerConfig:
     return config
 
 
+def _found(on_disk: VersionDirs) -> list[int]:
+    """Every version number on disk, duplicated ones included (they are errors, not gaps)."""
+    return sorted([*on_disk.paths, *on_disk.duplicates])
+
+
 def aspired_versions(config: ModelConfig, on_disk: list[int]) -> list[int]:
     """Versions the policy wants from what is on disk (TF Serving's ServableVersionPolicy)."""
     policy = config.model_version_policy
@@ -165,14 +181,20 @@ class ModelManager:
         self._on_unload = on_unload
         self._models: dict[str, _Model] = {}
         self._serving: ServingMap = {}
-        # Guards _models / records / _serving swaps; reentrant so wait_for predicates may
-        # call status().
+        # Guards _models / records / _serving swaps, held only for state changes (never
+        # across a load, a retry wait or a drain); reentrant so wait_for predicates may call
+        # status().
         self._lock = threading.RLock()
-        self._reconcile_lock = threading.RLock()  # one reconcile pass (loads/unloads) at a time
         self._changed = threading.Condition(self._lock)
+        # One config change or reconcile pass at a time. Loads and their retry waits run on
+        # loader threads without it; a config apply holds it while it waits for the loads it
+        # needs (its own), never for other versions' retries.
+        self._config_lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._loaders: set[threading.Thread] = set()
         self._config_text: str | None = None
+        self._config_failure: str | None = None
         self._tags = options.tags or ["serve"]
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -188,19 +210,26 @@ class ModelManager:
             self._spawn("tfsuite-config-poll", self._config_poll_loop)
 
     def stop(self, drain_seconds: float = UNLOAD_DRAIN_SECONDS) -> None:
-        """Stop polling and unload everything (waiting up to ``drain_seconds`` per version)."""
+        """Stop polling and loading, unload everything (waiting up to ``drain_seconds`` per
+        version for its in-flight requests)."""
         self._stop.set()
-        for thread in self._threads:
+        with self._lock:
+            for model in self._models.values():
+                for rec in model.records.values():
+                    rec.cancel.set()  # ends retry waits at once
+            loaders = list(self._loaders)
+        for thread in [*self._threads, *loaders]:
             thread.join()
         self._threads.clear()
-        with self._reconcile_lock:
+        with self._config_lock:
             with self._lock:
                 records = [
                     (m.config.name, r) for m in self._models.values() for r in m.records.values()
                 ]
-            for name, rec in records:
-                if rec.state == "AVAILABLE":
-                    self._unload(name, rec, drain_seconds)
+                unloads = [(name, r) for name, r in records if self._begin_unload(r)]
+                self._publish()
+            for name, rec in unloads:
+                self._drain(name, rec, drain_seconds)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -223,10 +252,16 @@ class ModelManager:
     def _fs_poll_loop(self) -> None:
         wait = self.options.file_system_poll_wait_seconds
         while not self._stop.wait(wait):
+            # A config change in progress reconciles when it is done: skip this round rather
+            # than queue behind it.
+            if not self._config_lock.acquire(blocking=False):
+                continue
             try:
-                self.poll_now()
+                self._reconcile_all()
             except Exception:  # keep polling; the pass logs per-version errors itself
                 log.exception("file system poll failed")
+            finally:
+                self._config_lock.release()
 
     def _config_poll_loop(self) -> None:
         wait = self.options.model_config_file_poll_wait_seconds
@@ -235,133 +270,325 @@ class ModelManager:
             try:
                 text = path.read_text()
             except OSError as err:
-                log.error("cannot read model config file %s: %s", path, err)
+                self._config_not_applied(path, f"cannot read it: {err}")
                 continue
             if text == self._config_text:
                 continue
+            log.debug("model config file %s changed: applying it", path)
             try:
                 self.reload_config(read_model_config(path))
-                self._config_text = text
             except (ConfigError, ServingError) as err:
-                log.error("model config file %s not applied: %s", path, err)
+                self._config_not_applied(path, str(err))
+                continue
+            self._config_text = text
+            self._config_failure = None
+            log.info("model config file %s applied", path)
+
+    def _config_not_applied(self, path: Path, reason: str) -> None:
+        """One log line per distinct failure, not one per poll."""
+        if reason != self._config_failure:
+            self._config_failure = reason
+            log.error(
+                "model config file %s not applied (the previous config stays in force; "
+                "retried on every poll): %s",
+                path,
+                reason,
+            )
 
     def poll_now(self) -> None:
-        """One reconcile pass over every active model (what each file-system poll does)."""
-        with self._reconcile_lock:
-            with self._lock:
-                models = [m for m in self._models.values() if m.active]
-            for model in models:
-                self._reconcile_model(model)
+        """One reconcile pass over every active model (what each file-system poll does);
+        returns once the loads it started have finished (the poll thread does not wait)."""
+        with self._config_lock:
+            started = self._reconcile_all()
+        self._wait_settled(started)
+
+    def _reconcile_all(self) -> list[_VersionRecord]:
+        """Reconcile every active model (caller holds ``_config_lock``); the loads started."""
+        with self._lock:
+            models = [m for m in self._models.values() if m.active]
+        started = [rec for model in models for rec in self._reconcile_model(model)]
+        with self._lock:
             self._publish()
+        return started
 
     # -- config -----------------------------------------------------------------------------
     def reload_config(self, config: ModelServerConfig) -> None:
         """Replace the whole model config; returns once the new models' versions are loaded.
 
-        Raises ServingError INVALID_ARGUMENT for an invalid config and FAILED_PRECONDITION
-        for a version label on a version that is not available.
+        All or nothing: raises ServingError INVALID_ARGUMENT for an invalid config and
+        FAILED_PRECONDITION for a version label the config cannot honour, and then nothing
+        has changed. An empty config (no ``model_config_list``) changes nothing either, as
+        TF Serving's ServerCore::ReloadConfig.
         """
         try:
             validate_model_config(config)
         except ConfigError as err:
             raise ServingError.invalid_argument(str(err)) from None
-        if config.WhichOneof("config") not in (None, "model_config_list"):
+        which = config.WhichOneof("config")
+        if which is None:
+            log.info("Taking no action for empty config.")
+            return
+        if which != "model_config_list":
             raise ServingError.invalid_argument("Only model_config_list is supported")
         self._apply_config(config, initial=False)
 
     def _apply_config(self, config: ModelServerConfig, *, initial: bool) -> None:
+        """Apply ``config`` as one change (see ``reload_config``).
+
+        1. list every base path and check the labels against what the config will serve;
+        2. load the versions the config adds, hidden from requests (new models, and models
+           moved to another base path, are staged outside the serving map);
+        3. wait for those loads, then check the labels that need available versions;
+        4. commit: swap the staged models in, apply the labels, unload what the config no
+           longer serves (an old version only once a newer aspired one is AVAILABLE).
+        A failure in 1 or 3 leaves the old config in force and unloads what step 2 loaded.
+        """
         wanted = {m.name: m for m in config.model_config_list.config}
-        with self._reconcile_lock:
-            to_unload: list[tuple[str, _VersionRecord]] = []
+        with self._config_lock:
+            listings = {name: self._list_versions(cfg) for name, cfg in wanted.items()}
+            aspired = {
+                name: aspired_versions(cfg, _found(listings[name])) for name, cfg in wanted.items()
+            }
             with self._lock:
-                for name, model in self._models.items():
-                    new = wanted.get(name)
-                    if new is None or new.base_path != model.config.base_path:
-                        # Removed, or moved to another base path: its versions all go.
-                        to_unload += [(name, r) for r in model.records.values()]
-                        model.active = False
-                for name, cfg in wanted.items():
-                    model = self._models.get(name)
-                    copy = ModelConfig()
-                    copy.CopyFrom(cfg)
-                    if model is None or not model.active:
-                        self._models[name] = _Model(copy)
-                    else:
-                        model.config = copy
-            for name, cfg in wanted.items():
-                self._reconcile_model(self._models[name])
-            for name, rec in to_unload:
-                if rec.state == "AVAILABLE":
-                    self._unload(name, rec, UNLOAD_DRAIN_SECONDS)
-            try:
-                self._update_labels(wanted.values())
-            finally:
+                self._check_labels(wanted, aspired, loaded=False)
+                staged, tentative = self._stage(wanted, listings, aspired)
+            self._wait_settled(
+                [*tentative, *(r for m in staged.values() for r in m.records.values())]
+            )
+            with self._lock:
+                try:
+                    labels = self._check_labels(wanted, aspired, loaded=True, staged=staged)
+                except ServingError as err:  # the caller reports it (once)
+                    unloads = self._rollback(staged, tentative)
+                    failure: ServingError | None = err
+                else:
+                    unloads = self._commit(wanted, staged, labels)
+                    failure = None
                 self._publish()
-        if initial:
-            for name, cfg in wanted.items():
-                log.info("model %s: serving from %s", name, cfg.base_path)
+            for name, rec in unloads:
+                self._drain(name, rec, UNLOAD_DRAIN_SECONDS)
+            self._reconcile_all()  # availability-preserving unloads under the config in force
+            if failure is not None:
+                raise failure
+        for name in staged:  # new models, and models moved to another base path
+            log.info("model %s: serving from %s", name, wanted[name].base_path)
+        if not initial:
+            log.info("model config applied: %s", ", ".join(sorted(wanted)) or "no models")
 
-    def _update_labels(self, configs: Iterable[ModelConfig]) -> None:
-        """Apply the configs' version labels (ServerCore::UpdateModelVersionLabelMap).
+    def _stage(
+        self,
+        wanted: dict[str, ModelConfig],
+        listings: dict[str, VersionDirs],
+        aspired: dict[str, list[int]],
+    ) -> tuple[dict[str, _Model], list[_VersionRecord]]:
+        """Start the loads ``wanted`` adds (under the lock). New or moved models are staged
+        outside ``_models``; versions an existing model gains load hidden until the commit."""
+        staged: dict[str, _Model] = {}
+        tentative: list[_VersionRecord] = []
+        for name, cfg in wanted.items():
+            copy = ModelConfig()
+            copy.CopyFrom(cfg)
+            model = self._models.get(name)
+            if model is None or not model.active or model.config.base_path != cfg.base_path:
+                model = staged[name] = _Model(copy)
+                self._start_loads(model, copy, listings[name], aspired[name], hidden=True)
+            else:
+                tentative += self._start_loads(
+                    model, copy, listings[name], aspired[name], hidden=True
+                )
+        return staged, tentative
 
-        A label must point to an AVAILABLE version; with
-        ``allow_version_labels_for_unavailable_models`` a new (or unchanged) label may point
-        anywhere, but moving an existing label still needs an available version. On failure
-        no label changes (FAILED_PRECONDITION).
+    def _commit(
+        self,
+        wanted: dict[str, ModelConfig],
+        staged: dict[str, _Model],
+        labels: dict[str, dict[str, int]],
+    ) -> list[tuple[str, _VersionRecord]]:
+        """Make the new config the one in force (under the lock); the unloads to drain."""
+        unloads: list[tuple[str, _VersionRecord]] = []
+        for name, model in list(self._models.items()):
+            if not model.active or (name in wanted and name not in staged):
+                continue
+            # Removed from the config, or replaced by a staged model on another base path.
+            model.active = False  # kept (inactive) so GetModelStatus shows the unload
+            for rec in model.records.values():
+                rec.cancel.set()
+                if self._begin_unload(rec):
+                    unloads.append((name, rec))
+        for name, cfg in wanted.items():
+            model = staged.get(name) or self._models[name]
+            copy = ModelConfig()
+            copy.CopyFrom(cfg)
+            model.config = copy
+            model.labels = labels.get(name, {})
+            for rec in model.records.values():
+                rec.hidden = False
+            self._models[name] = model
+        return unloads
+
+    def _rollback(
+        self, staged: dict[str, _Model], tentative: list[_VersionRecord]
+    ) -> list[tuple[str, _VersionRecord]]:
+        """Undo ``_stage`` (under the lock): cancel and unload what it started."""
+        unloads: list[tuple[str, _VersionRecord]] = []
+        for name, model in staged.items():
+            for rec in model.records.values():
+                rec.cancel.set()
+                if self._begin_unload(rec):
+                    unloads.append((name, rec))
+        for model in self._models.values():
+            for version, rec in list(model.records.items()):
+                if not any(rec is t for t in tentative):
+                    continue
+                rec.hidden = False
+                if rec.state == "END" and rec.error is not None:
+                    # Kept with its error (GetModelStatus says why the change failed), and,
+                    # like any failed version, not loaded again until its dir is replaced:
+                    # a config poll retrying the change does not reload it every time.
+                    continue
+                rec.cancel.set()
+                if self._begin_unload(rec):
+                    unloads.append((model.config.name, rec))
+                else:
+                    del model.records[version]
+        return unloads
+
+    def _check_labels(
+        self,
+        wanted: dict[str, ModelConfig],
+        aspired: dict[str, list[int]],
+        *,
+        loaded: bool,
+        staged: dict[str, _Model] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        """The labels of ``wanted`` (ServerCore::UpdateModelVersionLabelMap), checked.
+
+        A label must point to a version the config serves that is AVAILABLE (``loaded``:
+        after the config's own loads; before them only "served by the config" is checked);
+        with ``allow_version_labels_for_unavailable_models`` a new (or unchanged) label may
+        point anywhere, but moving an existing label still needs an available version.
+        FAILED_PRECONDITION otherwise.
         """
         allow = self.options.allow_version_labels_for_unavailable_models
-        new_labels: dict[str, dict[str, int]] = {}
-        with self._lock:
-            for cfg in configs:
-                model = self._models[cfg.name]
-                for label, version in cfg.version_labels.items():
-                    old = model.labels.get(label)
-                    may_be_unavailable = allow and (old is None or old == version)
-                    rec = model.records.get(version)
-                    if not may_be_unavailable and (rec is None or rec.state != "AVAILABLE"):
-                        raise ServingError.failed_precondition(
-                            f"Request to assign label to version {version} of model "
-                            f"{cfg.name}, which is not currently available for inference"
-                        )
-                new_labels[cfg.name] = dict(cfg.version_labels)
-            for name, labels in new_labels.items():
-                self._models[name].labels = labels
+        labels: dict[str, dict[str, int]] = {}
+        for name, cfg in wanted.items():
+            current = self._models.get(name)
+            model = (staged or {}).get(name) or current
+            old_labels = current.labels if current is not None and current.active else {}
+            for label, version in cfg.version_labels.items():
+                old = old_labels.get(label)
+                if allow and (old is None or old == version):
+                    continue
+                unavailable = (
+                    f"Request to assign label to version {version} of model {name}, which "
+                    "is not currently available for inference"
+                )
+                if version not in aspired[name]:
+                    raise ServingError.failed_precondition(
+                        f"{unavailable} (label {label}: the new config does not serve that "
+                        "version: not in its version policy, or not on disk)"
+                    )
+                rec = model.records.get(version) if model is not None else None
+                if loaded and (rec is None or rec.state != "AVAILABLE"):
+                    raise ServingError.failed_precondition(f"{unavailable} (label {label})")
+            labels[name] = dict(cfg.version_labels)
+        return labels
+
+    def _wait_settled(self, records: Iterable[_VersionRecord]) -> None:
+        """Block (without the lock) until none of ``records`` is loading any more."""
+        pending = list(records)
+        with self._changed:
+            self._changed.wait_for(
+                lambda: (
+                    self._stop.is_set() or all(r.state not in ("START", "LOADING") for r in pending)
+                )
+            )
 
     # -- reconcile one model ----------------------------------------------------------------
-    def _reconcile_model(self, model: _Model) -> None:
-        cfg = model.config
+    def _list_versions(self, cfg: ModelConfig) -> VersionDirs:
         base = Path(cfg.base_path)
         if not base.is_dir():
             log.warning("Could not find base path %s for servable %s", base, cfg.name)
-            on_disk = VersionDirs()
-        else:
-            on_disk = version_dirs(base)
-            if not on_disk.paths and not on_disk.duplicates:
-                log.warning(
-                    "No versions of servable %s found under base path %s. Did you forget to "
-                    "name your leaf directory as a number (eg. '/1/')?",
-                    cfg.name,
-                    base,
-                )
-        found = sorted([*on_disk.paths, *on_disk.duplicates])
-        aspired = aspired_versions(cfg, found)
+            return VersionDirs()
+        on_disk = version_dirs(base)
+        if not on_disk.paths and not on_disk.duplicates:
+            log.warning(
+                "No versions of servable %s found under base path %s. Did you forget to "
+                "name your leaf directory as a number (eg. '/1/')?",
+                cfg.name,
+                base,
+            )
+        return on_disk
+
+    def _reconcile_model(self, model: _Model) -> list[_VersionRecord]:
+        """Start loading what the model's policy aspires to, unload what it no longer does
+        (caller holds ``_config_lock``); the loads started."""
+        cfg = model.config
+        on_disk = self._list_versions(cfg)
+        aspired = aspired_versions(cfg, _found(on_disk))
+        with self._lock:
+            if not model.active:
+                return []
+            started = self._start_loads(model, cfg, on_disk, aspired, hidden=False)
+            for version, rec in model.records.items():
+                if version not in on_disk.paths and rec.error is not None:
+                    rec.gone = True
+            unloads = [
+                rec for rec in self._unaspired_to_unload(model, aspired) if self._begin_unload(rec)
+            ]
+            self._publish()
+        for rec in unloads:
+            self._drain(cfg.name, rec, UNLOAD_DRAIN_SECONDS)
+        return started
+
+    @staticmethod
+    def _unaspired_to_unload(model: _Model, aspired: list[int]) -> list[_VersionRecord]:
+        """TF Serving's AvailabilityPreservingPolicy: a loaded version the policy no longer
+        wants is unloaded only when no version is aspired, or an aspired one is AVAILABLE, or
+        more than one such version is loaded (the lowest go first, one stays). So a newer
+        version that fails to load never takes the model dark."""
+        serving = [r for r in model.records.values() if r.state == "AVAILABLE" and not r.hidden]
+        unaspired = sorted(
+            (r for r in serving if r.version not in aspired), key=lambda r: r.version
+        )
+        aspired_serving = any(r.version in aspired for r in serving)
+        if not aspired or aspired_serving:
+            return unaspired
+        return unaspired[:-1]
+
+    def _start_loads(
+        self,
+        model: _Model,
+        cfg: ModelConfig,
+        on_disk: VersionDirs,
+        aspired: list[int],
+        *,
+        hidden: bool,
+    ) -> list[_VersionRecord]:
+        """Start a loader thread for each aspired version not loaded yet (under the lock);
+        the new records."""
+        started: list[_VersionRecord] = []
         for version in sorted(aspired, reverse=True):  # newest first: it serves "latest"
             rec = model.records.get(version)
             if version in on_disk.duplicates:
                 self._refuse_duplicate(model, version, on_disk, rec)
                 continue
             if rec is None or (rec.state == "END" and (rec.error is None or rec.gone)):
-                rec = _VersionRecord(version, on_disk.paths[version])
-                with self._lock:
-                    model.records[version] = rec
-                self._load(cfg.name, rec)
-                self._publish()
-        for version, rec in sorted(model.records.items()):
-            if version not in on_disk.paths and rec.error is not None:
-                rec.gone = True
-            if version not in aspired and rec.state == "AVAILABLE":
-                self._unload(cfg.name, rec, UNLOAD_DRAIN_SECONDS)
-                self._publish()
+                rec = _VersionRecord(version, on_disk.paths[version], state="LOADING")
+                rec.hidden = hidden
+                model.records[version] = rec
+                started.append(rec)
+                thread = threading.Thread(
+                    target=self._load_then_settle,
+                    args=(model, cfg.name, rec),
+                    name=f"tfsuite-load-{cfg.name}-{version}",
+                    daemon=True,
+                )
+                self._loaders.add(thread)
+                thread.start()
+        if started:
+            self._changed.notify_all()
+        return started
 
     def _refuse_duplicate(
         self, model: _Model, version: int, on_disk: VersionDirs, rec: _VersionRecord | None
@@ -382,14 +609,25 @@ class ModelManager:
             model.records[version] = record
             self._changed.notify_all()
 
-    def _set_state(self, rec: _VersionRecord, state: str) -> None:
-        with self._lock:
-            rec.state = state
-            self._changed.notify_all()
+    def _load_then_settle(self, model: _Model, name: str, rec: _VersionRecord) -> None:
+        """A loader thread: load one version (with its retries), then let the policy unload
+        what the new version replaces."""
+        try:
+            self._load(name, rec)
+            if rec.state == "AVAILABLE" and not self._stop.is_set():
+                with self._config_lock:  # after any config change in progress
+                    if model.active and not rec.hidden:
+                        self._reconcile_model(model)
+        except Exception:  # a bug: the version's state says what happened, keep the server
+            log.exception("loading %s version %d failed", name, rec.version)
+        finally:
+            with self._lock:
+                self._loaders.discard(threading.current_thread())
 
     def _load(self, name: str, rec: _VersionRecord) -> None:
+        """Load ``rec`` with up to ``max_num_load_retries`` retries (no lock held: the retry
+        wait ends early when the version is no longer wanted or the server stops)."""
         opts = self.options
-        self._set_state(rec, "LOADING")
         log.info(
             "Loading servable version {name: %s version: %d} from %s", name, rec.version, rec.path
         )
@@ -414,19 +652,29 @@ class ModelManager:
                     error.message,
                     f" (retrying {left} more time(s))" if left else "",
                 )
-                if left and not self._stop.wait(opts.load_retry_interval_micros / 1e6):
+                if left and not rec.cancel.wait(opts.load_retry_interval_micros / 1e6):
                     continue
                 with self._lock:
                     rec.error = error
                     rec.state = "END"
                     self._changed.notify_all()
                 return
+            settle_after_load()  # before requests arrive: the collection pauses everything
             with self._lock:  # AVAILABLE in the status only once requests can reach it
-                rec.servable = servable
-                rec.error = None
-                rec.state = "AVAILABLE"
-                self._publish()
-            settle_after_load()
+                cancelled = rec.cancel.is_set()
+                if not cancelled:
+                    rec.servable = servable
+                    rec.error = None
+                    rec.state = "AVAILABLE"
+                    self._publish()
+            if cancelled:  # no longer wanted while it loaded: never served
+                servable.close(0)
+                if self._on_unload is not None:
+                    self._on_unload(servable)
+                with self._lock:
+                    rec.state = "END"
+                    self._changed.notify_all()
+                return
             log.info(
                 "Successfully loaded servable version {name: %s version: %d} in %.2f s",
                 name,
@@ -435,11 +683,18 @@ class ModelManager:
             )
             return
 
-    def _unload(self, name: str, rec: _VersionRecord, drain_seconds: float) -> None:
+    def _begin_unload(self, rec: _VersionRecord) -> bool:
+        """Mark an AVAILABLE version UNLOADING (under the lock; the caller publishes, so no
+        new request reaches it); False if it is not AVAILABLE."""
+        if rec.state != "AVAILABLE":
+            return False
+        rec.state = "UNLOADING"
+        return True
+
+    def _drain(self, name: str, rec: _VersionRecord, drain_seconds: float) -> None:
+        """Finish an unload begun by ``_begin_unload``: wait for in-flight requests (no lock
+        held), release the servable, END."""
         servable = rec.servable
-        with self._lock:  # state and serving map change together (observers see both)
-            rec.state = "UNLOADING"
-            self._publish()  # stop handing the version out before waiting for in-flight ones
         if servable is not None:
             start = time.perf_counter()
             if not servable.close(drain_seconds):
@@ -472,7 +727,7 @@ class ModelManager:
                 versions = {
                     v: r.servable
                     for v, r in model.records.items()
-                    if r.state == "AVAILABLE" and r.servable is not None
+                    if r.state == "AVAILABLE" and r.servable is not None and not r.hidden
                 }
                 latest = versions[max(versions)] if versions else None
                 serving[name] = ModelEntry(versions, latest, dict(model.labels))
@@ -522,6 +777,10 @@ class ModelManager:
     # -- status -----------------------------------------------------------------------------
     def model_names(self) -> list[str]:
         return sorted(self._serving)
+
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is a model of the current config (loaded versions or not)."""
+        return name in self._serving
 
     def serving_map(self) -> ServingMap:
         return self._serving

@@ -6,8 +6,11 @@ Flags that make no sense in this server (GPU memory, TPU, TFLite, profiler, ...)
 accepted with their TF Serving default and listed in ``IGNORED_FLAGS``: the CLI logs them
 as ignored when they are set to anything but the default.
 
-Two deliberate extensions: ``host`` (TF Serving always binds all interfaces; this server
-binds 127.0.0.1 unless told) and ``max_request_bytes`` (a size limit on request bodies).
+Deliberate extensions: ``host`` (TF Serving always binds all interfaces; this server
+binds 127.0.0.1 unless told), ``max_request_bytes`` (a size limit on request bodies),
+``max_decoded_tensor_bytes`` (a limit on what a request's tensors decode to),
+``rest_header_timeout_seconds`` / ``rest_body_timeout_seconds`` (slow REST clients) and
+``disable_model_service_reload``.
 """
 
 from __future__ import annotations
@@ -137,6 +140,18 @@ class ServerOptions(BaseModel):
         "'Deadline Exceeded' but the inference already running is not cancelled (a "
         "TensorFlow call cannot be interrupted): it finishes on its thread, result dropped.",
     )
+    rest_header_timeout_seconds: float = Field(
+        10.0,
+        description="tfsuite extension: a REST client must send a request's line and headers "
+        "within this many seconds of its first byte (or of connecting), else 408 and the "
+        "connection is closed (0: no limit). Idle keep-alive connections close after 30 s.",
+    )
+    rest_body_timeout_seconds: float = Field(
+        60.0,
+        description="tfsuite extension: a REST request body (all of Content-Length) must "
+        "arrive within this many seconds of its headers, else 408 and the connection is "
+        "closed (0: no limit).",
+    )
     rest_api_enable_cors_support: bool = Field(
         False, description="Accepted; CORS headers are not sent by this server."
     )
@@ -144,6 +159,20 @@ class ServerOptions(BaseModel):
         2**31 - 1,
         description="tfsuite extension: largest accepted request (gRPC message or REST body), "
         "bytes. TF Serving's gRPC limit is INT32_MAX.",
+    )
+
+    max_decoded_tensor_bytes: int = Field(
+        2**30,
+        description="tfsuite extension: most bytes the input tensors of one request may "
+        "decode to beyond the request's own size (a TensorProto with dims and no values "
+        "decodes to a full array). A request decodes to at most max(this, its serialized "
+        "size); more is INVALID_ARGUMENT 'tensor parsing error' before anything is allocated.",
+    )
+    disable_model_service_reload: bool = Field(
+        False,
+        description="tfsuite extension: refuse ModelService.HandleReloadConfigRequest "
+        "(PERMISSION_DENIED). TF Serving lets any gRPC client replace the model config and point "
+        "a model at any path the server can read; set this where clients are not trusted.",
     )
 
     # -- models --------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """REST adapter: TF Serving's HTTP/JSON API (Starlette on uvicorn) over the protocol-free core.
 
-Routes (``g3doc/api_rest.md``)::
+Routes (``g3doc/api_rest.md``; matched case-insensitively, as TF Serving matches them)::
 
     POST /v1/models/NAME[/versions/N | /labels/L]:predict | :classify | :regress
     GET  /v1/models/NAME[/versions/N | /labels/L]            (status)
@@ -36,7 +36,7 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -63,11 +63,18 @@ _ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 _JSON = "application/json"
 
 # NAME[/versions/N | /labels/L][:verb | /metadata]; names never become paths, only dict keys.
+# Matched case-insensitively, as TF Serving's http_rest_api_util.cc regexes ("(?i)"); like
+# TF Serving, the verb is then compared case-sensitively (":PREDICT" is a malformed request)
+# and an upper-case "/METADATA" is a status request. Versions are digits only: "-1" does not
+# match at all (malformed request).
 _MODEL_PATH = re.compile(
     r"(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?::(?P<verb>predict|classify|regress)|/(?P<metadata>metadata))?"
+    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?::(?P<verb>predict|classify|regress)|/(?P<metadata>metadata))?",
+    re.IGNORECASE,
 )
+_MODELS_PREFIX = re.compile(r"/v1/models/", re.IGNORECASE)
+_INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -81,13 +88,32 @@ class ModelPath:
     action: str
 
 
+def _version_number(digits: str) -> int:
+    """``absl::SimpleAtoi`` into int64: leading zeros are fine, more than int64 is not."""
+    significant = digits.lstrip("0") or "0"
+    # Compared as text first: int() refuses strings of more than 4300 digits.
+    if len(significant) > len(str(_INT64_MAX)) or int(significant) > _INT64_MAX:
+        raise ServingError.invalid_argument(f"Failed to convert version: {digits} to numeric.")
+    return int(significant)
+
+
 def parse_model_path(rest: str) -> ModelPath | None:
+    """The part after ``/v1/models/``; None when it is not a model URL (malformed request).
+
+    Raises ``ServingError`` INVALID_ARGUMENT (HTTP 400) for a version beyond int64, in TF
+    Serving's words.
+    """
     m = _MODEL_PATH.fullmatch(rest)
     if m is None:
         return None
+    verb = m["verb"]
+    if verb is not None and verb not in ("predict", "classify", "regress"):
+        return None  # TF Serving dispatches on the verb case-sensitively
     version = m["version"]
-    action = m["verb"] or ("metadata" if m["metadata"] else "status")
-    return ModelPath(m["name"], int(version) if version is not None else None, m["label"], action)
+    action = verb or ("metadata" if m["metadata"] == "metadata" else "status")
+    return ModelPath(
+        m["name"], _version_number(version) if version is not None else None, m["label"], action
+    )
 
 
 class _TooLarge(Exception):
@@ -123,10 +149,12 @@ class RestApi:
         )
         self._observer = observer
         self._render_metrics = render_metrics
-        routes = [Route("/v1/models/{rest:path}", self._models, methods=_ALL_METHODS)]
+        self._body_timeout = options.rest_body_timeout_seconds or None
+        routes = []
         if metrics_path and render_metrics is not None:
             routes.append(Route(metrics_path, self._metrics, methods=["GET"]))
-        routes.append(Route("/{rest:path}", self._not_found, methods=_ALL_METHODS))
+        # Everything else: /v1/models/... in any letter case (TF Serving's "(?i)/v1/.*"), or 404.
+        routes.append(Route("/{rest:path}", self._route, methods=_ALL_METHODS))
         self.app = Starlette(routes=routes)
 
     def close(self) -> None:
@@ -141,22 +169,49 @@ class RestApi:
         text = self._render_metrics()
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    async def _models(self, request: Request) -> Response:
-        path = parse_model_path(request.path_params["rest"])
+    async def _route(self, request: Request) -> Response:
+        url_path = request.url.path
+        prefix = _MODELS_PREFIX.match(url_path)
+        if prefix is None:
+            return await self._not_found(request)
         method = request.method
+        try:
+            path = parse_model_path(url_path[prefix.end() :])
+        except ServingError as exc:
+            return _error(exc.http_status, exc.message)
         expected = (
             "POST"
             if path is not None and path.action in ("predict", "classify", "regress")
             else "GET"
         )
         if path is None or method != expected:
-            return _error(400, f"Malformed request: {method} {request.url.path}")
+            return _error(400, f"Malformed request: {method} {url_path}")
         body = b""
         if method == "POST":
             try:
                 body = await self._read_body(request)
             except _TooLarge as exc:
                 return _error(413, str(exc))
+            except asyncio.TimeoutError:
+                logger.warning(
+                    "REST %s %s: request body not received within %g s; connection closed",
+                    method,
+                    url_path,
+                    self._body_timeout,
+                )
+                return _error(
+                    408,
+                    f"Request body not received within {self._body_timeout:g} s "
+                    "(--rest_body_timeout_seconds)",
+                    close=True,
+                )
+            except ClientDisconnect:
+                logger.warning(
+                    "REST %s %s: client closed the connection before sending the whole body",
+                    method,
+                    url_path,
+                )
+                return _error(400, "Client closed the connection", close=True)
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
@@ -182,11 +237,18 @@ class RestApi:
                 self._observer("REST", path.action, path.name, code, time.perf_counter() - start)
 
     async def _read_body(self, request: Request) -> bytes:
+        """The whole body, within ``--max_request_bytes`` and ``--rest_body_timeout_seconds``
+        (a client that sends it slower, or declares more than it sends, gets
+        ``asyncio.TimeoutError``).
+        """
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_body:
             raise _TooLarge(
                 f"Request body of {declared} bytes exceeds the limit of {self._max_body} bytes"
             )
+        return await asyncio.wait_for(self._collect_body(request), self._body_timeout)
+
+    async def _collect_body(self, request: Request) -> bytes:
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -309,5 +371,9 @@ def _to_dict(message: Any) -> Any:
     )
 
 
-def _error(status: int, message: str) -> Response:
-    return Response(dumps({"error": message}), status_code=status, media_type=_JSON)
+def _error(status: int, message: str, *, close: bool = False) -> Response:
+    """TF Serving's error JSON; ``close`` ends the connection after it (body left unread)."""
+    headers = {"connection": "close"} if close else None
+    return Response(
+        dumps({"error": message}), status_code=status, media_type=_JSON, headers=headers
+    )

@@ -113,14 +113,25 @@ class ServeProcess:
 
 
 @_contextmanager
-def _launch_serve(flags: list[str]) -> _Iterator[ServeProcess]:
+def _launch_serve(
+    flags: list[str], *, address_space_bytes: int | None = None
+) -> _Iterator[ServeProcess]:
+    """``address_space_bytes``: run the server under that ``RLIMIT_AS`` (a real memory bound:
+    an allocation beyond it fails in the server instead of the machine swapping or OOM-ing)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
+
+    def limit_memory() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
+
     proc = _subprocess.Popen(
         [_sys.executable, "-m", "tfsuite", "serve", *flags],
         stdout=_subprocess.PIPE,
         stderr=_subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=limit_memory if address_space_bytes is not None else None,
     )
     lines: _queue.Queue[str] = _queue.Queue()
 

@@ -296,7 +296,9 @@ def test_unload_waits_for_in_flight_requests(make_model_base, start_dataplane) -
     base = make_model_base({1: "half_plus_two"})
     dp = start_dataplane(model_name="m", model_base_path=str(base))
     held = dp.manager.acquire("m")  # an in-flight request
-    reload = threading.Thread(target=dp.reload_config, args=(parse_model_config(""),))
+    reload = threading.Thread(
+        target=dp.reload_config, args=(parse_model_config("model_config_list {}"),)
+    )
     reload.start()
     assert dp.manager.wait_for(lambda: _states(dp, "m").get(1) == "UNLOADING", timeout=30)
     with pytest.raises(ServingError):  # no new requests reach an unloading version

@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "classify": "tfsuite.clients.cli:classify",
     "bench": "tfsuite.loadtest.bench_cli:bench",
     "configs": "tfsuite.serving_configs.cli:configs",
+    "up": "tfsuite.deploy.cli:up",
+    "down": "tfsuite.deploy.cli:down",
+    "status": "tfsuite.deploy.cli:status",
 }
 
 #: Subcommands that run TensorFlow (clients and config writers stay light).
@@ -53,6 +56,9 @@ HELP: dict[str, str] = {
     "classify": "Send images to a classification model on TF Serving; print top-k.",
     "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
     "configs": "Write TF Serving config files (models.config, batching, monitoring) for base paths.",
+    "up": "Serve a config dir in Docker containers (TF Serving or the suite image); wait until ready.",
+    "down": "Remove the containers and network `tfsuite up` started.",
+    "status": "List running tfsuite containers with model/version states.",
 }
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from tfsuite.deploy.endpoints import ENDPOINTS_FILE, EndpointsFile
 from tfsuite.deploy.errors import DeployError
@@ -134,9 +133,7 @@ def up(
     for e in endpoints.endpoints:
         gpu = f" gpu={e.gpu}" if e.gpu else ""
         click.echo(f"{e.container}  grpc={e.grpc}  rest={e.rest}{gpu}")
-    err.print(
-        f"wrote {path}; stop with: tfsuite down {config_dir}", markup=False, highlight=False
-    )
+    err.print(f"wrote {path}; stop with: tfsuite down {config_dir}", markup=False, highlight=False)
 
 
 @click.command()
@@ -203,9 +200,6 @@ def status() -> None:
     from tfsuite.deploy.engine import connect
 
     client = connect()
-    table = Table(title="tfsuite containers", title_justify="left")
-    for column in ("run", "container", "image", "state", "grpc", "rest", "model versions"):
-        table.add_column(column)
     rows = 0
     for run in list_runs(client):
         for c in run.containers:
@@ -218,9 +212,10 @@ def status() -> None:
             grpc, rest = addr(GRPC_PORT), addr(REST_PORT)
             states = _version_states(grpc, _models_of(c)) if c.status == "running" else "-"
             image = (c.attrs.get("Config") or {}).get("Image", "?")
-            table.add_row(run.run_id, c.name, image, c.status, grpc, rest, states)
+            click.echo(
+                f"{c.name}  run={run.run_id}  {c.status}  grpc={grpc}  rest={rest}  "
+                f"image={image}  {states}"
+            )
             rows += 1
     if rows == 0:
         click.echo("no tfsuite containers on this engine")
-        return
-    Console().print(table)

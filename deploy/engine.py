@@ -19,7 +19,7 @@ from docker.errors import DockerException
 
 from tfsuite.deploy.errors import EngineUnavailable
 
-__all__ = ["connect", "ensure_engine", "gpu_runtime", "LABEL", "RUN_LABEL"]
+__all__ = ["LABEL", "RUN_LABEL", "connect", "ensure_engine", "gpu_runtime"]
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Deployment errors: each says what is wrong and what to do, in one line.
 
-    TFSuiteError
-    └── DeployError              a deployment cannot be started as asked
-        └── EngineUnavailable    no Docker engine answers
+TFSuiteError
+└── DeployError              a deployment cannot be started as asked
+    └── EngineUnavailable    no Docker engine answers
 """
 
 from __future__ import annotations

@@ -45,10 +45,11 @@ BOOTSTRAP_SUITE = "bookworm"
 BOOTSTRAP_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_REPOSITORY = "tfsuite-base"
 #: bookworm's python3 is 3.11 with glibc 2.36: every manylinux tag up to 2_36 runs on it.
-PLATFORMS = (
-    [f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)]
-    + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
-)
+PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)] + [
+    "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
+]
 PYTHON_VERSION = "3.11"
 #: Packages of the test extras and the tooling: in the venv, not in the image.
 NOT_IN_IMAGE = {"tfsuite", "pip", "setuptools", "wheel"}
@@ -74,7 +75,7 @@ def _digest(*parts: bytes | str) -> str:
 
 def _run(cmd: list[str], what: str, **kwargs: Any) -> None:
     log.info("%s: %s", what, " ".join(cmd[:6]) + (" ..." if len(cmd) > 6 else ""))
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)
     if proc.returncode != 0:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
         raise DeployError(f"{what} failed (exit {proc.returncode}): {tail}")
@@ -207,6 +208,7 @@ def _sources_digest(project: Path) -> str:
     """Hash of the files that go into the tfsuite wheel (tracked and untracked, not ignored)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        check=False,
         cwd=project,
         capture_output=True,
         text=True,

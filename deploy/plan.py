@@ -90,7 +90,10 @@ class DeploymentPlan:
         root = PurePosixPath(mount)
         flags = [f"--model_config_file={root / MODEL_CONFIG_FILE}"]
         if (config_dir / BATCHING_FILE).is_file():
-            flags += ["--enable_batching=true", f"--batching_parameters_file={root / BATCHING_FILE}"]
+            flags += [
+                "--enable_batching=true",
+                f"--batching_parameters_file={root / BATCHING_FILE}",
+            ]
         if (config_dir / MONITORING_FILE).is_file():
             flags.append(f"--monitoring_config_file={root / MONITORING_FILE}")
         return cls(config_dir, mount, models, flags)
@@ -99,7 +102,9 @@ class DeploymentPlan:
     def trt_versions(self) -> list[str]:
         """``MODEL:VERSION (variant)`` of every TF-TRT version the config serves."""
         return [
-            f"{m.name}:{v} ({variant})" for m in self.models for v, variant in m.trt_versions.items()
+            f"{m.name}:{v} ({variant})"
+            for m in self.models
+            for v, variant in m.trt_versions.items()
         ]
 
 

@@ -31,12 +31,22 @@ from tfsuite.clients.images import ImageReader, LoadedImage, Resize
 from tfsuite.clients.pipeline import InputPlan, RunSummary, batches, progress_bar
 from tfsuite.loadtest.utilisation import UtilisationSummary
 
-__all__ = ["FanOutSummary", "ServerShare", "print_fanout_summary", "run_sharded"]
+__all__ = ["SEED_COLUMNS", "FanOutSummary", "ServerShare", "print_fanout_summary", "run_sharded"]
 
 log = logging.getLogger(__name__)
 
 Predict = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 OnBatch = Callable[[list[LoadedImage], dict[str, np.ndarray]], None]
+
+#: Seed 001's columns ("# GPU Used" / "Per GPU FPS": here servers, GPUs where up --gpus).
+SEED_COLUMNS = (
+    "# Image",
+    "Image Size",
+    "# Servers Used",
+    "runtime (s)",
+    "Average Utilization",
+    "Per Server FPS",
+)
 
 #: Status codes that mean "this server is gone", not "this request is wrong".
 SERVER_LOST = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -281,11 +291,9 @@ def print_fanout_summary(summary: FanOutSummary, console: Console, title: str) -
     else:
         utilisation = "-"
     stopped = " (interrupted)" if summary.interrupted else ""
-    table = Table(title=title, title_justify="left")
-    for column in ("# Image", "Image Size", "# Servers Used", "runtime (s)", "Average Utilization"):
-        table.add_column(column, justify="right")
-    table.add_column("Per Server FPS", justify="right")
-    table.add_row(
+    # Seed 001's own markdown table, so a run's line can go straight into the same notes.
+    header = SEED_COLUMNS
+    row = (
         f"{summary.images}{stopped}",
         summary.image_size_text(),
         f"{summary.servers_used} / {len(summary.servers)}",
@@ -293,7 +301,11 @@ def print_fanout_summary(summary: FanOutSummary, console: Console, title: str) -
         utilisation,
         f"{summary.per_server_fps:.2f}",
     )
-    console.print(table)
+    widths = [max(len(h), len(c)) for h, c in zip(header, row)]
+    console.print(title, markup=False, highlight=False)
+    for cells in (header, tuple("-" * w for w in widths), row):
+        line = "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     per = Table(title="per server", title_justify="left")
     for column in ("server", "images", "requests", "images/s", "p50 ms", "status"):
         per.add_column(column, justify="left" if column in ("server", "status") else "right")

@@ -242,7 +242,8 @@ def wait_available(
                 try:
                     states = _states(client, model)
                 except ServingClientError as exc:
-                    last = str(exc)
+                    # Unreachable: TF Serving opens its ports once the models have loaded.
+                    last = f"its gRPC port to answer ({exc.code.name}: {exc.message[:80]})"
                     break
                 for version in list(pending[model]):
                     state, error = states.get(version, ("not listed", ""))

@@ -124,7 +124,7 @@ def test_serving_command_composes_with_the_entrypoint_flags(service: str) -> Non
 
 
 def test_gpu_reservation_only_on_gpu_services() -> None:
-    services = compose_config(*PROFILES, env={"MODELS_DIR": "/srv/models", "GPU_COUNT": "2"})[
+    services = compose_config(*PROFILES, env={"MODELS_DIR": "/srv/models", "GPU_DEVICE": "3"})[
         "services"
     ]
     for name, svc in services.items():
@@ -134,10 +134,8 @@ def test_gpu_reservation_only_on_gpu_services() -> None:
             assert devices[0]["capabilities"] == ["gpu"]
         else:
             assert not devices, name
-    assert (
-        int(services["tfserving"]["deploy"]["resources"]["reservations"]["devices"][0]["count"])
-        == 2
-    )
+    gpu = services["tfserving"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["device_ids"] == ["3"]
     # The CPU override keeps the service name the other services use.
     assert services["tfserving-cpu"]["networks"]["default"]["aliases"] == ["tfserving"]
 

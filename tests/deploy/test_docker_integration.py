@@ -244,6 +244,61 @@ def test_bad_inputs_start_nothing(
     assert set(_tfsuite_objects(engine)[0]) == running  # nothing of the failed runs is left
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_compose_cpu_profile_becomes_healthy_with_the_suite_image(
+    engine: Any, suite_image: str, config_dir: Path
+) -> None:
+    """The stack itself, brought up by Debian's docker-compose: its /dev/tcp healthcheck
+    turns healthy once the model is AVAILABLE, and Predict works through the published port."""
+    import time
+
+    from tfsuite.clients.grpc_client import TFServingClient
+
+    grpc_port, rest_port = _free_port(), _free_port()
+    project = f"tfsuite-test-{os.getpid()}"
+    env = {
+        **os.environ,
+        "MODELS_DIR": str(config_dir),
+        "MODEL_NAME": MODEL,
+        "TFSERVING_CPU_IMAGE": suite_image,
+        "GRPC_PORT": str(grpc_port),
+        "REST_PORT": str(rest_port),
+    }
+    compose = ["docker-compose", "-p", project, "-f", str(ROOT / "compose" / "docker-compose.yml")]
+    compose += ["--profile", "cpu"]
+    up = subprocess.run(
+        [*compose, "up", "-d"], capture_output=True, text=True, env=env, check=False
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        (container,) = engine.containers.list(
+            filters={"label": f"com.docker.compose.project={project}"}
+        )
+        deadline = time.monotonic() + 180
+        health = ""
+        while time.monotonic() < deadline:
+            container.reload()
+            health = container.attrs["State"].get("Health", {}).get("Status", "")
+            if health == "healthy" or container.status != "running":
+                break
+            time.sleep(1)  # polling the engine's health state; compose 1.29 has no --wait
+        log = container.attrs["State"].get("Health", {}).get("Log", [])
+        assert health == "healthy", (container.status, log[-2:])
+        with TFServingClient(f"127.0.0.1:{grpc_port}", model=MODEL) as client:
+            states = {s.version: s.state for s in client.status(MODEL)}
+        assert states == {1: "AVAILABLE", 2: "AVAILABLE"}
+    finally:
+        subprocess.run([*compose, "down"], capture_output=True, env=env, check=False)
+    assert not engine.containers.list(
+        all=True, filters={"label": f"com.docker.compose.project={project}"}
+    )
+
+
 def test_down_removes_exactly_what_up_started(
     engine: Any, deployed: dict[str, Any], config_dir: Path
 ) -> None:

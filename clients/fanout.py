@@ -5,7 +5,7 @@ more), so the list is split as the servers go rather than in fixed chunks. Answe
 back in input order by one results thread before ``on_batch`` sees them, so printing, COCO
 JSON and drawings come out exactly as from one server.
 
-A server that stops answering (UNAVAILABLE, DEADLINE_EXCEEDED) is dropped: the batch it had
+A server that stops answering (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED) is dropped: the batch it had
 in flight goes back to the front of the queue and the other servers carry on with it and
 with the rest. Any other error (a bad request) would fail on every server and stops the run.
 If every server is dropped, the images not answered are counted as such in the summary.
@@ -13,10 +13,11 @@ If every server is dropped, the images not answered are counted as such in the s
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,11 @@ SEED_COLUMNS = (
     "Per Server FPS",
 )
 
-#: Status codes that mean "this server is gone", not "this request is wrong".
-SERVER_LOST = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: Status codes that mean "this server is gone", not "this request is wrong". A server that
+#: shuts down cancels the calls it has in flight (CANCELLED); this client never cancels its own.
+SERVER_LOST = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 
 
 @dataclass
@@ -108,12 +112,20 @@ def _server_lost(exc: BaseException) -> bool:
 
 
 class _Shards:
-    """The shared queue, the in-order results and the run's state, under one condition."""
+    """The shared queue, the in-order results and the run's state, under one condition.
+
+    ``pending`` is a heap by batch number, so a batch handed back by a dropped server is the
+    next one sent. Answers wait in ``ready`` until every earlier batch is answered; when that
+    buffer is full, only the batch the results thread waits for may be sent (bounded memory
+    behind a slow server, and no deadlock: that batch is always in flight or first in line).
+    """
 
     def __init__(self, workers: int) -> None:
         self.cond = threading.Condition()
-        self.pending: deque[tuple[int, list[LoadedImage]]] = deque()
+        self.pending: list[tuple[int, list[LoadedImage]]] = []
         self.capacity = 2 * workers
+        self.ready_capacity = 4 * workers
+        self.next_emit = 0
         self.in_flight = 0
         self.alive = workers
         self.produced = 0
@@ -129,21 +141,26 @@ class _Shards:
                 self.cond.wait()
             if not self.alive or self.stop:
                 return False
-            self.pending.append((seq, batch))
+            heapq.heappush(self.pending, (seq, batch))
             self.produced += 1
             self.cond.notify_all()
             return True
 
     def take(self) -> tuple[int, list[LoadedImage]] | None:
         with self.cond:
-            while not self.pending and not self.stop and not self._drained():
+            while not self.stop and not (self.pending and self._may_send()):
+                if not self.pending and self._drained():
+                    return None
                 self.cond.wait()
-            if self.stop or not self.pending:
+            if self.stop:
                 return None
             self.in_flight += 1
-            item = self.pending.popleft()
+            item = heapq.heappop(self.pending)
             self.cond.notify_all()
             return item
+
+    def _may_send(self) -> bool:
+        return len(self.ready) < self.ready_capacity or self.pending[0][0] == self.next_emit
 
     def _drained(self) -> bool:
         return self.producer_done and self.in_flight == 0
@@ -157,7 +174,7 @@ class _Shards:
     def hand_back(self, item: tuple[int, list[LoadedImage]]) -> None:
         """A dropped server's batch goes to the front: the next free server sends it."""
         with self.cond:
-            self.pending.appendleft(item)
+            heapq.heappush(self.pending, item)
             self.in_flight -= 1
             self.alive -= 1
             self.cond.notify_all()
@@ -182,6 +199,8 @@ class _Shards:
     def next_ready(self, seq: int) -> tuple[list[LoadedImage], dict[str, np.ndarray]] | None:
         """Block until batch ``seq`` is answered; None when it never will be."""
         with self.cond:
+            self.next_emit = seq
+            self.cond.notify_all()  # a full buffer may now let batch ``seq`` go out
             while seq not in self.ready:
                 hopeless = self.stop or not self.alive
                 finished = self.producer_done and seq >= self.produced

@@ -100,6 +100,9 @@ def ensure_image(client: Any, image: str) -> None:
 
 def _check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # SO_REUSEADDR: a port left in TIME_WAIT by a previous run is free for the engine too;
+        # only a live listener makes this bind fail.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host if host != "0.0.0.0" else "", port))
         except OSError:

@@ -51,7 +51,7 @@ PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)] + [
     "manylinux1_x86_64",
 ]
 PYTHON_VERSION = "3.11"
-#: Packages of the test extras and the tooling: in the venv, not in the image.
+#: Not pinned from the venv: the suite itself (its wheel is built fresh) and packaging tools.
 NOT_IN_IMAGE = {"tfsuite", "pip", "setuptools", "wheel"}
 
 

@@ -139,8 +139,8 @@ def test_a_server_stopped_mid_run_has_its_images_retried(
     stopped = threading.Event()
 
     def stop_victim(answered: int) -> None:
-        # A third of the way through, the second server goes away for good.
-        if answered >= len(many_images) // 3 and not stopped.is_set():
+        # A fifth of the way through, the second server goes away for good.
+        if answered >= len(many_images) // 5 and not stopped.is_set():
             stopped.set()
             victim.stop(grace=0)
 
@@ -157,7 +157,7 @@ def test_a_server_stopped_mid_run_has_its_images_retried(
     assert seen == Counter(range(len(many_images)))  # nothing lost, nothing twice
     assert _coco(sharded, tmp_path, "sharded.json") == _coco(single, tmp_path, "single.json")
     dropped = summary.servers[1]
-    assert dropped.failed is not None and "UNAVAILABLE" in dropped.failed
+    assert dropped.failed is not None and dropped.failed.startswith(("UNAVAILABLE", "CANCELLED"))
     assert dropped.handed_back >= 1
     others = summary.servers[0].images + summary.servers[2].images
     assert dropped.images < len(many_images) and others + dropped.images == len(many_images)

@@ -15,6 +15,7 @@ PACKAGES = (
     "tfsuite.server",
     "tfsuite.clients",
     "tfsuite.loadtest",
+    "tfsuite.deploy",
 )
 
 

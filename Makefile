@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-fast install bench clean
+.PHONY: demo test test-fast install bench image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/client_codec.py
 	$(BIN)/python benchmarks/offline_matrix.py
 	$(BIN)/python benchmarks/loadgen.py
+
+# The suite image, built with no registry: debootstrap base + host wheelhouse (compose/Dockerfile).
+# Starts dockerd first when it is not running and this is root. Cached by content hash.
+image: $(STAMP)
+	$(BIN)/python -m tfsuite.deploy.image --tag tfsuite:latest
 
 clean:
 	rm -rf build .pytest_cache

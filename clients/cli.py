@@ -18,6 +18,7 @@ import click
 import numpy as np
 from rich.console import Console
 
+from tfsuite.clients.fanout import print_fanout_summary, run_sharded
 from tfsuite.clients.grpc_client import ChannelOptions, TFServingClient
 from tfsuite.clients.images import Resize, collect_images, parse_resize
 from tfsuite.clients.labels import LabelMap, coco_label_map, index_label_map, load_label_map
@@ -32,7 +33,9 @@ from tfsuite.clients.pipeline import (
 )
 from tfsuite.clients.rest_client import RestClient
 from tfsuite.clients.specs import ModelMetadata, SignatureSpec
-from tfsuite.errors import UsageError
+from tfsuite.clients.utilisation_log import UtilisationLog
+from tfsuite.deploy.endpoints import EndpointsFile
+from tfsuite.errors import TFSuiteError, UsageError
 
 __all__ = ["DETECTION_OUTPUTS", "classify", "detect"]
 
@@ -53,6 +56,7 @@ class Connection:
     version: int | None
     label: str | None
     signature: str | None
+    address: str = ""
     meta: ModelMetadata = field(init=False)
 
     def predict_fn(self, output_filter: list[str] | None) -> Predict:
@@ -79,23 +83,41 @@ class Connection:
 
 
 @contextmanager
-def _close_on_error(client: Any) -> Iterator[None]:
-    """Close ``client`` if the block fails (Ctrl-C too); on success the caller keeps it open."""
+def _close_on_error(*clients: Any) -> Iterator[None]:
+    """Close the clients if the block fails (Ctrl-C too); on success the caller keeps them."""
     try:
         yield
     except BaseException:
-        client.close()
+        for client in clients:
+            client.close()
         raise
 
 
-def _connect(opts: dict[str, Any]) -> Connection:
+def server_addresses(opts: dict[str, Any]) -> list[str]:
+    """``--server A,B,...`` or ``--endpoints FILE`` (``tfsuite up``'s endpoints.json)."""
+    rest = opts["rest"]
+    if opts.get("endpoints") is not None:
+        if opts["server"]:
+            raise UsageError("give --server or --endpoints, not both")
+        addresses = EndpointsFile.read(opts["endpoints"]).addresses("rest" if rest else "grpc")
+        if not addresses:
+            raise UsageError(f"{opts['endpoints']} lists no endpoints; re-run `tfsuite up`")
+        return addresses
+    given = opts["server"] or ("127.0.0.1:8501" if rest else "127.0.0.1:8500")
+    addresses = [a.strip() for a in given.split(",") if a.strip()]
+    for address in addresses:
+        if ":" not in address:
+            raise UsageError(
+                f"--server takes HOST:PORT (comma-separated for several), not {address!r}"
+            )
+    if len(set(addresses)) != len(addresses):
+        raise UsageError(f"--server lists a server twice: {given}")
+    return addresses
+
+
+def _connect_one(opts: dict[str, Any], server: str) -> Connection:
     model = opts["model"]
-    server = opts["server"] or ("127.0.0.1:8501" if opts["rest"] else "127.0.0.1:8500")
     version, label = opts["version"], opts["label"]
-    if version is not None and label:
-        raise UsageError("give --version or --label, not both")
-    if ":" not in server:
-        raise UsageError(f"--server takes HOST:PORT, not {server!r}")
     if opts["rest"]:
         client: Any = RestClient(server, model=model, timeout=opts["timeout"])
     else:
@@ -106,7 +128,7 @@ def _connect(opts: dict[str, Any]) -> Connection:
             timeout=opts["timeout"],
             options=ChannelOptions(max_message_bytes=limit),
         )
-    conn = Connection(client, model, version, label, opts["signature"])
+    conn = Connection(client, model, version, label, opts["signature"], server)
     # The metadata call doubles as the reachability and model/version/label check: its
     # errors are TF Serving's own ("Servable not found ...", "Unrecognized ... label").
     with _close_on_error(client):
@@ -114,13 +136,41 @@ def _connect(opts: dict[str, Any]) -> Connection:
     return conn
 
 
+def _connect(opts: dict[str, Any]) -> list[Connection]:
+    """One connection per server, each checked (model, version/label) before any image."""
+    if opts["version"] is not None and opts["label"]:
+        raise UsageError("give --version or --label, not both")
+    conns: list[Connection] = []
+    try:
+        for server in server_addresses(opts):
+            conns.append(_connect_one(opts, server))
+    except BaseException:
+        for conn in conns:
+            conn.client.close()
+        raise
+    return conns
+
+
 _COMMON_OPTIONS = [
     click.argument("images", nargs=-1, required=True),
     click.option(
         "--server",
         default=None,
-        help="TF Serving HOST:PORT (the REST port with --rest). "
-        "[default: 127.0.0.1:8500, with --rest 127.0.0.1:8501]",
+        help="TF Serving HOST:PORT (the REST port with --rest); several, comma-separated, "
+        "shard the images over them. [default: 127.0.0.1:8500, with --rest 127.0.0.1:8501]",
+    ),
+    click.option(
+        "--endpoints",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Shard over the servers of an endpoints.json (written by `tfsuite up`).",
+    ),
+    click.option(
+        "--log-utilisation",
+        "utilisation_csv",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Sample GPU (NVML) or CPU utilisation every second; write the samples to this CSV.",
     ),
     click.option("--model", "model", required=True, help="Model name on the server."),
     click.option("--version", type=int, default=None, help="Model version (default: latest)."),
@@ -214,18 +264,25 @@ def _scores_output(sig: SignatureSpec, model: str, wanted: str | None) -> str:
 
 def _prepare(
     opts: dict[str, Any], first_id: int, default_labels: Callable[[], LabelMap]
-) -> tuple[list[Path], LabelMap, Connection, SignatureSpec]:
-    """Images, labels, connection and signature: the local checks first, then the server."""
+) -> tuple[list[Path], LabelMap, list[Connection], SignatureSpec]:
+    """Images, labels, connections and signature: the local checks first, then the servers."""
     paths = collect_images(opts["images"])
     label_map = opts["label_map"]
     labels = load_label_map(label_map, first_id=first_id) if label_map else default_labels()
-    conn = _connect(opts)
-    with _close_on_error(conn.client):
-        return paths, labels, conn, signature_of(conn.meta, opts["signature"])
+    conns = _connect(opts)
+    with _close_on_error(*(c.client for c in conns)):
+        sigs = [signature_of(c.meta, opts["signature"]) for c in conns]
+        for conn, sig in zip(conns[1:], sigs[1:]):
+            if sig != sigs[0]:
+                raise UsageError(
+                    f"{conn.address} serves a different signature {sig.name!r} of {conn.model} "
+                    f"than {conns[0].address}; shard only over servers of the same model"
+                )
+        return paths, labels, conns, sigs[0]
 
 
 def _run(
-    conn: Connection,
+    conns: list[Connection],
     paths: list[Path],
     plan: InputPlan,
     on_batch: Callable[..., None],
@@ -237,29 +294,57 @@ def _run(
     save: Callable[[], None] | None,
     title: str,
 ) -> None:
-    """Send every image, then ``save`` (also after a failed request or Ctrl-C: the images
-    answered so far are kept), then the timing summary."""
+    """Send every image (one server, or sharded over several), then ``save`` (also after a
+    failed request or Ctrl-C: the images answered so far are kept), then the summary."""
+    run: dict[str, Any] = {
+        "batch_size": opts["batch_size"],
+        "resize": resize,
+        "keep_original": keep_original,
+        "progress": opts["progress"],
+    }
+    first = conns[0]
+    summary: Any
     try:
-        summary = run_images(
-            conn.predict_fn(output_filter),
-            paths,
-            plan,
-            on_batch,
-            batch_size=opts["batch_size"],
-            resize=resize,
-            keep_original=keep_original,
-            progress=opts["progress"],
-            call_hooks=conn.client.call_hooks,
-        )
+        with UtilisationLog(opts["utilisation_csv"]) as utilisation:
+            if len(conns) == 1:
+                summary = run_images(
+                    first.predict_fn(output_filter),
+                    paths,
+                    plan,
+                    on_batch,
+                    call_hooks=first.client.call_hooks,
+                    **run,
+                )
+            else:
+                servers = [(c.address, c.predict_fn(output_filter)) for c in conns]
+                summary = run_sharded(servers, paths, plan, on_batch, **run)  # type: ignore[arg-type]
     finally:
-        conn.client.close()
+        for conn in conns:
+            conn.client.close()
         if save is not None:
             save()
-    print_summary(summary, Console(stderr=True), f"{title}: {conn.model} ({conn.describe()})")
+    console = Console(stderr=True)
+    if len(conns) == 1:
+        print_summary(summary, console, f"{title}: {first.model} ({first.describe()})")
+    else:
+        summary.utilisation = utilisation.summary
+        where = f"{first.model} ({first.describe()}) on {len(conns)} servers"
+        print_fanout_summary(summary, console, f"{title}: {where}")
+    if opts["utilisation_csv"] is not None:
+        console.print(
+            f"wrote {utilisation.summary.samples} utilisation sample(s) to {opts['utilisation_csv']}",
+            markup=False,
+            highlight=False,
+        )
     if summary.interrupted:
         raise KeyboardInterrupt  # after the outputs are written: tfsuite.cli exits 130
-    if summary.total and not summary.images:
+    if summary.total and not summary.images and not getattr(summary, "unanswered", 0):
         raise UsageError(f"none of the {summary.total} image(s) could be read; nothing was sent")
+    if getattr(summary, "unanswered", 0):
+        raise TFSuiteError(
+            f"{summary.unanswered} image(s) were not answered: every server stopped answering "
+            "(see the per-server table); the answered ones are written"
+        )
 
 
 @click.command()
@@ -306,10 +391,11 @@ def detect(**opts: Any) -> None:
     after the batch in flight and still writes the JSON of the images answered so far.
     """
     resize = parse_resize(opts["resize"])
-    paths, labels, conn, sig = _prepare(opts, 1, coco_label_map)
-    with _close_on_error(conn.client):
-        output_filter = _detection_outputs(sig, conn.model)
-        plan = plan_input(sig, conn.model, opts["input_name"], "raw")
+    paths, labels, conns, sig = _prepare(opts, 1, coco_label_map)
+    model = conns[0].model
+    with _close_on_error(*(c.client for c in conns)):
+        output_filter = _detection_outputs(sig, model)
+        plan = plan_input(sig, model, opts["input_name"], "raw")
         writer = DetectionWriter(
             paths,
             labels,
@@ -321,7 +407,7 @@ def detect(**opts: Any) -> None:
     coco_json = opts["coco_json"]
     save = None if coco_json is None else (lambda: writer.write_coco(coco_json))
     _run(
-        conn,
+        conns,
         paths,
         plan,
         writer.on_batch,
@@ -380,18 +466,19 @@ def classify(**opts: Any) -> None:
     """
     auto = opts["resize"].strip().lower() == "auto"
     resize = None if auto else parse_resize(opts["resize"])
-    paths, labels, conn, sig = _prepare(opts, 0, index_label_map)
-    with _close_on_error(conn.client):
-        output = _scores_output(sig, conn.model, opts["output_name"])
+    paths, labels, conns, sig = _prepare(opts, 0, index_label_map)
+    model = conns[0].model
+    with _close_on_error(*(c.client for c in conns)):
+        output = _scores_output(sig, model, opts["output_name"])
         preprocess: Preprocess = opts["preprocess"]
-        plan = plan_input(sig, conn.model, opts["input_name"], preprocess)
+        plan = plan_input(sig, model, opts["input_name"], preprocess)
     if auto:
         resize = _auto_resize(sig.inputs[plan.alias].shape)
     writer = TopKWriter(output, labels, opts["top_k"], echo=click.echo)
     json_out = opts["json_out"]
     save = None if json_out is None else (lambda: writer.write_json(json_out))
     _run(
-        conn,
+        conns,
         paths,
         plan,
         writer.on_batch,

@@ -34,8 +34,10 @@ __all__ = [
     "InputPlan",
     "Preprocess",
     "RunSummary",
+    "batches",
     "plan_input",
     "print_summary",
+    "progress_bar",
     "run_images",
     "signature_of",
 ]
@@ -132,7 +134,7 @@ def plan_input(
     return InputPlan(spec.alias, spec.dtype, preprocess)
 
 
-def _batches(
+def batches(
     images: Any, batch_size: int, summary: RunSummary, advance: Callable[[int], None]
 ) -> Any:
     """Group readable images into batches of one size; unreadable ones are counted and skipped."""
@@ -154,6 +156,23 @@ def _batches(
         yield batch
 
 
+def progress_bar(total: int, progress: bool | None, console: Console) -> tuple[Progress, Any]:
+    """The images bar (transient); shown on a terminal for long lists unless told otherwise."""
+    show = progress
+    if show is None:
+        show = total >= PROGRESS_MIN_IMAGES and console.is_terminal
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not show,
+    )
+    return bar, bar.add_task("images", total=total)
+
+
 def run_images(
     predict: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
     paths: Sequence[Path],
@@ -173,20 +192,7 @@ def run_images(
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     summary = RunSummary(total=len(paths))
-    console = console or Console(stderr=True)
-    show = progress
-    if show is None:
-        show = len(paths) >= PROGRESS_MIN_IMAGES and console.is_terminal
-    bar = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not show,
-    )
-    task = bar.add_task("images", total=len(paths))
+    bar, task = progress_bar(len(paths), progress, console or Console(stderr=True))
 
     def handle(batch: list[LoadedImage], outputs: dict[str, np.ndarray]) -> None:
         on_batch(batch, outputs)
@@ -210,7 +216,7 @@ def run_images(
     ):
         handled: Future[None] | None = None
         try:
-            for batch in _batches(reader, batch_size, summary, lambda n: bar.advance(task, n)):
+            for batch in batches(reader, batch_size, summary, lambda n: bar.advance(task, n)):
                 tensor = plan.tensor([item.pixels for item in batch])  # type: ignore[misc]
                 t0 = time.perf_counter()
                 outputs = predict({plan.alias: tensor})

@@ -40,7 +40,7 @@ TRT_PRECISIONS = {"trt_fp32": "FP32", "trt_fp16": "FP16", "trt_int8": "INT8"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 COMPOSE_HINT = (
     "SOURCE_DIR=<dir> SOURCE_NAME=<model file> MODELS_DIR=<models dir> MODEL_NAME=<name> "
-    "docker compose -f compose/trt-exporter.yml run --rm exporter"
+    "docker compose -f compose/docker-compose.yml --profile export run --rm exporter"
 )
 
 ConverterFactory = Callable[..., Any]
@@ -74,7 +74,7 @@ def skip_reason(exc: BaseException) -> str:
     return (
         f"TensorRT is not available in this TensorFlow {tf.__version__} build "
         f"({type(exc).__name__}: {exc}); TF-TRT needs TF <= 2.17 + TensorRT on the target GPU: "
-        f"run {COMPOSE_HINT} (see compose/trt-exporter.yml)"
+        f"run {COMPOSE_HINT} (see compose/README.md)"
     )
 
 

@@ -74,7 +74,8 @@ log = logging.getLogger(__name__)
 @click.option(
     "--container-root",
     help="Write base paths as a container sees them when --out is mounted there "
-    "(e.g. /models for compose/tfserving-*.yml); base paths must be inside --out.",
+    "(e.g. /models for `tfsuite up` and compose/docker-compose.yml); base paths must be "
+    "inside --out.",
 )
 def configs(
     base_paths: tuple[Path, ...],
@@ -93,7 +94,8 @@ def configs(
     """Write TF Serving config files (models.config, batching, monitoring) for base paths.
 
     \b
-    Example (then: MODELS_DIR=$PWD/models docker compose -f compose/tfserving-cpu.yml up):
+    Example (then: tfsuite up models, or MODELS_DIR=$PWD/models docker compose
+    -f compose/docker-compose.yml --profile cpu up):
       tfsuite configs --base-path models/ssd --out models --container-root /models \\
         --max-batch-size 32 --batch-timeout-micros 1000 --allowed-batch-sizes 8,16,32
     """
@@ -123,7 +125,9 @@ def configs(
     _report(bundle, written)
     if container_root:
         log.info(
-            "serve with: MODELS_DIR=%s docker compose -f compose/tfserving-cpu.yml up",
+            "serve with: tfsuite up %s (or MODELS_DIR=%s docker compose -f "
+            "compose/docker-compose.yml --profile cpu up)",
+            out_dir,
             out_dir.resolve(),
         )
     else:

@@ -36,6 +36,9 @@ COMMANDS: dict[str, str] = {
     "bench": "tfsuite.loadtest.offline.cli:bench",
     "compare": "tfsuite.loadtest.online.cli:compare",
     "configs": "tfsuite.serving_configs.cli:configs",
+    "up": "tfsuite.deploy.cli:up",
+    "down": "tfsuite.deploy.cli:down",
+    "status": "tfsuite.deploy.cli:status",
 }
 
 #: Subcommands that run TensorFlow (clients and config writers stay light).
@@ -55,6 +58,9 @@ HELP: dict[str, str] = {
     "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
     "compare": "Load-test a model's versions side by side (closed/open loop); results.json.",
     "configs": "Write TF Serving config files (models.config, batching, monitoring) for base paths.",
+    "up": "Serve a config dir in Docker containers (TF Serving or the suite image); wait until ready.",
+    "down": "Remove the containers and network `tfsuite up` started.",
+    "status": "List running tfsuite containers with model/version states.",
 }
 
 

@@ -47,7 +47,7 @@ def test_detector_versions_1_2_serve_image_tensor_uint8(detector_base: Path) -> 
         assert (
             record is not None
             and "TensorRT" in record.reason
-            and "compose/trt-exporter.yml" in record.reason
+            and "--profile export run --rm exporter" in record.reason
         )
         assert not (detector_base / str(version)).exists()
 

@@ -28,7 +28,7 @@ def test_trt_variants_are_skipped_with_the_exact_reason(
         assert "Tensorflow has not been built with TensorRT support" in rec.reason
         assert (
             "TF <= 2.17 + TensorRT" in rec.reason
-            and "docker compose -f compose/trt-exporter.yml" in rec.reason
+            and "compose/docker-compose.yml --profile export run --rm exporter" in rec.reason
         )
         assert not (tmp_path / "m" / str(rec.version)).exists()
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "variants.json"]

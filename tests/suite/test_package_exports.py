@@ -15,6 +15,7 @@ PACKAGES = (
     "tfsuite.server",
     "tfsuite.clients",
     "tfsuite.loadtest",
+    "tfsuite.deploy",
 )
 #: Subpackages (structure by concern shows in folders).
 SUBPACKAGES = ("tfsuite.loadtest.offline", "tfsuite.loadtest.online")

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "classify": "tfsuite.clients.cli:classify",
     "bench": "tfsuite.loadtest.bench_cli:bench",
     "configs": "tfsuite.serving_configs.cli:configs",
+    "report": "tfsuite.loadtest.report.cli:report",
 }
 
 #: Subcommands that run TensorFlow (clients and config writers stay light).
@@ -53,6 +54,7 @@ HELP: dict[str, str] = {
     "classify": "Send images to a classification model on TF Serving; print top-k.",
     "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
     "configs": "Write TF Serving config files (models.config, batching, monitoring) for base paths.",
+    "report": "Render results.json file(s) into report.html + report.md (merges several runs).",
 }
 
 

@@ -39,7 +39,8 @@ def _slug(text: str) -> str:
 
 def table_html(table: Table) -> str:
     head = "".join(
-        f'<th class="{"text" if i < table.text_columns else "num"}">{_e(c)}</th>'
+        f'<th class="{"text" if i < table.text_columns or c in _WRAP_COLUMNS else "num"}">'
+        f"{_e(c)}</th>"
         for i, c in enumerate(table.columns)
     )
     body = []

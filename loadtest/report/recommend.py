@@ -220,8 +220,9 @@ def _verdict(model: str, group: list[VersionSummary]) -> list[RecommendationLine
         if chosen is not reference and ref_score is not None:
             reason += f" vs {fmt_rps(ref_score[0])} for {reference.name}"
         reason += ")"
-        if len(tied) > 1:
-            reason += "; the others within noise of it are not smaller"
+        others = [s.name for s in tied if s is not chosen]
+        if others:
+            reason += f"; {', '.join(others)} within noise of it, and not smaller"
     else:
         chosen_score = _score(chosen)
         assert chosen_score is not None

@@ -311,21 +311,22 @@ def accuracy_vs_speed(versions: list[VersionSummary], colour: _Palette) -> Figur
             speed = best.rps if best else None
         if share is not None and speed is not None:
             rows.append((v, speed, share * 100))
-    if not rows:
-        return None
+    if not any(v.reference is not None for v, _, _ in rows):
+        return None  # the reference alone: nothing to trade off
     fig = new_figure(HALF, 3.6)
     ax = fig.subplots()
-    for v, speed, share in rows:
-        ax.plot(
-            [speed],
-            [share],
-            marker="o",
-            markersize=8,
+    # Labels beside the points (no legend), alternating above and below so that versions
+    # with the same agreement (often 100%) do not print over each other.
+    for i, (v, speed, share) in enumerate(sorted(rows, key=lambda r: r[1])):
+        ax.plot([speed], [share], marker="o", markersize=8, color=colour(v), linestyle="none")
+        ax.annotate(
+            v.name,
+            (speed, share),
+            textcoords="offset points",
+            xytext=(6, 6 if i % 2 == 0 else -13),
+            fontsize=8,
             color=colour(v),
-            linestyle="none",
-            label=v.name,
         )
-        ax.annotate(v.name, (speed, share), textcoords="offset points", xytext=(6, 4), fontsize=8)
     frontier, best_share = [], -1.0
     for _, speed, share in sorted(rows, key=lambda r: (-r[1], -r[2])):
         if share > best_share:

@@ -23,6 +23,7 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     "AsyncRestClient": "rest_client",
     "AsyncTFServingClient": "grpc_client",
+    "CallEvent": "hooks",
     "ChannelOptions": "grpc_client",
     "MessageTooLargeError": "errors",
     "ModelMetadata": "specs",

@@ -6,6 +6,9 @@ The public surface (``predict``, ``metadata``, ``status``, ``classify``, ``regre
 ``_invoke`` returns the parsed value; the asyncio client's returns a coroutine (so every
 method of :class:`AsyncTFServingClient` is awaited). Nothing else differs.
 
+Every finished call, failed or not, is reported to the client's ``call_hooks``
+(:mod:`tfsuite.clients.hooks`): the one place calls are timed.
+
 Channels are created with TF Serving-sized message limits (the gRPC default of 4 MB is
 smaller than one 1080p frame batch) and keepalive, optionally with TLS.
 
@@ -19,6 +22,7 @@ smaller than one 1080p frame batch) and keepalive, optionally with TLS.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,7 @@ import grpc.aio
 
 from tfsuite.clients import rpcs
 from tfsuite.clients.errors import ServingClientError, from_rpc_error, unreachable
+from tfsuite.clients.hooks import CallEvent, CallHook, fire
 from tfsuite.clients.lifecycle import AsyncClosing, Closing
 from tfsuite.clients.rpcs import RPC
 
@@ -125,12 +130,62 @@ class _ServingAPI:
     """gRPC metadata sent with every call (e.g. auth headers); per-call metadata is appended."""
     options: ChannelOptions = field(default_factory=ChannelOptions)
     tls: TLSConfig | None = None
+    call_hooks: list[CallHook] = field(default_factory=list)
+    """Listeners told about every finished call (:class:`~tfsuite.clients.hooks.CallEvent`)."""
 
     def _model(self, model: str | None) -> str:
         return model or self.model or ""
 
     def _invoke(self, rpc: RPC[Any], timeout: float | None, metadata: Metadata | None) -> Any:
         raise NotImplementedError
+
+    def send(
+        self, rpc: RPC[Any], timeout: float | None = None, metadata: Metadata | None = None
+    ) -> Any:
+        """Send a prebuilt :class:`~tfsuite.clients.rpcs.RPC` (e.g. a request pool's
+        pre-encoded Predict from :func:`~tfsuite.clients.rpcs.predict_rpc_encoded`)."""
+        return self._invoke(rpc, timeout, metadata)
+
+    def _report(
+        self,
+        rpc: RPC[Any],
+        started: float,
+        response_bytes: int,
+        response: Any,
+        error: BaseException | None,
+    ) -> None:
+        if not self.call_hooks:
+            return
+        seconds = time.perf_counter() - started
+        event = CallEvent(
+            "grpc",
+            rpc.method,
+            rpc.model,
+            rpc.version,
+            rpc.label,
+            started,
+            seconds,
+            rpc.request_bytes,
+            response_bytes,
+            error,
+            _reply_version(response),
+        )
+        fire(self.call_hooks, event)
+
+    def _finish(self, rpc: RPC[Any], started: float, reply: tuple[int, Any]) -> Any:
+        size, response = reply
+        try:
+            value = _parse(rpc, response, self.address)
+        except ServingClientError as exc:
+            self._report(rpc, started, size, response, exc)
+            raise
+        self._report(rpc, started, size, response, None)
+        return value
+
+    def _failed(self, rpc: RPC[Any], started: float, exc: grpc.RpcError) -> ServingClientError:
+        error = from_rpc_error(exc, self.address)
+        self._report(rpc, started, 0, None, error)
+        return error
 
     def _call_args(self, timeout: float | None, metadata: Metadata | None) -> dict[str, Any]:
         md = tuple(self.call_metadata) + tuple(metadata or ())
@@ -209,6 +264,23 @@ class _ServingAPI:
         return self._invoke(rpcs.reload_config_rpc(config), timeout, metadata)
 
 
+def _reply_version(response: Any) -> int | None:
+    spec = getattr(response, "model_spec", None)
+    if spec is None or not spec.HasField("version"):
+        return None
+    return int(spec.version.value)
+
+
+def _sized(response_class: Any) -> Any:
+    """A deserializer that also keeps the answer's wire size (for the call hook)."""
+    parse = response_class.FromString
+
+    def deserialize(data: bytes) -> tuple[int, Any]:
+        return len(data), parse(data)
+
+    return deserialize
+
+
 def _multicallables(channel: Any) -> dict[str, Any]:
     # The same factory exists on grpc.Channel and grpc.aio.Channel. _registered_method keeps
     # grpc from looking the method up by name on every call.
@@ -216,7 +288,7 @@ def _multicallables(channel: Any) -> dict[str, Any]:
         name: channel.unary_unary(
             path,
             request_serializer=rpcs.serialize,
-            response_deserializer=response.FromString,
+            response_deserializer=_sized(response),
             _registered_method=True,
         )
         for name, (path, response) in rpcs.METHODS.items()
@@ -232,11 +304,13 @@ class TFServingClient(_ServingAPI, Closing):
         self._calls = _multicallables(self._channel)
 
     def _invoke(self, rpc: RPC[Any], timeout: float | None, metadata: Metadata | None) -> Any:
+        call = self._calls[rpc.method]
+        started = time.perf_counter()
         try:
-            response = self._calls[rpc.method](rpc.request, **self._call_args(timeout, metadata))
+            reply = call(rpc.request, **self._call_args(timeout, metadata))
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, self.address) from None
-        return _parse(rpc, response, self.address)
+            raise self._failed(rpc, started, exc) from None
+        return self._finish(rpc, started, reply)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Block until the channel connects; :class:`ServerUnreachableError` otherwise."""
@@ -268,11 +342,12 @@ class AsyncTFServingClient(_ServingAPI, AsyncClosing):
 
     async def _invoke(self, rpc: RPC[Any], timeout: float | None, metadata: Metadata | None) -> Any:
         call = (self._calls or self._open())[rpc.method]
+        started = time.perf_counter()
         try:
-            response = await call(rpc.request, **self._call_args(timeout, metadata))
+            reply = await call(rpc.request, **self._call_args(timeout, metadata))
         except grpc.RpcError as exc:  # grpc.aio.AioRpcError is one
-            raise from_rpc_error(exc, self.address) from None
-        return _parse(rpc, response, self.address)
+            raise self._failed(rpc, started, exc) from None
+        return self._finish(rpc, started, reply)
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         self._open()

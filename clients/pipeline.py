@@ -26,6 +26,7 @@ from rich.table import Table
 from tfsuite.clients.images import ImageReader, LoadedImage, Resize
 from tfsuite.clients.specs import ModelMetadata, SignatureSpec
 from tfsuite.errors import UsageError
+from tfsuite.loadtest.stats import percentile
 
 __all__ = [
     "InputPlan",
@@ -65,7 +66,7 @@ class RunSummary:
         return self.images / self.wall_s if self.wall_s > 0 else 0.0
 
     def percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+        return percentile(self.latencies_ms, q)
 
 
 @dataclass(frozen=True)

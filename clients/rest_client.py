@@ -5,10 +5,14 @@ written once as a generator that yields :class:`HttpCall`s and receives their an
 (predict first asks for the signature once per model/version/signature, because REST
 answers carry no dtypes and unnamed single outputs); the sync and async clients differ only
 in the driver that sends the calls.
+
+Every finished public call, failed or not, is reported once to the client's ``call_hooks``
+(:mod:`tfsuite.clients.hooks`), with the bytes of every HTTP exchange it made.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +29,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tfsuite.clients.errors import ServingClientError, from_http_error, unreachable
+from tfsuite.clients.hooks import CallEvent, CallHook, fire
 from tfsuite.clients.lifecycle import AsyncClosing, Closing
 from tfsuite.clients.rest_json import Format, decode_predict_body, encode_predict_body
 from tfsuite.clients.rpcs import check_model_ref
@@ -49,6 +54,24 @@ class HttpCall:
 Flow = Generator[HttpCall, bytes, Any]
 
 
+@dataclass(frozen=True)
+class _Ref:
+    """What a public call asked for (reported to the call hook)."""
+
+    method: str
+    model: str
+    version: int | None
+    label: str | None
+
+
+@dataclass
+class _Traffic:
+    """Bytes moved by one public call's HTTP exchanges."""
+
+    sent: int = 0
+    received: int = 0
+
+
 def _model_path(model: str, version: int | None, label: str | None) -> str:
     check_model_ref(model, version, label)
     # Names go into a URL path: quote them so a name never becomes another path.
@@ -71,6 +94,8 @@ class _RestAPI:
     format: Format = "columnar"
     """Predict body format: 'columnar' ({"inputs": ...}) or 'row' ({"instances": [...]})."""
     headers: Mapping[str, str] = field(default_factory=dict)
+    call_hooks: list[CallHook] = field(default_factory=list)
+    """Listeners told about every finished call (:class:`~tfsuite.clients.hooks.CallEvent`)."""
     _signatures: dict[tuple[str, int | None, str | None, str], SignatureSpec] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -137,8 +162,28 @@ class _RestAPI:
         return out
 
     # -- public surface ---------------------------------------------------------------------
-    def _drive(self, flow: Flow, timeout: float | None) -> Any:
+    def _drive(self, flow: Flow, timeout: float | None, ref: _Ref) -> Any:
         raise NotImplementedError
+
+    def _report(
+        self, ref: _Ref, started: float, traffic: _Traffic, error: BaseException | None
+    ) -> None:
+        if not self.call_hooks:
+            return
+        seconds = time.perf_counter() - started
+        event = CallEvent(
+            "rest",
+            ref.method,
+            ref.model,
+            ref.version,
+            ref.label,
+            started,
+            seconds,
+            traffic.sent,
+            traffic.received,
+            error,
+        )
+        fire(self.call_hooks, event)
 
     def predict(
         self,
@@ -152,16 +197,11 @@ class _RestAPI:
         format: Format | None = None,
     ) -> Any:
         """POST :predict: ``{alias: array}`` in, ``{alias: ndarray}`` out (dtypes from metadata)."""
+        name = self._model(model)
         flow = self._predict_flow(
-            inputs,
-            self._model(model),
-            version,
-            label,
-            signature,
-            output_filter,
-            format or self.format,
+            inputs, name, version, label, signature, output_filter, format or self.format
         )
-        return self._drive(flow, timeout)
+        return self._drive(flow, timeout, _Ref("Predict", name, version, label))
 
     def metadata(
         self,
@@ -171,7 +211,9 @@ class _RestAPI:
         timeout: float | None = None,
     ) -> Any:
         """GET .../metadata -> :class:`~tfsuite.clients.specs.ModelMetadata`."""
-        return self._drive(self._metadata_flow(self._model(model), version, label), timeout)
+        name = self._model(model)
+        ref = _Ref("GetModelMetadata", name, version, label)
+        return self._drive(self._metadata_flow(name, version, label), timeout, ref)
 
     def status(
         self,
@@ -181,7 +223,9 @@ class _RestAPI:
         timeout: float | None = None,
     ) -> Any:
         """GET /v1/models/NAME[...] -> list of :class:`~tfsuite.clients.specs.VersionStatus`."""
-        return self._drive(self._status_flow(self._model(model), version, label), timeout)
+        name = self._model(model)
+        ref = _Ref("GetModelStatus", name, version, label)
+        return self._drive(self._status_flow(name, version, label), timeout, ref)
 
     # -- shared answer handling -----------------------------------------------------------
     def _answer(self, resp: httpx.Response) -> bytes:
@@ -232,17 +276,25 @@ class RestClient(_RestAPI, Closing):
             base_url=self.base_url, headers=dict(self.headers), limits=_limits()
         )
 
-    def _drive(self, flow: Flow, timeout: float | None) -> Any:
+    def _drive(self, flow: Flow, timeout: float | None, ref: _Ref) -> Any:
+        traffic = _Traffic()
+        started = time.perf_counter()
         try:
             call = next(flow)
             while True:
+                traffic.sent += len(call.body or b"")
                 try:
                     resp = self._http.request(**self._request_args(call, timeout))
                 except httpx.HTTPError as exc:
                     raise self._transport_error(exc) from None
+                traffic.received += len(resp.content)
                 call = flow.send(self._answer(resp))
         except StopIteration as done:
+            self._report(ref, started, traffic, None)
             return done.value
+        except ServingClientError as exc:
+            self._report(ref, started, traffic, exc)
+            raise
 
     def close(self) -> None:
         self._http.close()
@@ -257,17 +309,25 @@ class AsyncRestClient(_RestAPI, AsyncClosing):
             base_url=self.base_url, headers=dict(self.headers), limits=_limits()
         )
 
-    async def _drive(self, flow: Flow, timeout: float | None) -> Any:
+    async def _drive(self, flow: Flow, timeout: float | None, ref: _Ref) -> Any:
+        traffic = _Traffic()
+        started = time.perf_counter()
         try:
             call = next(flow)
             while True:
+                traffic.sent += len(call.body or b"")
                 try:
                     resp = await self._http.request(**self._request_args(call, timeout))
                 except httpx.HTTPError as exc:
                     raise self._transport_error(exc) from None
+                traffic.received += len(resp.content)
                 call = flow.send(self._answer(resp))
         except StopIteration as done:
+            self._report(ref, started, traffic, None)
             return done.value
+        except ServingClientError as exc:
+            self._report(ref, started, traffic, exc)
+            raise
 
     async def close(self) -> None:
         await self._http.aclose()

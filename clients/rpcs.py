@@ -46,6 +46,8 @@ __all__ = [
     "metadata_rpc",
     "model_spec",
     "predict_rpc",
+    "predict_rpc_encoded",
+    "raw_reply",
     "reload_config_rpc",
     "status_rpc",
 ]
@@ -79,12 +81,37 @@ _CODE_BY_NUMBER: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.Statu
 
 @dataclass(frozen=True)
 class RPC(Generic[T]):
-    """One call: the method name (a key of :data:`METHODS`), its request, its parser."""
+    """One call: the method name (a key of :data:`METHODS`), its request, its parser, and the
+    model reference it asks for (reported to the clients' call hook)."""
 
     method: str
     request: bytes | Any
     """Serialized bytes or a message (the channel serializer accepts both)."""
     parse: Callable[[Any], T]
+    model: str = ""
+    version: int | None = None
+    label: str | None = None
+
+    @property
+    def request_bytes(self) -> int:
+        return len(self.request) if isinstance(self.request, bytes) else self.request.ByteSize()
+
+
+def raw_reply(response: T) -> T:
+    """A parser that keeps the answer message as it is (no tensor decoding): for load
+    generators, which only need the reply's ``model_spec`` and size."""
+    return response
+
+
+def predict_rpc_encoded(
+    request: bytes,
+    model: str,
+    version: int | None = None,
+    label: str | None = None,
+    parse: Callable[[Any], Any] = raw_reply,
+) -> RPC[Any]:
+    """A Predict call with an already serialized request (a request pool's entry)."""
+    return RPC("Predict", request, parse, model, version, label)
 
 
 def serialize(request: bytes | Any) -> bytes:
@@ -132,7 +159,8 @@ def predict_rpc(
     head = _predict_head(model, version, label, signature, tuple(output_filter or ()))
     # Only the small head goes through the generated class (once per model spec); the
     # tensors are written straight to the wire (one copy of the pixels instead of three).
-    return RPC("Predict", predict_request_wire(head, inputs), _parse_predict)
+    wire = predict_request_wire(head, inputs)
+    return RPC("Predict", wire, _parse_predict, model, version, label)
 
 
 @functools.lru_cache(maxsize=256)
@@ -160,7 +188,7 @@ def metadata_rpc(
     req = get_model_metadata_pb2.GetModelMetadataRequest()
     model_spec(req.model_spec, model, version, label)
     req.metadata_field.append("signature_def")
-    return RPC("GetModelMetadata", req, metadata_from_response)
+    return RPC("GetModelMetadata", req, metadata_from_response, model, version, label)
 
 
 def status_rpc(
@@ -168,7 +196,7 @@ def status_rpc(
 ) -> RPC[list[VersionStatus]]:
     req = get_model_status_pb2.GetModelStatusRequest()
     model_spec(req.model_spec, model, version, label)
-    return RPC("GetModelStatus", req, parse_status)
+    return RPC("GetModelStatus", req, parse_status, model, version, label)
 
 
 def _feature(value: Any) -> feature_pb2.Feature:
@@ -228,7 +256,7 @@ def examples_rpc(
     req = request_class()
     model_spec(req.model_spec, model, version, label, signature)
     req.input.example_list.examples.extend(make_example(e) for e in examples)
-    return RPC(method, req, parse)
+    return RPC(method, req, parse, model, version, label)
 
 
 def reload_config_rpc(

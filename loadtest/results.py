@@ -33,6 +33,7 @@ __all__ = [
     "SCHEMA",
     "Agreement",
     "ClientBound",
+    "ConfidenceInterval",
     "EarlyStopping",
     "HistogramDelta",
     "LatencySummary",
@@ -123,6 +124,7 @@ class Agreement(_Model):
         None, description="detectors: share of reference detections matched (class, IoU>=0.5)"
     )
     score_drift: float | None = Field(None, description="detectors: max |score delta| of matches")
+    detail: str = Field("", description="what differs structurally (missing output, shape)")
 
 
 class VersionInfo(_Model):
@@ -259,6 +261,21 @@ class SloResult(_Model):
     )
 
 
+class ConfidenceInterval(_Model):
+    """A bootstrap confidence interval of one figure over ``--repeats`` (one version x target)."""
+
+    model: str
+    version: int
+    mode: Mode
+    target: float
+    figure: str = Field(description="'achieved_rps', 'p50_ms' or 'p99_ms'")
+    repeats: int
+    mean: float
+    low: float
+    high: float
+    confidence: float = 0.95
+
+
 class Results(_Model):
     """The whole file."""
 
@@ -267,6 +284,9 @@ class Results(_Model):
     versions: list[VersionInfo] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     slo: list[SloResult] = Field(default_factory=list)
+    intervals: list[ConfidenceInterval] = Field(
+        default_factory=list, description="with --repeats N >= 2: bootstrap CIs per figure"
+    )
 
     model_config = {"extra": "allow", "populate_by_name": True}
 

@@ -33,7 +33,8 @@ COMMANDS: dict[str, str] = {
     "serve": "tfsuite.server.cli:serve",
     "detect": "tfsuite.clients.cli:detect",
     "classify": "tfsuite.clients.cli:classify",
-    "bench": "tfsuite.loadtest.bench_cli:bench",
+    "bench": "tfsuite.loadtest.offline.cli:bench",
+    "compare": "tfsuite.loadtest.online.cli:compare",
     "configs": "tfsuite.serving_configs.cli:configs",
     "report": "tfsuite.loadtest.report.cli:report",
 }
@@ -53,6 +54,7 @@ HELP: dict[str, str] = {
     "detect": "Send images to a detection model on TF Serving; print/draw/write COCO JSON.",
     "classify": "Send images to a classification model on TF Serving; print top-k.",
     "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
+    "compare": "Load-test a model's versions side by side (closed/open loop); results.json.",
     "configs": "Write TF Serving config files (models.config, batching, monitoring) for base paths.",
     "report": "Render results.json file(s) into report.html + report.md (merges several runs).",
 }

@@ -31,7 +31,7 @@ def synthetic_images(out: Path, count: int, seed: int = 0) -> list[Path]:
     """``count`` deterministic JPEGs in two sizes, from the exporter's validation images."""
     import cv2
 
-    from tfsuite.export.validate import synthetic_images as pixels
+    from tfsuite.export.agreement import synthetic_images as pixels
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -97,14 +97,6 @@ def demo(
 ) -> None:
     """Run the whole job end to end on the embedded server with the bundled example models."""
     from tfsuite.clients.grpc_client import TFServingClient
-    from tfsuite.comparison import (
-        ServedInputs,
-        compare_versions,
-        comparison_table,
-        load_table,
-        skipped_notes,
-        write_results,
-    )
     from tfsuite.export.api import export_variants
     from tfsuite.export.examples import (
         CLASSIFIER_NAME,
@@ -115,6 +107,14 @@ def demo(
     )
     from tfsuite.export.manifest import VariantsManifest
     from tfsuite.export.report import variants_table
+    from tfsuite.loadtest.served import (
+        ServedInputs,
+        compare_versions,
+        comparison_table,
+        load_table,
+        skipped_notes,
+        write_results,
+    )
     from tfsuite.server.app import ModelServer
     from tfsuite.server.flags import EPHEMERAL_PORT
     from tfsuite.server.options import ServerOptions
@@ -238,7 +238,7 @@ def demo(
 
 
 def _offline_bench(workdir: Path, base_path: Path, variants: list[str], console: Console) -> None:
-    from tfsuite.loadtest.bench_cli import bench
+    from tfsuite.loadtest.offline.cli import bench
 
     console.print(
         Rule("6/6  offline benchmark of the classifier's versions (in-process, tf backend)")

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from tfsuite.cli import main
 from tfsuite.export.manifest import TensorSpecInfo, VariantRecord, VariantsManifest
-from tfsuite.loadtest.bench_cli import bench
-from tfsuite.loadtest.offline_report import COLUMNS
+from tfsuite.loadtest.offline.cli import bench
+from tfsuite.loadtest.offline.report import COLUMNS
 
 pytestmark = pytest.mark.slow
 

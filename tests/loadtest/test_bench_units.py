@@ -12,21 +12,21 @@ import numpy as np
 import pytest
 
 from tfsuite.errors import UsageError
-from tfsuite.loadtest.assignment import parse_assignment
-from tfsuite.loadtest.bench_cli import parse_duration
-from tfsuite.loadtest.offline_backends import BACKENDS, check_backends
-from tfsuite.loadtest.offline_errors import BenchUsageError
-from tfsuite.loadtest.offline_inputs import (
+from tfsuite.loadtest.offline.assignment import parse_assignment
+from tfsuite.loadtest.offline.cli import parse_duration
+from tfsuite.loadtest.offline.backends import BACKENDS, check_backends
+from tfsuite.loadtest.offline.errors import BenchUsageError
+from tfsuite.loadtest.offline.inputs import (
     InputSpec,
     parse_batch_sizes,
     parse_input_shapes,
     resolve_shape,
     synthetic_inputs,
 )
-from tfsuite.loadtest.offline_measure import measure, measure_overhead
-from tfsuite.loadtest.offline_stats import format_seed000, summarise
-from tfsuite.loadtest.offline_trace import case_trace, write_trace
-from tfsuite.loadtest.utilisation import UtilisationSampler
+from tfsuite.loadtest.offline.measure import measure, measure_overhead
+from tfsuite.loadtest.offline.stats import format_seed000, summarise
+from tfsuite.loadtest.offline.trace import case_trace, write_trace
+from tfsuite.loadtest.offline.utilisation import UtilisationSampler
 
 
 def test_bench_stats_match_seed000_definitions() -> None:
@@ -63,7 +63,7 @@ def test_bench_seed000_format_lines() -> None:
 
 
 def test_bench_step_lines_like_seed000() -> None:
-    from tfsuite.loadtest.offline_stats import format_steps
+    from tfsuite.loadtest.offline.stats import format_steps
 
     text = format_steps([4_000_000] * 10 + [5_000_000] * 10 + [1] * 5, batch_size=8, every=10)
     assert text.splitlines() == [
@@ -268,7 +268,7 @@ def test_bench_onnx_dequantize_rewrite_matches_tf() -> None:
     import tensorflow as tf
 
     from tfsuite.export.quantize import quantize_weights_rewrite
-    from tfsuite.loadtest.offline_onnx import dequantize_for_onnx
+    from tfsuite.loadtest.offline.onnx import dequantize_for_onnx
 
     weights = np.random.default_rng(3).normal(0.3, 1.0, (64, 32)).astype(np.float32)
     graph = tf.Graph()
@@ -300,20 +300,21 @@ def test_bench_onnx_dequantize_rewrite_matches_tf() -> None:
 @pytest.mark.parametrize(
     "module",
     [
+        "offline.bench",
+        "offline.backends",
+        "offline.errors",
+        "offline.inputs",
+        "offline.measure",
+        "offline.onnx",
+        "offline.report",
+        "offline.runner",
+        "offline.stats",
+        "offline.targets",
+        "offline.trace",
+        "offline.utilisation",
+        "offline.assignment",
+        "offline.cli",
         "offline",
-        "offline_backends",
-        "offline_errors",
-        "offline_inputs",
-        "offline_measure",
-        "offline_onnx",
-        "offline_report",
-        "offline_runner",
-        "offline_stats",
-        "offline_targets",
-        "offline_trace",
-        "utilisation",
-        "assignment",
-        "bench_cli",
     ],
 )
 def test_bench_modules_export_what_all_names(module: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 
 from tfsuite.atomic import atomic_path, atomic_write_json, atomic_write_text
-from tfsuite.loadtest.offline_runner import BenchSettings, CaseResult
+from tfsuite.loadtest.offline.runner import BenchSettings, CaseResult
 
 __all__ = ["COLUMNS", "BenchReport", "environment"]
 

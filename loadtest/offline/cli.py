@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tfsuite.loadtest.offline_errors import BenchUsageError
+from tfsuite.loadtest.offline.errors import BenchUsageError
 
 __all__ = ["bench", "parse_duration"]
 
@@ -148,11 +148,11 @@ def bench(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tfsuite.loadtest.offline import BenchJob, BenchSettings, jobs_from_assignment, run_bench
-    from tfsuite.loadtest.offline_backends import check_backends
-    from tfsuite.loadtest.offline_inputs import parse_batch_sizes, parse_input_shapes
-    from tfsuite.loadtest.offline_runner import CaseResult
-    from tfsuite.loadtest.offline_stats import format_seed000, format_steps
-    from tfsuite.loadtest.offline_targets import targets_from_base_path
+    from tfsuite.loadtest.offline.backends import check_backends
+    from tfsuite.loadtest.offline.inputs import parse_batch_sizes, parse_input_shapes
+    from tfsuite.loadtest.offline.runner import CaseResult
+    from tfsuite.loadtest.offline.stats import format_seed000, format_steps
+    from tfsuite.loadtest.offline.targets import targets_from_base_path
 
     if (base_path is None) == (assignment is None):
         raise BenchUsageError("give exactly one of --base-path DIR or --assignment FILE")

@@ -1,18 +1,13 @@
 """The offline benchmark (``tfsuite bench``) as a library call.
 
-    from tfsuite.loadtest.offline import BenchJob, BenchSettings, run_bench, targets_from_base_path
+from tfsuite.loadtest.offline import BenchJob, BenchSettings, run_bench, targets_from_base_path
 
-    settings = BenchSettings(out=Path("bench"), batch_sizes=[1, 8, 32],
-                             backends=["tf", "onnxruntime"])
-    targets = targets_from_base_path(Path("models/mobilenet_v2"))
-    report = run_bench([BenchJob(targets, settings)])
-    report.results  # one CaseResult per model x variant x backend x batch size
+settings = BenchSettings(out=Path("bench"), batch_sizes=[1, 8, 32],
+                         backends=["tf", "onnxruntime"])
+targets = targets_from_base_path(Path("models/mobilenet_v2"))
+report = run_bench([BenchJob(targets, settings)])
+report.results  # one CaseResult per model x variant x backend x batch size
 
-Modules: ``offline_targets`` (what to run), ``offline_inputs`` (synthetic feeds),
-``offline_backends`` (tf / onnxruntime / tf-trt), ``offline_measure`` (the timed loop),
-``offline_stats`` (seed 000's statistics), ``offline_runner`` (the matrix),
-``offline_report`` (tables, bench.json, plot), ``offline_trace`` (Chrome traces),
-``utilisation`` (CPU/GPU sampling), ``assignment`` (seed 003's assignment.csv).
 """
 
 from __future__ import annotations
@@ -25,14 +20,14 @@ from pathlib import Path
 
 from tfsuite.errors import TFSuiteError
 from tfsuite.export.manifest import VariantsManifest
-from tfsuite.loadtest.assignment import Assignment, parse_assignment
-from tfsuite.loadtest.offline_backends import check_backends, saved_model_inputs
-from tfsuite.loadtest.offline_errors import BenchUsageError
-from tfsuite.loadtest.offline_inputs import resolve_shape
-from tfsuite.loadtest.offline_measure import measure_overhead
-from tfsuite.loadtest.offline_report import BenchReport
-from tfsuite.loadtest.offline_runner import BenchSettings, CaseResult, run_matrix
-from tfsuite.loadtest.offline_targets import BenchTarget, targets_from_base_path
+from tfsuite.loadtest.offline.assignment import Assignment, parse_assignment
+from tfsuite.loadtest.offline.backends import check_backends, saved_model_inputs
+from tfsuite.loadtest.offline.errors import BenchUsageError
+from tfsuite.loadtest.offline.inputs import resolve_shape
+from tfsuite.loadtest.offline.measure import measure_overhead
+from tfsuite.loadtest.offline.report import BenchReport
+from tfsuite.loadtest.offline.runner import BenchSettings, CaseResult, run_matrix
+from tfsuite.loadtest.offline.targets import BenchTarget, targets_from_base_path
 
 __all__ = [
     "BenchJob",

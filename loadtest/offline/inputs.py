@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfsuite.loadtest.offline_errors import BenchUsageError
+from tfsuite.loadtest.offline.errors import BenchUsageError
 
 __all__ = [
     "DEFAULT_IMAGE_HW",

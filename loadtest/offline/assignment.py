@@ -21,9 +21,9 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfsuite.loadtest.offline_errors import BenchUsageError
-from tfsuite.loadtest.offline_inputs import parse_batch_sizes, parse_input_shapes
-from tfsuite.loadtest.offline_targets import safe_name
+from tfsuite.loadtest.offline.errors import BenchUsageError
+from tfsuite.loadtest.offline.inputs import parse_batch_sizes, parse_input_shapes
+from tfsuite.loadtest.offline.targets import safe_name
 
 __all__ = ["ASSIGNMENT_COLUMNS", "Assignment", "parse_assignment"]
 

@@ -173,8 +173,8 @@ def _max_abs_error(fn: Any, names: list[str], specs: Any, onnx_path: Path) -> fl
     import onnxruntime as ort
     import tensorflow as tf
 
-    from tfsuite.loadtest.offline_errors import BenchUsageError
-    from tfsuite.loadtest.offline_inputs import InputSpec, synthetic_inputs
+    from tfsuite.loadtest.offline.errors import BenchUsageError
+    from tfsuite.loadtest.offline.inputs import InputSpec, synthetic_inputs
 
     inputs = [InputSpec(n, specs[n].dtype.name, tuple(specs[n].shape.as_list())) for n in names]
     try:
@@ -283,7 +283,7 @@ def convert_in_subprocess(
 
     Isolates the bench from a tf2onnx hang or crash (the child's output goes to this log).
     """
-    cmd = [sys.executable, "-m", "tfsuite.loadtest.offline_onnx", str(model_dir), str(target)]
+    cmd = [sys.executable, "-m", "tfsuite.loadtest.offline.onnx", str(model_dir), str(target)]
     cmd += ["--opset", str(opset)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     try:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfsuite.loadtest.offline_backends import BACKENDS, Backend, OnnxRuntimeBackend
-from tfsuite.loadtest.offline_inputs import synthetic_inputs
-from tfsuite.loadtest.offline_measure import measure
-from tfsuite.loadtest.offline_stats import LatencyStats, summarise
-from tfsuite.loadtest.offline_targets import BenchTarget, VariantFacts
-from tfsuite.loadtest.offline_trace import case_trace, write_trace
-from tfsuite.loadtest.utilisation import UtilisationSampler, UtilisationSummary
+from tfsuite.loadtest.offline.backends import BACKENDS, Backend, OnnxRuntimeBackend
+from tfsuite.loadtest.offline.inputs import synthetic_inputs
+from tfsuite.loadtest.offline.measure import measure
+from tfsuite.loadtest.offline.stats import LatencyStats, summarise
+from tfsuite.loadtest.offline.targets import BenchTarget, VariantFacts
+from tfsuite.loadtest.offline.trace import case_trace, write_trace
+from tfsuite.loadtest.offline.utilisation import UtilisationSampler, UtilisationSummary
 
 __all__ = ["BenchSettings", "CaseResult", "case_id", "run_matrix"]
 

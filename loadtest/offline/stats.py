@@ -2,7 +2,7 @@
 
 ``images/sec`` is ``batch_size * iterations / sum(latencies)`` (time spent inside the model
 calls, warm-up excluded), as in TensorRT's image_classification.py; ``total_time(s)`` is that
-sum. Percentiles use linear interpolation (numpy's default).
+sum. Percentiles come from the suite's statistics module (linear interpolation).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from tfsuite.loadtest.stats import percentiles
 
 __all__ = ["LatencyStats", "format_seed000", "format_steps", "summarise"]
 
@@ -52,13 +54,14 @@ def summarise(latencies_ns: Sequence[int] | np.ndarray, batch_size: int) -> Late
     ordered = np.sort(ms)
     cut = int(len(ordered) * TRIM_FRACTION)
     trimmed = ordered[cut : len(ordered) - cut] if len(ordered) > 2 * cut else ordered
+    p50, p90, p99 = percentiles(ms, (50, 90, 99))
     return LatencyStats(
         iterations=int(arr.size),
         batch_size=batch_size,
         images_per_sec=batch_size * arr.size / total_s if total_s > 0 else 0.0,
-        p50_ms=float(np.percentile(ms, 50)),
-        p90_ms=float(np.percentile(ms, 90)),
-        p99_ms=float(np.percentile(ms, 99)),
+        p50_ms=p50,
+        p90_ms=p90,
+        p99_ms=p99,
         mean_ms=float(ms.mean()),
         trimmed_mean_ms=float(trimmed.mean()),
         min_ms=float(ordered[0]),

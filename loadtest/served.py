@@ -10,15 +10,18 @@ variant):
   latency under load, and the batch sizes the server actually formed for that version (read
   from its Prometheus endpoint, whose ``model_version`` label TF Serving itself lacks).
 
-Clients never import the server: everything here is gRPC plus one HTTP scrape.
+Clients never import the server: everything here is gRPC plus one HTTP scrape. Calls are
+timed by the clients' call hook, percentiles come from :mod:`tfsuite.loadtest.stats`, and
+output agreement is :mod:`tfsuite.export.agreement`'s (no TensorFlow in this process).
+The full measurement engine is ``tfsuite compare`` (:mod:`tfsuite.loadtest.online`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,10 +32,12 @@ from rich.table import Table
 
 from tfsuite.atomic import atomic_write_json, atomic_write_text
 from tfsuite.clients.grpc_client import AsyncTFServingClient, TFServingClient
+from tfsuite.clients.hooks import CallEvent
 from tfsuite.clients.images import ImageReader
 from tfsuite.clients.pipeline import Preprocess, plan_input, signature_of
+from tfsuite.export.agreement import compare_outputs
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
-from tfsuite.export.validate import compare_outputs
+from tfsuite.loadtest.stats import percentiles
 
 __all__ = [
     "ServedInputs",
@@ -99,8 +104,25 @@ class ServedInputs:
 
 
 def _percentiles(latencies_ms: Sequence[float]) -> tuple[float, float]:
-    lat = np.asarray(latencies_ms)
-    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+    p50, p99 = percentiles(latencies_ms, (50, 99))
+    return p50, p99
+
+
+class _Latencies(list[float]):
+    """A call-hook listener keeping each successful Predict's latency in ms (short passes)."""
+
+    def __call__(self, event: CallEvent) -> None:
+        if event.method == "Predict" and event.exception is None:
+            self.append(event.seconds * 1000.0)
+
+
+@contextmanager
+def _listening(client: TFServingClient, into: _Latencies) -> Iterator[_Latencies]:
+    client.call_hooks.append(into)
+    try:
+        yield into
+    finally:
+        client.call_hooks.remove(into)
 
 
 def _sequential(
@@ -113,10 +135,10 @@ def _sequential(
     """One request at a time; returns the outputs stacked over the images."""
     client.predict({inputs.alias: inputs.tensors[0]}, model, label=record.variant)  # warm the path
     outputs = []
-    for tensor in inputs.tensors:
-        t0 = time.perf_counter()
-        outputs.append(client.predict({inputs.alias: tensor}, model, label=record.variant))
-        result.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+    with _listening(client, _Latencies()) as timed:
+        for tensor in inputs.tensors:
+            outputs.append(client.predict({inputs.alias: tensor}, model, label=record.variant))
+    result.latencies_ms.extend(timed)
     result.requests = len(inputs.tensors)
     result.p50_ms, result.p99_ms = _percentiles(result.latencies_ms)
     result.images_per_s = 1000.0 * result.requests / float(sum(result.latencies_ms))
@@ -132,8 +154,8 @@ async def _under_load(
     requests: int,
 ) -> tuple[list[float], float]:
     """``requests`` predictions with ``concurrency`` in flight; (latencies ms, wall seconds)."""
-    client = AsyncTFServingClient(address, model=model)
-    latencies: list[float] = []
+    latencies = _Latencies()
+    client = AsyncTFServingClient(address, model=model, call_hooks=[latencies])
     sent = 0
 
     async def worker() -> None:
@@ -141,15 +163,14 @@ async def _under_load(
         while sent < requests:
             tensor = inputs.tensors[sent % len(inputs.tensors)]
             sent += 1
-            t0 = time.perf_counter()
             await client.predict({inputs.alias: tensor}, label=label)
-            latencies.append((time.perf_counter() - t0) * 1000.0)
 
     try:
         await client.wait_ready()
-        start = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - start
+        return latencies, loop.time() - start
     finally:
         await client.close()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tfsuite.export.manifest import VariantsManifest
-from tfsuite.loadtest.offline_errors import BenchUsageError
-from tfsuite.loadtest.offline_inputs import InputSpec
+from tfsuite.loadtest.offline.errors import BenchUsageError
+from tfsuite.loadtest.offline.inputs import InputSpec
 
 __all__ = ["BenchTarget", "VariantFacts", "safe_name", "targets_from_base_path"]
 

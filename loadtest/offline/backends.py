@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tfsuite.loadtest.offline_errors import BenchUsageError
-from tfsuite.loadtest.offline_inputs import InputSpec
-from tfsuite.loadtest.offline_onnx import (
+from tfsuite.loadtest.offline.errors import BenchUsageError
+from tfsuite.loadtest.offline.inputs import InputSpec
+from tfsuite.loadtest.offline.onnx import (
     ONNX_OPSET,
     OnnxConversion,
     convert_in_subprocess,

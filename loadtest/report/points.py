@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from tfsuite.loadtest.report.confidence import Interval, mean_interval
+from tfsuite.loadtest.report.confidence import Interval, interval_of
 from tfsuite.loadtest.report.runs import Run, VersionKey, measured_steps
-from tfsuite.loadtest.results import HistogramDelta, Mode, Step
+from tfsuite.loadtest.results import ConfidenceInterval, HistogramDelta, Mode, Step
 
 __all__ = ["LoadPoint", "load_points", "mean_of", "merge_histograms"]
 
@@ -95,7 +95,9 @@ class LoadPoint:
         return sum(sum(s.errors_by_code.values()) for s in self.steps)
 
 
-def _fold(key: VersionKey, steps: list[Step]) -> LoadPoint:
+def _fold(
+    key: VersionKey, steps: list[Step], intervals: dict[str, Interval] | None = None
+) -> LoadPoint:
     first = steps[0]
     point = LoadPoint(key, first.mode, first.target, first.batch_size, steps)
     point.rps = statistics.fmean(s.achieved_rps for s in steps)
@@ -117,22 +119,33 @@ def _fold(key: VersionKey, steps: list[Step]) -> LoadPoint:
     point.uncorrected_p99 = mean_of(
         s.latency_ms.uncorrected.p99 if s.latency_ms.uncorrected else None for s in steps
     )
+    engine = intervals or {}
     if len(steps) >= 2:
-        point.rps_interval = mean_interval([s.achieved_rps for s in steps], "repeats")
-        point.p99_interval = mean_interval(
-            [s.latency_ms.p99 for s in steps if s.latency_ms.p99 is not None], "repeats"
+        point.rps_interval = engine.get("achieved_rps") or interval_of(
+            (s.achieved_rps for s in steps), "repeats"
         )
-    else:
-        windows = first.windows
-        if len(windows) >= 3:
-            point.rps_interval = mean_interval([w.rps for w in windows], "windows")
-            point.p99_interval = mean_interval(
-                [w.p99_ms for w in windows if w.p99_ms is not None], "windows"
-            )
+        point.p99_interval = engine.get("p99_ms") or interval_of(
+            (s.latency_ms.p99 for s in steps), "repeats"
+        )
+    elif len(first.windows) >= 3:
+        point.rps_interval = interval_of((w.rps for w in first.windows), "windows")
+        point.p99_interval = interval_of((w.p99_ms for w in first.windows), "windows")
     queue = merge_histograms(s.server.queuing_latency_us if s.server else None for s in steps)
     if queue is not None and queue.count > 0:
         point.queue_ms = queue.sum / queue.count / 1000.0
     return point
+
+
+def _engine_intervals(
+    found: list[ConfidenceInterval],
+) -> dict[tuple[str, int, str, float], dict[str, Interval]]:
+    """The engine's bootstrap intervals over repeats, by (model, version, mode, target)."""
+    out: dict[tuple[str, int, str, float], dict[str, Interval]] = {}
+    for ci in found:
+        if ci.repeats >= 2:
+            key = (ci.model, ci.version, ci.mode, ci.target)
+            out.setdefault(key, {})[ci.figure] = Interval(ci.low, ci.high, ci.repeats, "repeats")
+    return out
 
 
 def load_points(run: Run) -> list[LoadPoint]:
@@ -142,8 +155,8 @@ def load_points(run: Run) -> list[LoadPoint]:
         groups.setdefault(
             (step.model, step.version, step.mode, step.target, step.batch_size), []
         ).append(step)
-    points = [
-        _fold(run.key(model, version), steps)
-        for (model, version, *_), steps in sorted(groups.items())
+    engine = _engine_intervals(run.results.intervals)
+    return [
+        _fold(run.key(model, version), steps, engine.get((model, version, mode, target)))
+        for (model, version, mode, target, _), steps in sorted(groups.items())
     ]
-    return points

@@ -26,7 +26,7 @@ from tfsuite.loadtest.report.formatting import (
     fmt_slo,
 )
 from tfsuite.loadtest.report.points import LoadPoint
-from tfsuite.loadtest.report.summary import ComparisonReport, VersionSummary
+from tfsuite.loadtest.report.summary import ComparisonReport, SloOutcome, VersionSummary
 
 __all__ = ["AGREEMENT_FLOOR", "RecommendationLine", "agreement_share", "recommend"]
 
@@ -100,6 +100,13 @@ def _score(summary: VersionSummary) -> tuple[float, Interval | None] | None:
     return (best.rps, best.rps_interval) if best else None
 
 
+def _at(slo: SloOutcome) -> str:
+    """' (at 8 clients)': where a max-under-SLO figure was reached."""
+    if slo.mode is None or slo.max_target is None:
+        return ""
+    return f" (at {fmt_load(slo.mode, slo.max_target)})"
+
+
 def _version_line(summary: VersionSummary, reference: VersionSummary) -> str:
     parts = []
     if summary.size_bytes and reference.size_bytes:
@@ -124,15 +131,16 @@ def _version_line(summary: VersionSummary, reference: VersionSummary) -> str:
             parts.append(f"never met {slo} at the loads measured")
         elif ref_slo is None or not ref_slo.met or not ref_slo.max_rps:
             parts.append(
-                f"max {fmt_rps(summary.slo.max_rps)} req/s under {slo} ({ref_name} never met it)"
+                f"max {fmt_rps(summary.slo.max_rps)} req/s under {slo}{_at(summary.slo)} "
+                f"({ref_name} never met it)"
             )
         else:
             assert summary.slo.max_rps is not None
             gain = fmt_signed_pct(summary.slo.max_rps / ref_slo.max_rps - 1)
             noise = _noise(summary.slo.rps_interval, ref_slo.rps_interval)
             parts.append(
-                f"max {fmt_rps(summary.slo.max_rps)} req/s under {slo} vs "
-                f"{fmt_rps(ref_slo.max_rps)} for {ref_name} ({gain}){noise}"
+                f"max {fmt_rps(summary.slo.max_rps)} req/s under {slo}{_at(summary.slo)} vs "
+                f"{fmt_rps(ref_slo.max_rps)} for {ref_name}{_at(ref_slo)} ({gain}){noise}"
             )
     else:
         mine_best, ref_best = summary.best_trusted_rps, reference.best_trusted_rps
@@ -289,6 +297,13 @@ def recommend(report: ComparisonReport) -> list[RecommendationLine]:
                 if summary is not reference:
                     lines.append(
                         RecommendationLine(model, "version", _version_line(summary, reference))
+                    )
+            for summary in group:
+                if summary.slo is not None and summary.slo.warning:
+                    lines.append(
+                        RecommendationLine(
+                            model, "warning", f"{summary.name}: {summary.slo.warning}"
+                        )
                     )
         if report.merged:
             lines += _across_runs(model, report.of_model(model))

@@ -2,7 +2,8 @@
 
 A merged report keys every version by (run, model, version): the same model measured on
 a CPU machine and on a GPU machine, or by ``tfsuite compare`` and by Locust, stays two
-series. A single run has the empty run label, so its series read "v2 weight_quant".
+series, "A v1 original" and "B v1 original". Runs that share no model (one per model, as
+the demo writes them) need no run letter, so their series read "v2 weight_quant".
 """
 
 from __future__ import annotations
@@ -68,11 +69,23 @@ def measured_steps(results: Results) -> list[Step]:
     return [s for s in results.steps if not s.skipped and s.requests > 0]
 
 
-def _labels(count: int) -> list[str]:
-    if count == 1:
-        return [""]
+def _models(results: Results) -> set[str]:
+    return {v.model for v in results.versions} | {s.model for s in measured_steps(results)}
+
+
+def _labels(all_results: Sequence[Results]) -> list[str]:
+    """'' for every run when no model is in two of them (the keys are unique anyway and the
+    names read 'v2 weight_quant'); else A, B, C, ..."""
+    seen: set[str] = set()
+    overlap = False
+    for results in all_results:
+        models = _models(results)
+        overlap = overlap or bool(models & seen)
+        seen |= models
+    if not overlap:
+        return [""] * len(all_results)
     letters = string.ascii_uppercase
-    return [letters[i] if i < len(letters) else f"R{i + 1}" for i in range(count)]
+    return [letters[i] if i < len(letters) else f"R{i + 1}" for i in range(len(all_results))]
 
 
 def load_runs(paths: Sequence[Path | str]) -> list[Run]:
@@ -80,8 +93,8 @@ def load_runs(paths: Sequence[Path | str]) -> list[Run]:
     (no step that measured anything) is an error too, since there is nothing to report."""
     if not paths:
         raise ResultsError("no results.json given")
-    runs = []
-    for label, path in zip(_labels(len(paths)), paths, strict=True):
+    loaded = []
+    for path in paths:
         results = load_results(path)
         if not measured_steps(results):
             skipped = sum(1 for s in results.steps if s.skipped)
@@ -90,5 +103,6 @@ def load_runs(paths: Sequence[Path | str]) -> list[Run]:
                 f"{path}: empty run: no measured steps{detail}; nothing to report "
                 "(re-run the measurement)"
             )
-        runs.append(Run(label, Path(path), results))
-    return runs
+        loaded.append(results)
+    labels = _labels(loaded)
+    return [Run(label, Path(path), r) for label, path, r in zip(labels, paths, loaded, strict=True)]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tfsuite.loadtest.report.confidence import Interval
+from tfsuite.loadtest.report.formatting import fmt_load, fmt_ms, fmt_rps
 from tfsuite.loadtest.report.points import LoadPoint, load_points, merge_histograms
 from tfsuite.loadtest.report.runs import Run, VersionKey, measured_steps
 from tfsuite.loadtest.results import Agreement, HistogramDelta, Mode, VersionInfo
@@ -28,6 +29,8 @@ class SloOutcome:
     rps_interval: Interval | None = None
     source: str = "search"
     """'search': the engine's SLO search (results.slo); 'steps': read off the measured steps."""
+    warning: str = ""
+    """Why the figure may mislead (a search whose probes contradict each other)."""
 
 
 @dataclass
@@ -63,17 +66,47 @@ class VersionSummary:
         return max(trusted, key=lambda p: p.rps, default=None)
 
 
+def _non_monotonic(probes: list[dict[str, float]], slo_ms: float, mode: Mode) -> str:
+    """'' when every probe under the SLO is at a lower load than every probe over it; else
+    the first pair that breaks that (a lighter load missing, a heavier one meeting it)."""
+    ordered = sorted(probes, key=lambda p: p.get("target", 0.0))
+    for i, light in enumerate(ordered):
+        if not light.get("p99_ms", 0.0) <= slo_ms:  # NaN counts as a miss
+            for heavy in ordered[i + 1 :]:
+                if heavy.get("p99_ms", float("inf")) <= slo_ms:
+                    return (
+                        f"p99 {fmt_ms(light['p99_ms'])} ms at {fmt_load(mode, light['target'])} "
+                        f"but {fmt_ms(heavy['p99_ms'])} ms at {fmt_load(mode, heavy['target'])}"
+                    )
+    return ""
+
+
+def _from_steps(summary: VersionSummary, slo_ms: float) -> LoadPoint | None:
+    """The highest-throughput measured point that met the SLO cleanly (stable, not
+    client-bound, no errors)."""
+    under = [
+        p
+        for p in summary.points
+        if p.trusted and not p.errors and p.p99 is not None and p.p99 <= slo_ms
+    ]
+    return max(under, key=lambda p: p.rps, default=None)
+
+
 def _slo_outcome(run: Run, summary: VersionSummary) -> SloOutcome | None:
     slo_ms = run.results.run.slo_p99_ms
     if slo_ms is None:
         return None
     key = summary.key
     searched = [s for s in run.results.slo if s.model == key.model and s.version == key.version]
-    if searched:
-        met = [s for s in searched if s.max_target is not None and s.max_rps_under_slo is not None]
-        if not met:
-            return SloOutcome(slo_ms, False, mode=searched[0].mode)
-        best = max(met, key=lambda s: s.max_rps_under_slo or 0.0)
+    measured = _from_steps(summary, slo_ms)
+    met = [s for s in searched if s.max_target is not None and s.max_rps_under_slo is not None]
+    best = max(met, key=lambda s: s.max_rps_under_slo or 0.0, default=None)
+    warning = next(
+        (f"{s.mode}-loop SLO search not monotonic ({w})" for s in searched
+         if (w := _non_monotonic(s.probes, slo_ms, s.mode))),
+        "",
+    )  # fmt: skip
+    if best is not None and (measured is None or (best.max_rps_under_slo or 0) >= measured.rps):
         assert best.max_target is not None
         point = summary.point_at(best.mode, best.max_target)
         return SloOutcome(
@@ -84,20 +117,33 @@ def _slo_outcome(run: Run, summary: VersionSummary) -> SloOutcome | None:
             best.max_rps_under_slo,
             best.p99_ms_at_max,
             point.rps_interval if point else None,
+            warning=warning,
         )
-    under = [p for p in summary.points if p.trusted and p.p99 is not None and p.p99 <= slo_ms]
-    if not under:
-        return SloOutcome(slo_ms, False, source="steps")
-    best_point = max(under, key=lambda p: p.rps)
+    if measured is None:
+        return SloOutcome(
+            slo_ms,
+            False,
+            searched[0].mode if searched else None,
+            source="search" if searched else "steps",
+            warning=warning,
+        )
+    if searched:
+        # A measured step met the SLO at more req/s than the search's answer: the search was
+        # misled by noise. Report the measured figure, and say so.
+        found = fmt_rps(best.max_rps_under_slo) if best else "none"
+        warning = "; ".join(
+            w for w in (warning, f"a measured step beat the search's answer ({found} req/s)") if w
+        )
     return SloOutcome(
         slo_ms,
         True,
-        best_point.mode,
-        best_point.target,
-        best_point.rps,
-        best_point.p99,
-        best_point.rps_interval,
+        measured.mode,
+        measured.target,
+        measured.rps,
+        measured.p99,
+        measured.rps_interval,
         source="steps",
+        warning=warning,
     )
 
 

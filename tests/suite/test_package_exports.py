@@ -17,7 +17,7 @@ PACKAGES = (
     "tfsuite.loadtest",
 )
 #: Subpackages (structure by concern shows in folders).
-SUBPACKAGES = ("tfsuite.loadtest.offline", "tfsuite.loadtest.online")
+SUBPACKAGES = ("tfsuite.loadtest.offline", "tfsuite.loadtest.online", "tfsuite.loadtest.report")
 
 
 def _modules() -> list[str]:

@@ -23,6 +23,12 @@ def _slo(results: Results, model: str, version: int) -> float:
     return found.max_rps_under_slo
 
 
+def _slo_target(results: Results, model: str, version: int) -> float:
+    found = next(s for s in results.slo if s.model == model and s.version == version)
+    assert found.max_target is not None
+    return found.max_target
+
+
 def _size(results: Results, model: str, version: int) -> int:
     info = next(v for v in results.versions if v.model == model and v.version == version)
     assert info.size_bytes is not None
@@ -36,9 +42,10 @@ def test_version_lines_carry_the_runs_own_ratios(tmp_path: Path) -> None:
     ratio = _size(results, CLASSIFIER, 2) / _size(results, CLASSIFIER, 1)
     assert v2.startswith(f"v2 weight_quant: {fmt_ratio(ratio)} the size, same top-1 on 100% of 64")
     mine, ref = _slo(results, CLASSIFIER, 2), _slo(results, CLASSIFIER, 1)
+    at2, at1 = _slo_target(results, CLASSIFIER, 2), _slo_target(results, CLASSIFIER, 1)
     assert (
-        f"max {fmt_rps(mine)} req/s under p99 ≤ 40 ms vs {fmt_rps(ref)} for v1 original "
-        f"({fmt_signed_pct(mine / ref - 1)})"
+        f"max {fmt_rps(mine)} req/s under p99 ≤ 40 ms (at {at2:g} clients) vs {fmt_rps(ref)} "
+        f"for v1 original (at {at1:g} clients) ({fmt_signed_pct(mine / ref - 1)})"
     ) in v2
     assert "p99 " in v2 and " at 16 clients (" in v2  # the highest load both measured cleanly
 

@@ -111,5 +111,6 @@ def fmt_slo(slo_ms: float) -> str:
 
 
 def fmt_load(mode: Mode, target: float) -> str:
-    """'16 clients' (closed loop) or '50 req/s offered' (open loop)."""
-    return f"{fmt_target(target)} {load_unit(mode)}"
+    """'16 clients', '1 client' (closed loop) or '50 req/s offered' (open loop)."""
+    unit = "client" if mode == "closed" and target == 1 else load_unit(mode)
+    return f"{fmt_target(target)} {unit}"

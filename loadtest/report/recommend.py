@@ -250,7 +250,7 @@ def _verdict(model: str, group: list[VersionSummary]) -> list[RecommendationLine
             f"; {fmt_ratio(chosen.size_bytes / reference.size_bytes)} the size of {reference.name}"
         )
     if top_interval is None:
-        reason += "; no confidence interval (one repeat, too few windows), so noise is unknown"
+        reason += "; noise unknown (no confidence interval at that load)"
     lines.insert(
         0, RecommendationLine(model, "verdict", f"Serve {chosen.name} for {model}: {reason}.")
     )

@@ -50,8 +50,13 @@ _PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"
 
 
 class _Palette:
+    """One colour per series, numbered within each model: v1 has the same colour in every
+    model's charts."""
+
     def __init__(self, report: ComparisonReport) -> None:
-        self._index = {key: i for i, key in enumerate(report.versions)}
+        self._index = {
+            v.key: i for model in report.models for i, v in enumerate(report.of_model(model))
+        }
 
     def __call__(self, summary: VersionSummary) -> str:
         return series_colour(self._index[summary.key])
@@ -122,6 +127,7 @@ def latency_vs_load(versions: list[VersionSummary], colour: _Palette) -> Figure 
                 all_ms += [getattr(p, attr) for p in v.points_in(mode)]
             ax.set_title(f"{name} ({mode} loop)")
             ax.set_xlabel(load_unit(mode))
+            ax.set_xlim(left=0)
         axes[row][0].set_ylabel("latency ms")
     _log_if_wide(axes[0][0], all_ms)
     _legend(fig, axes[0][0])
@@ -138,6 +144,7 @@ def throughput_vs_concurrency(versions: list[VersionSummary], colour: _Palette) 
             ax, v.points_in("closed"), lambda p: p.target, lambda p: p.rps, colour(v), v.name,
             yerr=lambda p: p.rps_interval.half_width if p.rps_interval else 0.0,
         )  # fmt: skip
+    ax.set_xlim(left=0)
     ax.set_xlabel("concurrency (clients in flight)")
     ax.set_ylabel("achieved req/s")
     ax.set_ylim(bottom=0)
@@ -270,6 +277,7 @@ def queueing_vs_load(versions: list[VersionSummary], colour: _Palette) -> Figure
             )
         ax.set_title(f"{mode} loop")
         ax.set_xlabel(load_unit(mode))
+        ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
     axes[0].set_ylabel("mean queueing delay ms (server)")
     _legend(fig, axes[0])
@@ -380,6 +388,7 @@ def open_loop_correction(versions: list[VersionSummary], colour: _Palette) -> Fi
         )
         values += [x for p in points for x in (p.p99, p.uncorrected_p99) if x is not None]
     _log_if_wide(ax, values)
+    ax.set_xlim(left=0)
     ax.set_xlabel("offered req/s (open loop)")
     ax.set_ylabel("p99 latency ms")
     _legend(fig, ax)

@@ -75,7 +75,11 @@ def _run_html(run: Run) -> str:
     batching = {True: "batching on", False: "batching off", None: "batching unknown"}[
         server.batching
     ]
-    settings = ", ".join(f"{k}={v}" for k, v in info.settings.items()) or "-"
+    scalars = {k: v for k, v in info.settings.items() if not isinstance(v, (list, dict))}
+    settings = ", ".join(f"{k}={v}" for k, v in scalars.items()) or "-"
+    # Runs combined into this one (the demo's compare calls): their commands, one a line.
+    parts = [p for p in info.settings.get("runs", []) if isinstance(p, dict) and "command" in p]
+    commands = "".join(f"<div><code>{_e(p['command'])}</code></div>" for p in parts)
     rows = [
         ("file", f"<code>{_e(run.path)}</code>"),
         ("tool", _e(f"{info.tool} (tfsuite {info.tfsuite_version or '?'}"
@@ -89,6 +93,7 @@ def _run_html(run: Run) -> str:
         ("model", _e(info.model)),
         ("SLO", _e(fmt_slo(info.slo_p99_ms) if info.slo_p99_ms is not None else "none set")),
         ("settings", _e(settings)),
+        *([("combines", commands)] if commands else []),
         ("status", _e("complete" if info.complete else f"INCOMPLETE: {info.incomplete_reason or 'no reason recorded'}")),
     ]  # fmt: skip
     items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)

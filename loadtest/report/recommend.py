@@ -104,7 +104,8 @@ def _at(slo: SloOutcome) -> str:
     """' (at 8 clients)': where a max-under-SLO figure was reached."""
     if slo.mode is None or slo.max_target is None:
         return ""
-    return f" (at {fmt_load(slo.mode, slo.max_target)})"
+    flag = ", unstable or client-bound step" if slo.trusted is False else ""
+    return f" (at {fmt_load(slo.mode, slo.max_target)}{flag})"
 
 
 def _version_line(summary: VersionSummary, reference: VersionSummary) -> str:

@@ -31,6 +31,9 @@ class SloOutcome:
     """'search': the engine's SLO search (results.slo); 'steps': read off the measured steps."""
     warning: str = ""
     """Why the figure may mislead (a search whose probes contradict each other)."""
+    trusted: bool | None = None
+    """Whether the step at ``max_target`` was stable and not client-bound (None: a search
+    probe, not among the measured steps)."""
 
 
 @dataclass
@@ -118,6 +121,7 @@ def _slo_outcome(run: Run, summary: VersionSummary) -> SloOutcome | None:
             best.p99_ms_at_max,
             point.rps_interval if point else None,
             warning=warning,
+            trusted=point.trusted if point else None,
         )
     if measured is None:
         return SloOutcome(
@@ -144,6 +148,7 @@ def _slo_outcome(run: Run, summary: VersionSummary) -> SloOutcome | None:
         measured.rps_interval,
         source="steps",
         warning=warning,
+        trusted=True,
     )
 
 

@@ -28,9 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +55,7 @@ from tensorflow_serving.apis import (
 
 from tfsuite.clients.codec import make_tensor_proto
 
-__all__ = ["LatencySchedule", "ScriptedServer"]
+__all__ = ["LatencySchedule", "ScriptedServer", "serve_in_thread", "spawn"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class ScriptedServer:
         reply_version: int | None = None,
         input_alias: str = "x",
         input_shape: tuple[int, ...] = (-1, 4),
+        workers: int = 0,
     ) -> None:
         self.schedule = schedule
         self.model = model
@@ -104,6 +109,9 @@ class ScriptedServer:
         """Answer with this version whatever was asked (to test mismatch detection)."""
         self.input_alias = input_alias
         self.input_shape = input_shape
+        self.workers = workers
+        """At most this many requests in service at once, the rest queue (0: no limit)."""
+        self._slots: asyncio.Semaphore | None = None
         self.served = 0
         """Predict requests received so far (the next request's schedule index)."""
         self._paused_until = 0.0
@@ -117,6 +125,7 @@ class ScriptedServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> ScriptedServer:
+        self._slots = asyncio.Semaphore(self.workers) if self.workers else None
         server = grpc.aio.server()
         server.add_generic_rpc_handlers((self._prediction_handler(), self._model_handler()))
         self.port = server.add_insecure_port("127.0.0.1:0")
@@ -163,6 +172,19 @@ class ScriptedServer:
         self, request: predict_pb2.PredictRequest, context: Any
     ) -> predict_pb2.PredictResponse:
         version = await self._resolve(request.model_spec, context)
+        if self._slots is None:
+            await self._serve_one()
+        else:
+            async with self._slots:
+                await self._serve_one()
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = self.model
+        response.model_spec.version.value = self.reply_version or version
+        response.model_spec.signature_name = "serving_default"
+        response.outputs["y"].CopyFrom(self._output)
+        return response
+
+    async def _serve_one(self) -> None:
         index = self.served
         self.served += 1
         loop = asyncio.get_running_loop()
@@ -172,12 +194,6 @@ class ScriptedServer:
         pause = self._paused_until - loop.time()
         if pause > 0:
             await asyncio.sleep(pause)
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = self.model
-        response.model_spec.version.value = self.reply_version or version
-        response.model_spec.signature_name = "serving_default"
-        response.outputs["y"].CopyFrom(self._output)
-        return response
 
     async def _metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: Any
@@ -244,6 +260,57 @@ def _unary(handler: Any, request_class: Any) -> grpc.RpcMethodHandler:
     )
 
 
+@contextmanager
+def serve_in_thread(server: ScriptedServer) -> Iterator[ScriptedServer]:
+    """Run ``server`` on its own event loop in a daemon thread (tests that only check
+    correctness; timing checks run it as a process, see :func:`spawn`)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+@contextmanager
+def spawn(
+    args: Sequence[str] = (), *, nice: int = 0
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m tfsuite.loadtest.scripted_server ARGS`` as a process: (process, address),
+    ready when its start-up line is read; killed on exit. ``nice`` < 0 raises its priority
+    where allowed (benchmarks on a shared machine: a starved reference server would not
+    keep its own schedule)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfsuite.loadtest.scripted_server", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=(lambda: _renice(nice)) if nice else None,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server is listening (or exits)
+        if "ModelServer at " not in line:
+            raise RuntimeError(f"scripted server did not start: {line!r}")
+        address = line.split("ModelServer at ", 1)[1].split(" ", 1)[0]
+        yield proc, address
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _renice(increment: int) -> None:
+    try:
+        os.nice(increment)
+    except OSError:  # not permitted (not root): run at the normal priority
+        pass
+
+
 def _versions(text: str) -> dict[int, str | None]:
     out: dict[int, str | None] = {}
     for item in text.split(","):
@@ -253,6 +320,9 @@ def _versions(text: str) -> dict[int, str | None]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    # A latency reference: hand the GIL between gRPC's poller thread and the event loop
+    # quickly (the default 5 ms switch interval adds whole milliseconds on a busy machine).
+    sys.setswitchinterval(0.0002)
     schedule = LatencySchedule(
         seed=args.seed,
         base_s=args.base_ms / 1e3,
@@ -261,7 +331,11 @@ async def _serve(args: argparse.Namespace) -> None:
         stall_s=args.stall_s,
     )
     server = ScriptedServer(
-        schedule, args.model, _versions(args.versions), reply_version=args.reply_version
+        schedule,
+        args.model,
+        _versions(args.versions),
+        reply_version=args.reply_version,
+        workers=args.workers,
     )
     await server.start()
     sys.stdout.write(f"Running gRPC ModelServer at {server.address} ...\n")
@@ -284,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stall-every", type=int, default=0)
     parser.add_argument("--stall-s", type=float, default=1.0)
     parser.add_argument("--reply-version", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=0)
     asyncio.run(_serve(parser.parse_args(argv)))
 
 

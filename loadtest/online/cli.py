@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import click
@@ -46,6 +45,22 @@ def _numbers(text: str | None, option: str, kind: type) -> list:  # type: ignore
     if not values:
         raise UsageError(f"{option} takes a comma list of numbers, not {text!r}")
     return values
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as given: every option the user set, in canonical form."""
+    parts = ["tfsuite", "compare"]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        flag = param.opts[0]  # type: ignore[attr-defined]
+        value = ctx.params[name]
+        if isinstance(param, click.Option) and param.is_flag:
+            parts.append(flag)
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
 
 
 def _words(text: str | None) -> list[str]:
@@ -144,7 +159,7 @@ def compare(**kw: object) -> None:
         reference=kw["reference"],  # type: ignore[arg-type]
         settings=settings,
         connect_timeout_s=parse_duration(str(kw["connect_timeout"]), "--connect-timeout"),
-        command=shlex.join(["tfsuite", *sys.argv[1:]]),
+        command=_command_line(click.get_current_context()),
         seed=int(kw["seed"]),  # type: ignore[call-overload]
     )
     run_compare(options)

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "up": "tfsuite.deploy.cli:up",
     "down": "tfsuite.deploy.cli:down",
     "status": "tfsuite.deploy.cli:status",
+    "report": "tfsuite.loadtest.report.cli:report",
 }
 
 #: Subcommands that run TensorFlow (clients and config writers stay light).
@@ -61,6 +62,7 @@ HELP: dict[str, str] = {
     "up": "Serve a config dir in Docker containers (TF Serving or the suite image); wait until ready.",
     "down": "Remove the containers and network `tfsuite up` started.",
     "status": "List running tfsuite containers with model/version states.",
+    "report": "Render results.json file(s) into report.html + report.md (merges several runs).",
 }
 
 

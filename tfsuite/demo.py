@@ -4,14 +4,16 @@
    MobileNetV2 classifier as a SavedModel);
 2. export each into its variants under one model base path (``variants.json`` + tables);
 3. write the TF Serving config files for both base paths (the files real TF Serving reads);
-4. start the embedded server on those files (gRPC + REST on free local ports, batching on);
-5. send the same images to every version of each model by its label over gRPC and print
-   the per-version comparison: size, latency, images/s, agreement with version 1;
-6. optionally, the offline benchmark of the classifier's versions (``--bench``);
+4. start the embedded server on those files, in its own process, batching on;
+5. detect objects on the sample images (the ``tfsuite detect`` client);
+6. a short ``tfsuite compare`` sweep of both models' versions: closed loop with the p99 SLO
+   set, then one open-loop rate (see :mod:`tfsuite.demo_compare`);
+7. the offline benchmark of the classifier's versions (``--bench``);
+8. ``results.json`` (both models, one run) and the report, ``report.html`` + ``report.md``;
 
-and ends with the export tables of both base paths (what ``variants.json`` records).
+and ends by printing the recommendation and where the report is.
 
-Everything lands in ``--workdir``; re-running reuses what is up to date.
+Everything lands in ``--workdir``; re-running reuses the models that are up to date.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from tfsuite.atomic import atomic_path
+from tfsuite.errors import UsageError
 
 __all__ = ["demo"]
 
@@ -69,17 +72,22 @@ def synthetic_images(out: Path, count: int, seed: int = 0) -> list[Path]:
 )
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 256),
-    default=16,
+    default="1,4,16",
     show_default=True,
-    help="Requests in flight in the load pass (batching needs several).",
+    help="Closed-loop concurrencies of the compare sweep (batching needs several in flight).",
 )
 @click.option(
-    "--load-requests",
-    type=click.IntRange(0, 100_000),
-    default=128,
+    "--slo-p99-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100.0,
     show_default=True,
-    help="Requests per version in the load pass (0: skip it).",
+    help="The p99 latency SLO the sweep searches under.",
+)
+@click.option(
+    "--step-duration",
+    default="2s",
+    show_default=True,
+    help="Measured time per compare step (short: this is a demo; use tfsuite compare for more).",
 )
 @click.option(
     "--bench/--no-bench",
@@ -91,12 +99,14 @@ def demo(
     workdir: Path,
     image_count: int,
     variants: str,
-    concurrency: int,
-    load_requests: int,
+    concurrency: str,
+    slo_p99_ms: float,
+    step_duration: str,
     bench: bool,
 ) -> None:
     """Run the whole job end to end on the embedded server with the bundled example models."""
-    from tfsuite.clients.grpc_client import TFServingClient
+    from tfsuite.clients.cli import detect
+    from tfsuite.demo_compare import SweepSettings, combine_runs, sweep_model
     from tfsuite.export.api import export_variants
     from tfsuite.export.examples import (
         CLASSIFIER_NAME,
@@ -107,32 +117,26 @@ def demo(
     )
     from tfsuite.export.manifest import VariantsManifest
     from tfsuite.export.report import variants_table
-    from tfsuite.loadtest.served import (
-        ServedInputs,
-        compare_versions,
-        comparison_table,
-        load_table,
-        skipped_notes,
-        write_results,
-    )
-    from tfsuite.server.app import ModelServer
-    from tfsuite.server.flags import EPHEMERAL_PORT
-    from tfsuite.server.options import ServerOptions
+    from tfsuite.loadtest.online.embedded import EmbeddedServer
+    from tfsuite.loadtest.report import load_runs, write_report
     from tfsuite.serving_configs.batching import BatchingOptions
-    from tfsuite.serving_configs.bundle import (
-        BATCHING_FILE,
-        MODEL_CONFIG_FILE,
-        MONITORING_FILE,
-        ConfigBundle,
-        ModelSource,
-    )
-    from tfsuite.serving_configs.monitoring import DEFAULT_METRICS_PATH
+    from tfsuite.serving_configs.bundle import ConfigBundle, ModelSource
 
+    try:
+        sweep = SweepSettings(
+            concurrency=tuple(int(c) for c in concurrency.split(",") if c.strip()),
+            slo_p99_ms=slo_p99_ms,
+            duration=step_duration,
+        )
+    except ValueError:
+        raise UsageError(
+            f"--concurrency takes a comma list of integers, not {concurrency!r}"
+        ) from None
     console = Console()
     workdir = workdir.resolve()
     models_dir = workdir / "models"
 
-    console.print(Rule("1/6  example models"))
+    console.print(Rule("1/8  example models"))
     examples_dir = workdir / "examples"
     sources = {
         DETECTOR_NAME: detector_path(examples_dir),
@@ -151,7 +155,7 @@ def demo(
     for name, path in sources.items():
         console.print(f"  {name:<22} {path}")
 
-    console.print(Rule("2/6  export variants"))
+    console.print(Rule("2/8  export variants"))
     manifests = {}
     for name, source in sources.items():
         console.print(f"[bold]{name}[/bold] from {source}")
@@ -159,7 +163,7 @@ def demo(
             source, models_dir / name, variants=variants, model_name=name, console=console
         )
 
-    console.print(Rule("3/6  TF Serving config files"))
+    console.print(Rule("3/8  TF Serving config files"))
     bundle = ConfigBundle.build(
         [ModelSource(models_dir / name, name) for name in sources],
         out_dir=models_dir,
@@ -173,75 +177,70 @@ def demo(
     for kind, path in bundle.write(models_dir).items():
         console.print(f"  {kind:<13} {path}")
 
-    console.print(Rule("4/6  embedded server"))
-    options = ServerOptions(
-        port=EPHEMERAL_PORT,
-        rest_api_port=EPHEMERAL_PORT,
-        model_config_file=str(models_dir / MODEL_CONFIG_FILE),
-        enable_batching=True,
-        batching_parameters_file=str(models_dir / BATCHING_FILE),
-        monitoring_config_file=str(models_dir / MONITORING_FILE),
-    )  # with batching on, the server sizes its handler pool for full batches itself
+    console.print(Rule("4/8  embedded server (own process, batching on)"))
     images = synthetic_images(workdir / "images", image_count)
-    results = []
-    with ModelServer(options) as server:
-        console.print(f"  gRPC 127.0.0.1:{server.grpc_port}   REST 127.0.0.1:{server.rest_port}")
+    parts = []
+    with EmbeddedServer(models_dir, DETECTOR_NAME, config_dir=models_dir) as server:
+        console.print(f"  gRPC {server.grpc_address}   REST {server.rest_address}")
+        console.print(f"  metrics {server.metrics_url}")
+
+        console.print(Rule(f"5/8  detect on {min(4, len(images))} sample images"))
+        detect.main(
+            [
+                *(str(p) for p in images[:4]),
+                f"--server={server.grpc_address}",
+                f"--model={DETECTOR_NAME}",
+                "--min-score=0.3",
+                "--resize=300x300",
+                f"--draw={workdir / 'detect'}",
+                f"--coco-json={workdir / 'detect' / 'detections.json'}",
+            ],
+            standalone_mode=False,
+        )
+
         console.print(
             Rule(
-                f"5/6  every version by its label: {image_count} images one by one, "
-                f"then {load_requests} requests {concurrency} in flight"
+                f"6/8  compare sweep: closed loop c={concurrency} (p99 SLO {slo_p99_ms:g} ms), "
+                "then one open-loop rate"
             )
         )
-        metrics_url = f"http://127.0.0.1:{server.rest_port}{DEFAULT_METRICS_PATH}"
-        with TFServingClient(f"127.0.0.1:{server.grpc_port}") as client:
-            client.wait_ready()
-            for name, manifest in manifests.items():
-                # One size per model: batching merges requests only when shapes match
-                # (TF Serving answers FAILED_PRECONDITION otherwise, unless padding is on).
-                resize = (300, 300) if manifest.kind == "detector" else (224, 224)
-                inputs = ServedInputs.from_images(client, name, images, resize=resize)
-                results += compare_versions(
-                    client,
-                    name,
-                    manifest,
-                    inputs,
-                    concurrency=concurrency,
-                    load_requests=load_requests,
-                    metrics_url=metrics_url,
-                )
-    for name in manifests:
-        mine = [r for r in results if r.model == name]
-        console.print(
-            comparison_table(mine, f"{name}: served side by side (gRPC, one request at a time)")
-        )
-        if load_requests:
-            console.print(
-                load_table(mine, f"{name}: under load ({concurrency} in flight, batching on)")
-            )
-    for note in skipped_notes(results):
-        console.print(note, markup=False, highlight=False)
-    written = write_results(results, workdir / "results.json")
-    console.print(f"results: {written}  report: {written.with_name('report.md')}")
+        for name in manifests:
+            parts += sweep_model(server, name, workdir / "compare" / name, sweep, console)
+        results = combine_runs(parts, server, _command_line(), manifests)
+    written = results.write(workdir / "results.json")
 
     if bench:
         served = [r.variant for r in manifests[CLASSIFIER_NAME].loadable()]
         _offline_bench(workdir, models_dir / CLASSIFIER_NAME, served, console)
 
-    # The export tables again, last: what is in each base path, as variants.json records it.
-    console.print(Rule("summary: the model base paths"))
+    console.print(Rule("8/8  report"))
+    files = write_report(load_runs([written]), workdir)
+    # The export tables again: what is in each base path, as variants.json records it.
     for name in manifests:
         console.print(variants_table(VariantsManifest.load(models_dir / name)))
     console.print(f"models and TF Serving configs: {models_dir}")
-    console.print(f"served comparison: {written}, {written.with_name('report.md')}")
     if bench:
         console.print(f"offline benchmark: {workdir / 'bench' / 'table.md'}")
+    console.print(f"results: {written}")
+    console.print(Rule("recommendation"))
+    for line in files.recommendation:
+        prefix = "→ " if line.kind == "verdict" else "  "
+        console.print(prefix + line.text, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {files.html}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    return shlex.join(["tfsuite", *sys.argv[1:]])
 
 
 def _offline_bench(workdir: Path, base_path: Path, variants: list[str], console: Console) -> None:
     from tfsuite.loadtest.offline.cli import bench
 
     console.print(
-        Rule("6/6  offline benchmark of the classifier's versions (in-process, tf backend)")
+        Rule("7/8  offline benchmark of the classifier's versions (in-process, tf backend)")
     )
     bench.main(
         [

@@ -67,7 +67,14 @@ class EmbeddedServer:
     base_path: Path
     model: str
     batching_parameters: Path | None = None
+    config_dir: Path | None = None
+    """Serve the TF Serving config files in this directory (``models.config``, and
+    ``monitoring.config`` / ``batching_parameters.txt`` when present: what ``tfsuite
+    configs`` writes, possibly for several models) instead of generating them for
+    ``base_path`` alone."""
     loads: dict[int, VersionLoad] = field(default_factory=dict)
+    loads_by_model: dict[str, dict[int, VersionLoad]] = field(default_factory=dict)
+    """Every model's version loads (``loads`` is ``model``'s)."""
     grpc_address: str = ""
     rest_address: str = ""
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
@@ -96,6 +103,8 @@ class EmbeddedServer:
         )
         from tfsuite.serving_configs.monitoring import write_monitoring_config
 
+        if self.config_dir is not None:
+            return self._config_dir_flags(self.config_dir)
         if not self.base_path.is_dir():
             raise UsageError(f"--base-path {self.base_path}: no such directory")
         try:  # every loadable version, labelled with its variant name (variants.json)
@@ -113,6 +122,23 @@ class EmbeddedServer:
         ]
         if self.batching_parameters is not None:
             flags += ["--enable_batching", f"--batching_parameters_file={self.batching_parameters}"]
+        return flags
+
+    def _config_dir_flags(self, config_dir: Path) -> list[str]:
+        from tfsuite.serving_configs.bundle import BATCHING_FILE, MODEL_CONFIG_FILE, MONITORING_FILE
+
+        models = config_dir / MODEL_CONFIG_FILE
+        if not models.is_file():
+            raise UsageError(
+                f"{config_dir}: no {MODEL_CONFIG_FILE} (write it with tfsuite configs)"
+            )
+        flags = ["--port=-1", "--rest_api_port=-1", f"--model_config_file={models}"]
+        flags.append("--file_system_poll_wait_seconds=0")
+        if (config_dir / MONITORING_FILE).is_file():
+            flags.append(f"--monitoring_config_file={config_dir / MONITORING_FILE}")
+        batching = self.batching_parameters or config_dir / BATCHING_FILE
+        if batching.is_file():
+            flags += ["--enable_batching", f"--batching_parameters_file={batching}"]
         return flags
 
     def start(self) -> EmbeddedServer:
@@ -157,12 +183,17 @@ class EmbeddedServer:
         assert self._proc is not None and self._proc.stdout is not None
         for line in self._proc.stdout:
             self._tail = (self._tail + [line])[-TAIL_LINES:]
-            if (m := _LOADING.search(line)) and m["name"] == self.model:
-                self.loads.setdefault(int(m["v"]), VersionLoad()).rss_before = self._rss()
-            elif (m := _LOADED.search(line)) and m["name"] == self.model:
-                load = self.loads.setdefault(int(m["v"]), VersionLoad())
+            if m := _LOADING.search(line):
+                loads = self.loads_by_model.setdefault(m["name"], {})
+                loads.setdefault(int(m["v"]), VersionLoad()).rss_before = self._rss()
+            elif m := _LOADED.search(line):
+                load = self.loads_by_model.setdefault(m["name"], {}).setdefault(
+                    int(m["v"]), VersionLoad()
+                )
                 load.seconds = float(m["s"])
                 load.rss_after = self._rss()
+            if m and m["name"] == self.model:
+                self.loads = self.loads_by_model[self.model]
             lines.put(line)
         lines.put("")
 

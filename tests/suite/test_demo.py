@@ -1,5 +1,6 @@
-"""``tfsuite demo`` end to end: example models -> export -> configs -> embedded server ->
-served comparison, on a few images (the same code path ``make demo`` runs)."""
+"""``tfsuite demo`` end to end: example models -> export -> configs -> embedded server (own
+process, batching) -> detect -> compare sweep (closed loop + one open-loop rate, SLO) ->
+results.json -> report.html, on a few images (the same code path ``make demo`` runs)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from pathlib import Path
 import pytest
 
 from tfsuite.cli import main
+from tfsuite.loadtest.report import ComparisonReport, load_runs, recommend
+from tfsuite.loadtest.results import load_results
+
+MODELS = ("ssd_mobilenet_v2_tiny", "mobilenet_v2")
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_writes_the_comparison(
+def test_demo_runs_the_whole_job_and_ends_with_the_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [
@@ -22,40 +27,42 @@ def test_demo_runs_end_to_end_and_writes_the_comparison(
         "--images",
         "3",
         "--concurrency",
-        "4",
-        "--load-requests",
-        "8",
+        "1,4",
+        "--step-duration",
+        "1s",
         "--no-bench",
     ]
     main(args)  # returns normally on success (errors exit non-zero)
     out = capsys.readouterr().out
-    assert "ssd_mobilenet_v2_tiny (detector, frozen_graph)" in out  # the export tables
-    assert "mobilenet_v2 (classifier, saved_model)" in out
-    assert "under load (4 in flight" in out
-    # ... and it ends with the two export tables (what variants.json records).
-    tail = out[out.rindex("summary: the model base paths") :]
-    assert "ssd_mobilenet_v2_tiny (detector, frozen_graph)" in tail
-    assert "mobilenet_v2 (classifier, saved_model)" in tail
+    for model in MODELS:
+        assert f"{model} (" in out  # the export tables
+    assert "5/8  detect on 3 sample images" in out
+    detections = json.loads((tmp_path / "detect" / "detections.json").read_text())
+    assert isinstance(detections, list)
 
-    versions = json.loads((tmp_path / "results.json").read_text())["versions"]
-    by_key = {(v["model"], v["variant"]): v for v in versions}
-    assert len(versions) == 8  # 2 models x (original, weight_quant, trt_fp16, trt_int8)
-    for model in ("ssd_mobilenet_v2_tiny", "mobilenet_v2"):
-        original, quant = by_key[(model, "original")], by_key[(model, "weight_quant")]
-        assert original["status"] == quant["status"] == "ok"
-        assert original["agreement"] == 1.0 and original["max_abs_error"] == 0.0
-        assert 0.5 <= quant["agreement"] <= 1.0
-        assert quant["size_bytes"] < 0.35 * original["size_bytes"]
-        for served in (original, quant):
-            assert served["requests"] == 3 and len(served["latencies_ms"]) == 3
-            assert served["load_images_per_s"] > 0
-            assert served["mean_batch_size"] >= 1.0  # read back from the server's metrics
-        for trt in ("trt_fp16", "trt_int8"):
-            assert by_key[(model, trt)]["status"] == "skipped"
-            assert "TensorRT" in by_key[(model, trt)]["reason"]
-    report = (tmp_path / "report.md").read_text()
-    assert "| mobilenet_v2 | 2 | weight_quant | ok |" in report
+    results = load_results(tmp_path / "results.json")
+    assert results.run.complete and results.run.server.kind == "embedded"
+    assert results.run.server.batching is True and results.run.slo_p99_ms == 100.0
+    for model in MODELS:
+        versions = {v.version: v for v in results.versions if v.model == model}
+        assert set(versions) == {1, 2}  # the TF-TRT versions are skipped, not served
+        assert versions[2].variant == "weight_quant" and versions[2].size_bytes
+        assert versions[1].load_seconds is not None  # from the server's own load log
+        steps = [s for s in results.steps if s.model == model]
+        assert {(s.mode, s.target) for s in steps if s.mode == "closed"} == {
+            ("closed", 1.0),
+            ("closed", 4.0),
+        }
+        assert len({s.target for s in steps if s.mode == "open"}) == 1  # one open-loop rate
+        assert any(s.server and s.server.processed_batch_size for s in steps)
+        assert {s.version for s in results.slo if s.model == model} == {1, 2}
 
-    # Re-running reuses what is up to date (same sources, same versions).
-    main(args)
-    assert "version 1 (original): up to date" in capsys.readouterr().out
+    # It ends with the recommendation, derived from results.json, and the report's path.
+    tail = out[out.rindex("recommendation") :].splitlines()[1:]
+    expected = recommend(ComparisonReport.build(load_runs([tmp_path / "results.json"])))
+    printed = [line[2:] for line in tail[:-1]]
+    assert printed == [line.text for line in expected]
+    assert tail[-1] == f"report: {tmp_path / 'report.html'}"
+    html = (tmp_path / "report.html").read_text()
+    assert 'data-chart="batch-sizes">' in html and "<h3>Every step</h3>" in html
+    assert (tmp_path / "report.md").exists()

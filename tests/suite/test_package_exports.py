@@ -18,7 +18,7 @@ PACKAGES = (
     "tfsuite.deploy",
 )
 #: Subpackages (structure by concern shows in folders).
-SUBPACKAGES = ("tfsuite.loadtest.offline", "tfsuite.loadtest.online")
+SUBPACKAGES = ("tfsuite.loadtest.offline", "tfsuite.loadtest.online", "tfsuite.loadtest.report")
 
 
 def _modules() -> list[str]:

@@ -21,11 +21,11 @@ import grpc.experimental.gevent as grpc_gevent
 
 grpc_gevent.init_gevent()
 
-from locust import events  # noqa: E402
+from locust import events
 
-from tfsuite.loadtest.swarm.session import SESSION  # noqa: E402
-from tfsuite.loadtest.swarm.shape import TFServingShape  # noqa: E402
-from tfsuite.loadtest.swarm.users import TFServingGrpcUser, TFServingRestUser  # noqa: E402
+from tfsuite.loadtest.swarm.session import SESSION
+from tfsuite.loadtest.swarm.shape import TFServingShape
+from tfsuite.loadtest.swarm.users import TFServingGrpcUser, TFServingRestUser
 
 __all__ = ["TFServingGrpcUser", "TFServingRestUser", "TFServingShape"]
 

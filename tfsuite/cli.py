@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "detect": "tfsuite.clients.cli:detect",
     "classify": "tfsuite.clients.cli:classify",
     "bench": "tfsuite.loadtest.offline.cli:bench",
+    "locust": "tfsuite.loadtest.swarm.cli:locust",
     "configs": "tfsuite.serving_configs.cli:configs",
 }
 
@@ -52,6 +53,7 @@ HELP: dict[str, str] = {
     "detect": "Send images to a detection model on TF Serving; print/draw/write COCO JSON.",
     "classify": "Send images to a classification model on TF Serving; print top-k.",
     "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
+    "locust": "Locust load run on TF Serving: per-version rows, µs histograms, results.json.",
     "configs": "Write TF Serving config files (models.config, batching, monitoring) for base paths.",
 }
 

@@ -57,7 +57,9 @@ def add_arguments(parser: Any) -> None:
         help="TF Serving's REST API (--host http://HOST:8501) instead of gRPC (--host HOST:8500)",
     )
     group.add_argument(
-        "--tfs-steps", default="", help="load shape: stepped concurrency, users per step, e.g. 4,8,16"
+        "--tfs-steps",
+        default="",
+        help="load shape: stepped concurrency, users per step, e.g. 4,8,16",
     )
     group.add_argument(
         "--tfs-rates",
@@ -131,7 +133,7 @@ class SwarmSettings:
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> SwarmSettings:
-        get = lambda name, default=None: getattr(options, name, default)  # noqa: E731
+        get = lambda name, default=None: getattr(options, name, default)
         model = (get("tfs_model") or "").strip()
         if not model:
             raise UsageError(
@@ -157,7 +159,9 @@ class SwarmSettings:
         steps = tuple(_numbers("--tfs-steps", get("tfs_steps", ""), int))
         rates = tuple(_numbers("--tfs-rates", get("tfs_rates", ""), float))
         if steps and rates:
-            raise UsageError("give --tfs-steps (concurrency) or --tfs-rates (arrival rate), not both")
+            raise UsageError(
+                "give --tfs-steps (concurrency) or --tfs-rates (arrival rate), not both"
+            )
         step_s = float(get("tfs_step_time", DEFAULT_STEP_S) or DEFAULT_STEP_S)
         rate_per_user = float(get("tfs_rate_per_user", 10.0) or 10.0)
         if step_s <= 0 or rate_per_user <= 0:

@@ -119,7 +119,8 @@ def write_outputs(session: SwarmSession, exit_code: int) -> Path | None:
             "clamped": h.clamped,
             "errors_by_code": dict(record.errors_by_code),
             "percentiles_ms": {
-                k: (h.max_ms() if q == 100.0 else h.percentile_ms(q)) for k, q in PERCENTILES.items()
+                k: (h.max_ms() if q == 100.0 else h.percentile_ms(q))
+                for k, q in PERCENTILES.items()
             },
             "hdr": h.encode(),
         }
@@ -212,8 +213,14 @@ def _results(session: SwarmSession, exit_code: int, locust_stats: Any) -> Result
                     hdr=h.encode(),
                 )
             )
-    complete = exit_code == 0 and session.failure is None and not _interrupted()
-    reason = session.failure or ("" if complete else f"locust exited with code {exit_code}")
+    complete = exit_code == 0 and session.failure is None and not session.interrupted
+    reason = session.failure or (
+        ""
+        if complete
+        else "interrupted (Ctrl-C)"
+        if session.interrupted
+        else f"exit code {exit_code}"
+    )
     metrics_url = session.scraper.url if session.scraper is not None else None
     run_info = RunInfo(
         tool="locust",
@@ -246,7 +253,3 @@ def _results(session: SwarmSession, exit_code: int, locust_stats: Any) -> Result
         for e in plan.entries
     ]
     return Results(run=run_info, versions=versions, steps=steps)
-
-
-def _interrupted() -> bool:
-    return False

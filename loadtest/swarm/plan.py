@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from tfsuite.clients.errors import ServingClientError
+from tfsuite.clients.errors import ServerUnreachableError, ServingClientError
 from tfsuite.clients.grpc_client import TFServingClient
 from tfsuite.clients.rest_client import RestClient
 from tfsuite.clients.rest_json import encode_predict_body
@@ -87,7 +87,9 @@ class Plan:
 
     @staticmethod
     def rest_path(model: str, entry: Entry) -> str:
-        tail = f"labels/{quote(entry.label, safe='')}" if entry.label else f"versions/{entry.version}"
+        tail = (
+            f"labels/{quote(entry.label, safe='')}" if entry.label else f"versions/{entry.version}"
+        )
         return f"/v1/models/{quote(model, safe='')}/{tail}:predict"
 
 
@@ -106,53 +108,67 @@ def resolve_plan(settings: SwarmSettings, host: str | None) -> Plan:
     if not host:
         api = "http://HOST:8501 (REST)" if settings.rest else "HOST:8500 (gRPC)"
         raise UsageError(f"no server given: pass --host {api}")
-    with _client(settings, host) as client:
-        try:
-            statuses = client.status(settings.model)
-        except ServingClientError as exc:
-            if exc.code.name == "NOT_FOUND":
-                raise UsageError(f"--tfs-model {settings.model}: not served at {host} ({exc.message})")
-            raise
-        available = sorted(s.version for s in statuses if s.state == "AVAILABLE")
-        listed = ", ".join(map(str, available)) or "none"
-        known = _known_labels(client, settings.model, settings.labels)
-        if settings.labels:
-            targets: list[tuple[int, str | None, str | None]] = []
-            for label in settings.labels:
-                if label not in known:
-                    names = ", ".join(f"{k} (v{v})" for k, v in sorted(known.items())) or "none found"
-                    raise UsageError(
-                        f"--tfs-labels: model {settings.model} has no label {label!r}; "
-                        f"labels: {names}; available versions: {listed}"
-                    )
-                targets.append((known[label], label, label))
-        else:
-            versions = settings.versions or tuple(available)
-            missing = [v for v in versions if v not in available]
-            if missing:
+    try:
+        with _client(settings, host) as client:
+            return _resolve(client, settings, host)
+    except ServerUnreachableError as exc:
+        api = "REST" if settings.rest else "gRPC"
+        raise ServerUnreachableError(
+            exc.message,
+            code=exc.code,
+            address=host,
+            summary=f"cannot reach TF Serving at {host} ({api}): {exc.message.strip()}; "
+            "check that the server is running there and that --host points at it",
+        ) from None
+
+
+def _resolve(client: TFServingClient | RestClient, settings: SwarmSettings, host: str) -> Plan:
+    try:
+        statuses = client.status(settings.model)
+    except ServingClientError as exc:
+        if exc.code.name == "NOT_FOUND":
+            raise UsageError(f"--tfs-model {settings.model}: not served at {host} ({exc.message})")
+        raise
+    available = sorted(s.version for s in statuses if s.state == "AVAILABLE")
+    listed = ", ".join(map(str, available)) or "none"
+    known = _known_labels(client, settings.model, settings.labels)
+    if settings.labels:
+        targets: list[tuple[int, str | None, str | None]] = []
+        for label in settings.labels:
+            if label not in known:
+                names = ", ".join(f"{k} (v{v})" for k, v in sorted(known.items())) or "none found"
                 raise UsageError(
-                    f"--tfs-versions: model {settings.model} has no available version "
-                    f"{', '.join(map(str, missing))}; available versions: {listed}"
+                    f"--tfs-labels: model {settings.model} has no label {label!r}; "
+                    f"labels: {names}; available versions: {listed}"
                 )
-            variant_of = {v: k for k, v in known.items()}
-            targets = [(v, None, variant_of.get(v)) for v in versions]
-        if not targets:
-            raise UsageError(f"model {settings.model} at {host} has no available version")
-        weights = settings.weights or (1.0,) * len(targets)
-        entries = [
-            Entry(v, label, variant, w, entry_name(settings.model, v, variant))
-            for (v, label, variant), w in zip(targets, weights)
-        ]
-        first = entries[0]
-        try:
-            metadata = client.metadata(
-                settings.model, None if first.label else first.version, first.label
+            targets.append((known[label], label, label))
+    else:
+        versions = settings.versions or tuple(available)
+        missing = [v for v in versions if v not in available]
+        if missing:
+            raise UsageError(
+                f"--tfs-versions: model {settings.model} has no available version "
+                f"{', '.join(map(str, missing))}; available versions: {listed}"
             )
-            pool = RequestPool.from_metadata(
-                metadata, settings.batch_size, settings.inputs, settings.signature
-            )
-        except ServingClientError as exc:
-            raise UsageError(f"GetModelMetadata for {first.name} failed: {exc}") from None
+        variant_of = {v: k for k, v in known.items()}
+        targets = [(v, None, variant_of.get(v)) for v in versions]
+    if not targets:
+        raise UsageError(f"model {settings.model} at {host} has no available version")
+    weights = settings.weights or (1.0,) * len(targets)
+    entries = [
+        Entry(v, label, variant, w, entry_name(settings.model, v, variant))
+        for (v, label, variant), w in zip(targets, weights)
+    ]
+    first = entries[0]
+    try:
+        metadata = client.metadata(
+            settings.model, None if first.label else first.version, first.label
+        )
+        pool = RequestPool.from_metadata(
+            metadata, settings.batch_size, settings.inputs, settings.signature
+        )
+    except ServingClientError as exc:
+        raise UsageError(f"GetModelMetadata for {first.name} failed: {exc}") from None
     return Plan(settings.model, entries, pool, settings.rest)
 
 

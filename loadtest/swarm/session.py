@@ -20,13 +20,14 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import gevent
-from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from tfsuite.clients.grpc_client import TFServingClient
 from tfsuite.errors import TFSuiteError, UsageError
@@ -70,6 +71,8 @@ class SwarmSession:
         self.started: float | None = None
         self.ended: float | None = None
         self.failure: str | None = None
+        self.interrupted = False
+        """Ctrl-C (SIGINT) ended the run: results.json says it is incomplete."""
         self.scraper: MetricsScraper | None = None
         self._grpc: TFServingClient | None = None
         self._running = False
@@ -112,6 +115,7 @@ class SwarmSession:
             environment.events.report_to_master.add_listener(self._on_report_to_master)
             return
         assert self.settings is not None
+        self._note_interrupts()
         self._keep_user_class(environment, self.settings.rest)
         if environment.shape_class is not None and not self.settings.shaped:
             environment.shape_class = None  # Locust's own -u/-r/-t drive the run
@@ -121,6 +125,19 @@ class SwarmSession:
         if url is None and self.settings.rest and environment.host:
             url = environment.host.rstrip("/") + DEFAULT_METRICS_PATH
         self.scraper = MetricsScraper(url) if url else None
+
+    def _note_interrupts(self) -> None:
+        """Remember a Ctrl-C, then let Python's handler raise KeyboardInterrupt as before
+        (Locust shuts down on it, writing its CSVs; ``quit`` writes the suite's files)."""
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            previous(signum, frame)
+
+        signal.signal(signal.SIGINT, on_sigint)
 
     def _keep_user_class(self, environment: Any, rest: bool) -> None:
         ours = set(self.user_classes.values())
@@ -196,7 +213,9 @@ class SwarmSession:
     def _on_quit(self, exit_code: int, **_: Any) -> None:
         if self.is_worker:
             sent = dict(self.histograms.sent)
-            log.info("tfsuite: worker sent %d request(s) in histograms: %s", sum(sent.values()), sent)
+            log.info(
+                "tfsuite: worker sent %d request(s) in histograms: %s", sum(sent.values()), sent
+            )
             return
         if self.plan is None or self.started is None:
             return
@@ -233,6 +252,12 @@ class SwarmSession:
         self._apply_stage(Stage.from_message(msg.data))
 
     @property
+    def current_stage(self) -> Stage | None:
+        """The stage running on the master / local runner (None before the first)."""
+        runs = self.stage_runs
+        return runs[-1].stage if runs and runs[-1].ended is None else None
+
+    @property
     def active(self) -> set[str] | None:
         return set(self.stage.entries) if self.stage.entries else None
 
@@ -264,5 +289,3 @@ class SwarmSession:
 
 SESSION = SwarmSession()
 """The process's session (the locustfile installs it on ``locust.events``)."""
-
-_ = LocalRunner  # the local runner needs no wiring of its own: it is master and worker at once

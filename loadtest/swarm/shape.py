@@ -27,9 +27,7 @@ class TFServingShape(LoadTestShape):
         for stage in SESSION.stages:
             end += stage.duration_s or 0.0
             if elapsed < end:
-                if SESSION.stage_runs[-1:] and SESSION.stage_runs[-1].stage == stage:
-                    pass
-                else:
+                if SESSION.current_stage != stage:
                     SESSION.begin_stage(stage)
                 return stage.users, float(max(stage.users, 1))
         return None

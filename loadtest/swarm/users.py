@@ -65,9 +65,9 @@ def _pace(user: User) -> float:
     return constant_throughput(rate)(user) if rate else 0.0
 
 
-def _plan() -> Plan:
-    if SESSION.plan is None:
-        raise StopUser()  # the start failed; the session has said why
+def _plan() -> Plan | None:
+    """The process's plan; None when the start failed (the session has said why, and stops
+    the run: the user's first task then stops it quietly)."""
     return SESSION.plan
 
 
@@ -78,6 +78,8 @@ class TFServingGrpcUser(User):
 
     def on_start(self) -> None:
         self._plan = _plan()
+        if self._plan is None:
+            return
         self._client = SESSION.grpc_client(self.host or self.environment.host)
         self._requests: dict[str, Iterator[Any]] = {
             e.name: self._plan.grpc_requests(e) for e in self._plan.entries
@@ -85,6 +87,8 @@ class TFServingGrpcUser(User):
 
     @task
     def predict(self) -> None:
+        if self._plan is None:
+            raise StopUser()
         entry = self._plan.picker(SESSION.active)
         try:
             self._client.send(next(self._requests[entry.name]))
@@ -127,15 +131,17 @@ class TFServingRestUser(FastHttpUser):
 
     def on_start(self) -> None:
         self._plan = _plan()
+        if self._plan is None:
+            return
         self._bodies = self._plan.rest_bodies()
-        self._calls = _RestCalls(
-            self._plan.model, [LocustRequests(self.environment, self._plan)]
-        )
+        self._calls = _RestCalls(self._plan.model, [LocustRequests(self.environment, self._plan)])
         self.client.request_event = self._calls
         self._paths = {e.name: Plan.rest_path(self._plan.model, e) for e in self._plan.entries}
 
     @task
     def predict(self) -> None:
+        if self._plan is None:
+            raise StopUser()
         entry = self._plan.picker(SESSION.active)
         body = next(self._bodies)
         self._calls.current, self._calls.request_bytes = entry, len(body)

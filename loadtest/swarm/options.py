@@ -150,10 +150,12 @@ class SwarmSettings:
             raise UsageError(
                 f"--tfs-weights has {len(weights)} value(s) for {targets} version(s)/label(s)"
             )
-        batch_size = int(get("tfs_batch_size", 1) or 1)
+        batch = get("tfs_batch_size", 1)
+        batch_size = 1 if batch is None else int(batch)
         if batch_size < 1:
             raise UsageError("--tfs-batch-size must be at least 1")
-        deadline_ms = float(get("tfs_deadline_ms", DEFAULT_DEADLINE_MS) or DEFAULT_DEADLINE_MS)
+        deadline = get("tfs_deadline_ms", DEFAULT_DEADLINE_MS)
+        deadline_ms = DEFAULT_DEADLINE_MS if deadline is None else float(deadline)
         if deadline_ms <= 0:
             raise UsageError("--tfs-deadline-ms must be positive")
         steps = tuple(_numbers("--tfs-steps", get("tfs_steps", ""), int))

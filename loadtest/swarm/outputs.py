@@ -106,6 +106,7 @@ def write_outputs(session: SwarmSession, exit_code: int) -> Path | None:
         return None
     out = Path(prefix).parent
     out.mkdir(parents=True, exist_ok=True)
+    _final_locust_stats_csv(env, prefix)
     atomic_write_text(out / "percentiles.csv", table.getvalue())
     for name, record in by_entry.items():
         h = record.histogram
@@ -132,6 +133,19 @@ def write_outputs(session: SwarmSession, exit_code: int) -> Path | None:
     path = results.write(out / "results.json")
     log.info("tfsuite: wrote %s (HDR files, percentiles.csv, results.json)", out)
     return path
+
+
+def _final_locust_stats_csv(env: Any, prefix: str) -> None:
+    """Rewrite Locust's ``<prefix>_stats.csv`` with the final figures.
+
+    Locust rewrites that file once a second while it runs and not at shutdown, so the file
+    it leaves misses the last second; the same rows, written from the final statistics,
+    make it agree with the summary Locust prints and with the HDR files."""
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    rows = io.StringIO()
+    StatsCSV(env, PERCENTILES_TO_REPORT).requests_csv(csv.writer(rows))
+    atomic_write_text(Path(f"{prefix}_stats.csv"), rows.getvalue())
 
 
 def _server_deltas(session: SwarmSession) -> list[dict[str, Any]]:

@@ -80,17 +80,23 @@ class Snapshot:
     """The wanted families' samples at one instant: (sample name, labels) -> value."""
 
     values: dict[Key, float] = field(default_factory=dict)
+    declared: set[str] = field(default_factory=set)
+    """Families the server declares (``# TYPE``), samples or not."""
 
     @classmethod
     def parse(cls, text: str) -> Snapshot:
         snap = cls()
-        for family in text_string_to_metric_families(text):
-            if family.name not in _WANTED:
-                continue
+        # Only the wanted families go through the parser (a server may export hundreds).
+        wanted = "\n".join(line for line in text.splitlines() if _family_of(line) in _WANTED)
+        for family in text_string_to_metric_families(wanted):
+            snap.declared.add(family.name)
             for sample in family.samples:
                 if len(snap.values) >= MAX_SAMPLES:
                     return snap
-                snap.values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+                name = sample.name
+                if family.type == "counter" and name == family.name + "_total":
+                    name = family.name  # TF Serving's counters carry no _total suffix
+                snap.values[(name, tuple(sorted(sample.labels.items())))] = sample.value
         return snap
 
     def select(self, name: str, model: str, version: int | None) -> tuple[dict[Key, float], bool]:
@@ -107,6 +113,17 @@ class Snapshot:
         if per_version:
             mine = {k: v for k, v in mine.items() if _label(k, ("model_version",)) == str(version)}
         return mine, per_version
+
+
+def _family_of(line: str) -> str:
+    if line.startswith("#"):
+        parts = line.split(" ", 3)
+        return parts[2] if len(parts) > 2 else ""
+    name = line.split("{", 1)[0].split(" ", 1)[0]
+    for suffix in ("_bucket", "_sum", "_count", "_total"):
+        if name.endswith(suffix) and name[: -len(suffix)] in _WANTED:
+            return name[: -len(suffix)]
+    return name
 
 
 def _label(key: Key, names: Iterable[str]) -> str | None:
@@ -159,7 +176,9 @@ def _histogram_delta(
 ) -> HistogramDelta | None:
     now, _ = after.select(family + "_count", model, version)
     if not now:
-        return None
+        # Declared but empty (e.g. batching off: no batch was formed): a zero delta, not
+        # an unknown one.
+        return HistogramDelta(count=0.0, sum=0.0) if family in after.declared else None
     then, _ = before.select(family + "_count", model, version)
     count = sum(now.values()) - sum(then.get(k, 0.0) for k in now)
     sums_now, _ = after.select(family + "_sum", model, version)

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "detect": "tfsuite.clients.cli:detect",
     "classify": "tfsuite.clients.cli:classify",
     "bench": "tfsuite.loadtest.offline.cli:bench",
+    "compare": "tfsuite.loadtest.online.cli:compare",
     "locust": "tfsuite.loadtest.swarm.cli:locust",
     "configs": "tfsuite.serving_configs.cli:configs",
 }
@@ -53,6 +54,7 @@ HELP: dict[str, str] = {
     "detect": "Send images to a detection model on TF Serving; print/draw/write COCO JSON.",
     "classify": "Send images to a classification model on TF Serving; print top-k.",
     "bench": "Offline benchmark matrix: variants x batch sizes x backends.",
+    "compare": "Load-test a model's versions side by side (closed/open loop); results.json.",
     "locust": "Locust load run on TF Serving: per-version rows, µs histograms, results.json.",
     "configs": "Write TF Serving config files (models.config, batching, monitoring) for base paths.",
 }

@@ -1,7 +1,35 @@
-"""The online measurement engine behind ``tfsuite compare``: closed and open loop load on the
-asyncio gRPC client, HdrHistogram recording, stability windows, client-bound detection,
-server-metrics deltas, sweeps per version."""
+"""The online measurement engine behind ``tfsuite compare``.
+
+Modules: ``load`` (the closed-loop ConcurrencyManager and the open-loop RequestRateManager,
+schedules fixed in advance), ``recorder`` (the call-hook listener filing each call into
+HdrHistogram windows), ``profiler`` (one step: warm-up, windows, stability, client-bound
+detection, server deltas), ``sweep`` (versions x targets x repeats, SLO search, agreement,
+load cost: :func:`run_compare`), ``embedded`` (the embedded server in its own process),
+``output`` (results.json / results.csv / tables), ``cli`` (``tfsuite compare``).
+
+    from tfsuite.loadtest.online import CompareOptions, run_compare
+
+Names resolve on first use (PEP 562).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "CompareOptions": "sweep",
+    "StepPlan": "profiler",
+    "StepSettings": "profiler",
+    "measure_step": "profiler",
+    "run_compare": "sweep",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tfsuite.loadtest.online' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tfsuite.loadtest.online.{module}"), name)

@@ -129,7 +129,7 @@ def _run_locust(argv: list[str]) -> int:
 @click.command(
     name="locust",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-    epilog="Every other argument is Locust's (`locust --help`, 'TF Serving (tfsuite)' options).",
+    epilog="Every other argument is Locust's (`locust -f loadtest/locustfile.py --help` lists the --tfs-* options).",
 )
 @click.option(
     "--base-path",

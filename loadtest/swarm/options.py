@@ -25,7 +25,9 @@ DEFAULT_STEP_S = 30.0
 
 def add_arguments(parser: Any) -> None:
     """Register the options on Locust's parser (``events.init_command_line_parser``)."""
-    group = parser.add_argument_group("TF Serving (tfsuite)")
+    # On the parser itself, not an argument group: only Locust's own add_argument marks an
+    # option for the web UI's custom parameters.
+    group = parser
     group.add_argument("--tfs-model", default="", help="model name on the server (required)")
     group.add_argument(
         "--tfs-versions", default="", help="comma list of versions to load, e.g. 1,2"
@@ -138,7 +140,7 @@ class SwarmSettings:
         if not model:
             raise UsageError(
                 "--tfs-model is required: the model name on the server, e.g. "
-                "--tfs-model mobilenet_v2 (see --help, 'TF Serving (tfsuite)')"
+                "--tfs-model mobilenet_v2 (see locust -f ... --help)"
             )
         versions = tuple(_numbers("--tfs-versions", get("tfs_versions", ""), int))
         labels = tuple(_items(get("tfs_labels", "")))

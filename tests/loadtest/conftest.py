@@ -138,7 +138,9 @@ def locust_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "250"}
 
 
-def run_locust(*args: str, timeout: float = 120.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_locust(
+    *args: str, timeout: float = 120.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """A locust process to its end (every test run has -t or a failing start)."""
     return subprocess.run(
         locust_cmd(*args),

@@ -55,6 +55,11 @@ class FixedLatencyServer:
         self._server.stop(grace=None)
 
     def _version(self, spec: Any, context: grpc.ServicerContext) -> int:
+        if spec.HasField("version_label"):  # it has no labels, as TF Serving without any
+            context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"Servable not found for request: Specific({spec.name}, {spec.version_label})",
+            )
         version = int(spec.version.value) if spec.HasField("version") else max(self.delays_us)
         if spec.name != MODEL or version not in self.delays_us:
             context.abort(

@@ -86,7 +86,11 @@ def test_master_with_two_workers_merges_the_workers_histograms(
     )  # fmt: skip
     workers = [
         start_locust(
-            "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
             log=tmp_path / f"worker{i}.log",
         )  # fmt: skip
         for i in range(2)

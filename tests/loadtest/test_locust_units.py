@@ -28,7 +28,9 @@ def test_options_parse_into_typed_settings_and_bind_the_web_ui_locally() -> None
     parser = argparse.ArgumentParser()
     parser.add_argument("--web-host", dest="web_host", default="")
     add_arguments(parser)
-    options = parser.parse_args(["--tfs-model", "m", "--tfs-versions", "1,2", "--tfs-weights", "3,1"])
+    options = parser.parse_args(
+        ["--tfs-model", "m", "--tfs-versions", "1,2", "--tfs-weights", "3,1"]
+    )
     settings = SwarmSettings.from_options(options)
     assert (settings.model, settings.versions, settings.weights) == ("m", (1, 2), (3.0, 1.0))
     assert settings.deadline_s == 10.0 and not settings.shaped
@@ -55,9 +57,15 @@ def test_bad_options_say_what_is_wrong_in_one_line(argv: list[str], says: str) -
 def test_stages_step_concurrency_rates_and_one_version_at_a_time() -> None:
     names = ["Predict m v1 a", "Predict m v2 b"]
     steps = plan_stages(_settings("--tfs-model", "m", "--tfs-steps", "2,8"), names, 1, None)
-    assert [(s.mode, s.users, s.entries) for s in steps] == [("closed", 2, None), ("closed", 8, None)]
+    assert [(s.mode, s.users, s.entries) for s in steps] == [
+        ("closed", 2, None),
+        ("closed", 8, None),
+    ]
     rates = plan_stages(
-        _settings("--tfs-model", "m", "--tfs-rates", "25", "--tfs-rate-per-user", "10"), names, 1, None
+        _settings("--tfs-model", "m", "--tfs-rates", "25", "--tfs-rate-per-user", "10"),
+        names,
+        1,
+        None,
     )
     (stage,) = rates
     assert stage.users == 3 and stage.rate_per_user == pytest.approx(25 / 3)

@@ -149,6 +149,7 @@ def run_locust(
         timeout=timeout,
         env=locust_env(),
         cwd=cwd,
+        check=False,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from typing_extensions import Self
 
 import tfsuite.protos  # noqa: F401
 
@@ -47,7 +48,7 @@ class FixedLatencyServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self) -> FixedLatencyServer:
+    def __enter__(self) -> Self:
         self._server.start()
         return self
 

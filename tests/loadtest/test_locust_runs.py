@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from conftest import MODEL, Served, free_port, run_locust, start_locust  # type: ignore[import-not-found]
 from locust_files import hdr_files, locust_rows, percentile_rows  # type: ignore[import-not-found]
@@ -121,26 +122,37 @@ def test_processes_run_through_tfsuite_locust_writes_into_out(
     done = subprocess.run(
         [sys.executable, "-m", "tfsuite", "locust", "--out", str(out),
          "--headless", "--processes", "2", "-u", "4", "-r", "4", "-t", "6s",
-         "--host", served.grpc, "--tfs-model", MODEL, "--tfs-labels", "original,weight_quant"],
+         "--host", served.grpc, "--tfs-model", MODEL, "--tfs-labels", "original,weight_quant",
+         "--tfs-weights", "3,1", "--tfs-batch-size", "2", "--tfs-deadline-ms", "5000"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    _assert_counts_agree(out, prefix="locust")
+    counts = _assert_counts_agree(out, prefix="locust")
+    assert 2.0 < counts[V1] / counts[V2] < 4.5  # --tfs-weights 3,1
     assert (out / "report.html").is_file()
-    assert load_results(out / "results.json").run.tool == "locust"
+    results = load_results(out / "results.json")
+    assert results.run.tool == "locust" and results.run.settings["batch_size"] == 2
+    assert {s.label for s in results.steps} == {"original", "weight_quant"}
 
 
-def test_rest_user_reports_tf_serving_statuses_per_version(served: Served, tmp_path: Path) -> None:
+def test_rest_user_sends_inputs_from_a_directory_per_version(
+    served: Served, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for i in range(3):
+        np.save(inputs / f"{i}.npy", np.full((4,), i, np.float32))
     out = tmp_path / "out"
     done = run_locust(
         "--headless", "-u", "2", "-r", "2", "-t", "4s", "--tfs-rest",
         "--host", f"http://{served.rest}", "--tfs-model", MODEL, "--tfs-versions", "1,2",
-        "--csv", str(out / "run"),
+        "--tfs-inputs", str(inputs), "--csv", str(out / "run"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     counts = _assert_counts_agree(out)
     results = load_results(out / "results.json")
     assert results.run.settings["api"] == "rest"
+    assert results.run.settings["inputs"] == str(inputs)
     assert sum(s.requests for s in results.steps) == sum(counts.values())
     assert "TFServingRestUser" in done.stderr
 

@@ -76,6 +76,7 @@ class SwarmSession:
         self.scraper: MetricsScraper | None = None
         self._grpc: TFServingClient | None = None
         self._running = False
+        self._planned_for: tuple[SwarmSettings, str | None] | None = None
         self.user_classes: dict[str, type] = {}
         """'grpc' / 'rest' -> the locustfile's user classes (set by the locustfile)."""
 
@@ -156,9 +157,9 @@ class SwarmSession:
         env = self.environment
         try:
             settings = SwarmSettings.from_options(env.parsed_options)
-            if self.plan is None or settings != self.settings:
-                self.plan = resolve_plan(settings, env.host)
-            self.settings = settings
+            if self.plan is None or (settings, env.host) != self._planned_for:
+                self.plan = resolve_plan(settings, env.host)  # options or host changed (web UI)
+            self.settings, self._planned_for = settings, (settings, env.host)
         except TFSuiteError as exc:
             self.plan = None
             self._fail(str(exc), getattr(exc, "exit_code", 1))

@@ -135,7 +135,9 @@ def locust_cmd(*args: str) -> list[str]:
 
 
 def locust_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "250"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "250"}
+    env.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # real Locust processes run patched
+    return env
 
 
 def run_locust(

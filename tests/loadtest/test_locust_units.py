@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -121,3 +123,16 @@ def test_tfsuite_locust_resolves_a_module_name_to_its_file_and_adds_out(tmp_path
 def test_entry_slugs_are_file_names() -> None:
     assert entry_slug("Predict mobilenet_v2 v2 weight_quant") == "mobilenet_v2_v2_weight_quant"
     assert entry_slug("Predict a/../b v1") == "a_.._b_v1"
+
+
+def test_locustfile_imports_without_tensorflow_and_exports_its_classes() -> None:
+    # In a process of its own: importing it patches the process (gevent, gRPC's poller).
+    code = (
+        "import sys, tfsuite.loadtest.locustfile as m\n"
+        "assert all(hasattr(m, n) for n in m.__all__), m.__all__\n"
+        "assert 'tensorflow' not in sys.modules, 'a load generator imported TensorFlow'\n"
+        "print(sorted(m.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "TFServingGrpcUser" in done.stdout and "TFServingShape" in done.stdout

@@ -33,10 +33,13 @@ class EntryRecord:
 
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     errors_by_code: Counter[str] = field(default_factory=Counter)
+    version_mismatches: int = 0
+    """Answers served by another version than the entry's (``model_spec.version``)."""
 
     def add(self, other: EntryRecord) -> None:
         self.histogram.add(other.histogram)
         self.errors_by_code.update(other.errors_by_code)
+        self.version_mismatches += other.version_mismatches
 
 
 def error_code(exception: BaseException | None) -> str | None:
@@ -57,6 +60,8 @@ class EntryHistograms:
         self._pending: dict[tuple[int, str], EntryRecord] = {}
         self.sent: Counter[str] = Counter()
         """Requests handed to the master so far, per entry (a worker logs it at the end)."""
+        self.expected_versions: dict[str, int] = {}
+        """Entry name -> the version that should answer it (set when the plan is known)."""
 
     def on_request(
         self,
@@ -64,6 +69,7 @@ class EntryHistograms:
         name: str,
         response_time: float,
         exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
         **_: Any,
     ) -> None:
         """Locust's ``events.request`` signature (``response_time`` in ms, as a float)."""
@@ -75,6 +81,9 @@ class EntryHistograms:
         code = error_code(exception)
         if code is not None:
             record.errors_by_code[code] += 1
+        replied = (context or {}).get("reply_version")
+        if replied is not None and replied != self.expected_versions.get(name, replied):
+            record.version_mismatches += 1
 
     # -- local runs: the pending records are the result ------------------------------------
     def settle(self) -> dict[tuple[int, str], EntryRecord]:
@@ -85,9 +94,9 @@ class EntryHistograms:
         return self.records
 
     def reset(self) -> None:
+        """Forget the last test (the master and local runner, at each test start)."""
         self.records = {}
         self._pending = {}
-        self.sent = Counter()
 
     # -- distributed runs --------------------------------------------------------------------
     def take_report(self) -> dict[str, Any]:
@@ -98,6 +107,7 @@ class EntryHistograms:
                 "hdr": record.histogram.encode(),
                 "clamped": record.histogram.clamped,
                 "errors": dict(record.errors_by_code),
+                "mismatches": record.version_mismatches,
             }
             self.sent[name] += record.histogram.count
         self._pending = {}
@@ -111,6 +121,7 @@ class EntryHistograms:
             record.histogram.add_encoded(item["hdr"])
             record.histogram.clamped += int(item.get("clamped", 0))
             record.errors_by_code.update({k: int(v) for k, v in item.get("errors", {}).items()})
+            record.version_mismatches += int(item.get("mismatches", 0))
 
     def by_entry(self) -> dict[str, EntryRecord]:
         """Every stage folded together, per entry name."""

@@ -119,6 +119,7 @@ def write_outputs(session: SwarmSession, exit_code: int) -> Path | None:
             "count": h.count,
             "clamped": h.clamped,
             "errors_by_code": dict(record.errors_by_code),
+            "version_mismatches": record.version_mismatches,
             "percentiles_ms": {
                 k: (h.max_ms() if q == 100.0 else h.percentile_ms(q))
                 for k, q in PERCENTILES.items()
@@ -221,6 +222,7 @@ def _results(session: SwarmSession, exit_code: int, locust_stats: Any) -> Result
                     achieved_rps=achieved,
                     latency_ms=StepLatency(**h.summary().model_dump()),
                     errors_by_code=dict(record.errors_by_code),
+                    version_mismatches=record.version_mismatches,
                     stable=False,  # Locust runs are not judged for stability (no windows)
                     client_bound=bound,
                     server=server_deltas(run.before, run.after, plan.model, entry.version),

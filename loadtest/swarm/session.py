@@ -165,6 +165,7 @@ class SwarmSession:
             self._fail(str(exc), getattr(exc, "exit_code", 1))
             return False
         self._apply_user_settings()
+        self.histograms.expected_versions = {e.name: e.version for e in self.plan.entries}
         if not self.is_worker:
             self.histograms.reset()
             self.stage_runs = []

@@ -84,6 +84,7 @@ def test_worker_reports_merge_losslessly_into_the_masters_histograms() -> None:
     master = EntryHistograms()
     for worker in range(3):
         recorder = EntryHistograms()
+        recorder.expected_versions = {"Predict m v1": 1}
         for report in range(4):
             for _ in range(500):
                 ms = rng.lognormvariate(0, 1)
@@ -91,14 +92,17 @@ def test_worker_reports_merge_losslessly_into_the_masters_histograms() -> None:
                 recorder.on_request("grpc", "Predict m v1", ms, None)
             if report == 3:
                 recorder.on_request("grpc", "Predict m v1", 1.0, _Coded("NOT_FOUND"))
+                recorder.on_request("grpc", "Predict m v1", 2.0, None, {"reply_version": 2})
                 whole.record_ms(1.0)
+                whole.record_ms(2.0)
             master.merge_report(recorder.take_report())
         assert recorder.take_report() == {}  # nothing is sent twice
     merged = master.by_entry()["Predict m v1"]
-    assert merged.histogram.count == whole.count == 3 * 2001
+    assert merged.histogram.count == whole.count == 3 * 2002
     for q in (50, 90, 99, 99.9, 99.99, 100):
         assert merged.histogram.percentile_ms(q) == whole.percentile_ms(q)
     assert dict(merged.errors_by_code) == {"NOT_FOUND": 3}
+    assert merged.version_mismatches == 3  # answered by version 2
 
 
 class _Coded(Exception):

@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/client_codec.py
 	$(BIN)/python benchmarks/offline_matrix.py
 	$(BIN)/python benchmarks/loadgen.py
+	$(BIN)/python benchmarks/locust_listener.py
 
 # The suite image, built with no registry: debootstrap base + host wheelhouse (compose/Dockerfile).
 # Starts dockerd first when it is not running and this is root. Cached by content hash.

@@ -164,3 +164,9 @@ def _launch_serve(
 def launch_serve() -> object:
     """``with launch_serve(["--port=-1", ...]) as served:`` runs ``python -m tfsuite serve``."""
     return _launch_serve
+
+
+@_pytest.fixture(scope="session")
+def launch_serve_session() -> object:
+    """:func:`launch_serve` for session-scoped fixtures (one server shared by many tests)."""
+    return _launch_serve

@@ -259,6 +259,7 @@ class DynamicBatcher:
             new_batches = len(parts) - (1 if room > 0 else 0)
             if len(self._batches) + new_batches > self._max_batches:
                 raise ServingError.queue_full()
+            batches_before = len(self._batches)
             if len(parts) == 1:
                 self._place(_Task(inputs, size, future, now), now, room)
             else:
@@ -272,7 +273,11 @@ class DynamicBatcher:
                     offset += part
                     pieces.append(piece)
                 _join_parts(pieces, future)
-            cond.notify()
+            # Wake a batch thread only when what it waits for changed: a new batch (a new
+            # deadline, or a head that may now run) or a full one. A task joining an open
+            # batch changes neither; waking a thread per request costs a GIL hand-off each.
+            if len(self._batches) != batches_before or self._batches[-1].size >= self._batch_rows:
+                cond.notify()
         return future
 
     def _place(self, task: _Task, now: float, room: int) -> None:

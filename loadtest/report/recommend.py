@@ -250,6 +250,8 @@ def _verdict(model: str, group: list[VersionSummary]) -> list[RecommendationLine
         reason += (
             f"; {fmt_ratio(chosen.size_bytes / reference.size_bytes)} the size of {reference.name}"
         )
+    if len(scored) == 1 and len(group) > 1:
+        reason += "; the only version that qualifies"
     if top_interval is None:
         reason += "; noise unknown (no confidence interval at that load)"
     lines.insert(

@@ -30,7 +30,7 @@ from rich.table import Table
 from tfsuite.clients.errors import ServerUnreachableError, ServingClientError
 from tfsuite.clients.images import ImageReader, LoadedImage, Resize
 from tfsuite.clients.pipeline import InputPlan, RunSummary, batches, progress_bar
-from tfsuite.loadtest.utilisation import UtilisationSummary
+from tfsuite.loadtest.offline.utilisation import UtilisationSummary
 
 __all__ = ["SEED_COLUMNS", "FanOutSummary", "ServerShare", "print_fanout_summary", "run_sharded"]
 

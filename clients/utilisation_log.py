@@ -1,6 +1,6 @@
 """``--log-utilisation FILE``: seed 001's utilisation log (it ran ``nvidia-smi`` in a thread).
 
-The sampler of the offline benchmark (:class:`~tfsuite.loadtest.utilisation.UtilisationSampler`:
+The sampler of the offline benchmark (:class:`~tfsuite.loadtest.offline.utilisation.UtilisationSampler`:
 GPU through NVML where present, CPU through psutil) samples every second in its thread; each
 sample is stamped with its time since the start, and the samples go to a CSV when the run ends.
 """
@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Self
 
 from tfsuite.atomic import atomic_write_text
-from tfsuite.loadtest.utilisation import UtilisationSampler
+from tfsuite.loadtest.offline.utilisation import UtilisationSampler
 
 __all__ = ["CSV_COLUMNS", "UtilisationLog"]
 

@@ -110,14 +110,18 @@ def test_predict_tf1_signature(core: ServerCore) -> None:
         (
             {},
             grpc.StatusCode.INVALID_ARGUMENT,
-            "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. "
-            "Missing but required: {x}.",
+            (
+                "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. "
+                "Missing but required: {x}."
+            ),
         ),
         (
             {"x": [1.0], "z": [1.0]},
             grpc.StatusCode.INVALID_ARGUMENT,
-            "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. "
-            "Missing but required: {}.",
+            (
+                "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. "
+                "Missing but required: {}."
+            ),
         ),
         (
             {"x": [b"one"]},

@@ -155,17 +155,23 @@ def test_round_trip_options() -> None:
     [
         (
             "max_batch_size { value: 32 } allowed_batch_sizes: 8 allowed_batch_sizes: 16",
-            "Last entry in allowed_batch_sizes must match max_batch_size; "
-            "last entry was 16; expected 32",
+            (
+                "Last entry in allowed_batch_sizes must match max_batch_size; "
+                "last entry was 16; expected 32"
+            ),
         ),
         (
             "allowed_batch_sizes: 8",  # unset max_batch_size means 1000
-            "Last entry in allowed_batch_sizes must match max_batch_size; "
-            "last entry was 8; expected 1000",
+            (
+                "Last entry in allowed_batch_sizes must match max_batch_size; "
+                "last entry was 8; expected 1000"
+            ),
         ),
         (
-            "max_batch_size { value: 16 } "
-            "allowed_batch_sizes: 16 allowed_batch_sizes: 8 allowed_batch_sizes: 16",
+            (
+                "max_batch_size { value: 16 } "
+                "allowed_batch_sizes: 16 allowed_batch_sizes: 8 allowed_batch_sizes: 16"
+            ),
             "allowed_batch_sizes entries must be monotonically increasing",
         ),
         (
@@ -177,8 +183,10 @@ def test_round_trip_options() -> None:
         ("max_enqueued_batches { value: 0 }", "max_enqueued_batches must be positive"),
         ("batch_timeout_micros { value: -5 }", "batch_timeout_micros must be >= 0"),
         (
-            "max_batch_size { value: 8 } enable_large_batch_splitting { value: true } "
-            "max_execution_batch_size { value: 16 }",
+            (
+                "max_batch_size { value: 8 } enable_large_batch_splitting { value: true } "
+                "max_execution_batch_size { value: 16 }"
+            ),
             "max_batch_size should be greater or equal than max_execution_batch_size",
         ),
     ],

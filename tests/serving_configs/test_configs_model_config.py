@@ -74,8 +74,10 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
     ("text", "message"),
     [
         (
-            'model_config_list { config { name: "m" base_path: "/a" model_platform: "tensorflow" } '
-            'config { name: "m" base_path: "/b" model_platform: "tensorflow" } }',
+            (
+                'model_config_list { config { name: "m" base_path: "/a" model_platform: "tensorflow" } '
+                'config { name: "m" base_path: "/b" model_platform: "tensorflow" } }'
+            ),
             "Illegal to list model m multiple times in config list",
         ),
         (
@@ -93,13 +95,17 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
         ),
         (
             _one().replace('model_platform: "tensorflow"', ""),
-            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
-            "ModelServerConfig::model_platform, model name is m",
+            (
+                "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                "ModelServerConfig::model_platform, model name is m"
+            ),
         ),
         (
             _one(extra="model_type: TENSORFLOW"),
-            "Illegal setting both ModelServerConfig::model_type (deprecated) and "
-            "ModelServerConfig::model_platform, model name is m",
+            (
+                "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+                "ModelServerConfig::model_platform, model name is m"
+            ),
         ),
         (_one(name="a/b"), "contains '/', ':' or whitespace"),
     ],

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (  # type: ignore[import-not-found]
+from locust_files import hdr_files, locust_rows  # type: ignore[import-not-found]
+from locust_support import (  # type: ignore[import-not-found]
     MODEL,
     Served,
     free_port,
@@ -19,7 +20,6 @@ from conftest import (  # type: ignore[import-not-found]
     run_locust,
     start_locust,
 )
-from locust_files import hdr_files, locust_rows  # type: ignore[import-not-found]
 
 from tfsuite.clients.grpc_client import TFServingClient
 from tfsuite.loadtest.results import load_results

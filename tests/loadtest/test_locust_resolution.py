@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_locust  # type: ignore[import-not-found]
 from fixed_latency_server import MODEL, FixedLatencyServer  # type: ignore[import-not-found]
 from locust_files import hdr_files  # type: ignore[import-not-found]
+from locust_support import run_locust  # type: ignore[import-not-found]
 
 DELAY_US = 300
 

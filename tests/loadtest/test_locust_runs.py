@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import MODEL, Served, free_port, run_locust, start_locust  # type: ignore[import-not-found]
 from locust_files import hdr_files, locust_rows, percentile_rows  # type: ignore[import-not-found]
+from locust_support import MODEL, Served, free_port, run_locust, start_locust  # type: ignore[import-not-found]
 
 from tfsuite.loadtest.results import load_results
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CLASSIFIER, DETECTOR, build_results
+from report_runs import CLASSIFIER, DETECTOR, build_results
 
 from tfsuite.loadtest.report import load_runs, write_report
 from tfsuite.loadtest.report.charts import CHART_KINDS

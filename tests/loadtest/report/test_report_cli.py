@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CLASSIFIER, DETECTOR, build_results
+from report_runs import CLASSIFIER, DETECTOR, build_results
 
 from tfsuite.cli import main
 from tfsuite.loadtest.report.charts import CHART_KINDS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import CLASSIFIER, build_results
+from report_runs import CLASSIFIER, build_results
 
 from tfsuite.loadtest.report import ComparisonReport, load_runs, write_report
 from tfsuite.loadtest.report.charts import bucket_counts, model_charts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import CLASSIFIER, DETECTOR, build_results
+from report_runs import CLASSIFIER, DETECTOR, build_results
 
 from tfsuite.loadtest.report import ComparisonReport, load_runs, recommend
 from tfsuite.loadtest.report.formatting import fmt_ratio, fmt_rps, fmt_signed_pct

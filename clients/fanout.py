@@ -67,7 +67,8 @@ class ServerShare:
     active_s: float = 0.0
     """From the run's start to this server's last answer (or its failure)."""
     failed: str | None = None
-    """Why it was dropped, if it was."""
+    """The status code it was dropped for (e.g. UNAVAILABLE), if it was; the full message
+    is logged as a warning."""
     handed_back: int = 0
     """Images it had in flight when it was dropped; answered by the others."""
 
@@ -238,7 +239,9 @@ def run_sharded(
                 out = predict({plan.alias: tensor})
             except Exception as exc:  # noqa: BLE001 - sorted below: server lost, or fatal
                 if _server_lost(exc):
-                    share.failed, share.handed_back = str(exc), len(batch)
+                    code = getattr(exc, "code", None)
+                    share.failed = code.name if code is not None else type(exc).__name__
+                    share.handed_back = len(batch)
                     share.active_s = time.perf_counter() - start
                     log.warning("dropped %s: %s; its batch goes to the others", share.address, exc)
                     shards.hand_back(item)
@@ -332,7 +335,7 @@ def print_fanout_summary(summary: FanOutSummary, console: Console, title: str) -
         p50 = f"{np.percentile(s.latencies_ms, 50):.1f}" if s.latencies_ms else "-"
         status = "ok"
         if s.failed:
-            status = f"dropped: {s.failed[:80]}; {s.handed_back} image(s) retried on the others"
+            status = f"dropped ({s.failed}): {s.handed_back} image(s) retried on the others"
         per.add_row(s.address, str(s.images), str(s.requests), f"{s.images_per_s:.2f}", p50, status)
     console.print(per)
     if summary.unanswered:

@@ -83,7 +83,7 @@ def up(
     Prints one endpoint line per container and writes CONFIG_DIR/endpoints.json (for
     `tfsuite detect/classify --endpoints`, `tfsuite down`).
     """
-    from tfsuite.deploy.containers import ServingRequest, ensure_image, start
+    from tfsuite.deploy.containers import ServingRequest, ensure_image, remove_run, start
     from tfsuite.deploy.engine import connect, gpu_runtime
     from tfsuite.deploy.plan import CPU_IMAGE, GPU_IMAGE, DeploymentPlan, check_image_serves
 
@@ -126,10 +126,14 @@ def up(
             client,
             plan,
             request,
-            echo=lambda line: click.echo(line, err=True),
+            echo=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True),
             on_ready=lambda e: err.print(f"ready: {e.container}", markup=False, highlight=False),
         )
-    path = endpoints.write(plan.config_dir)
+    try:
+        path = endpoints.write(plan.config_dir)
+    except BaseException:
+        remove_run(client, endpoints.run_id)  # a run nobody can find again is not left behind
+        raise
     for e in endpoints.endpoints:
         gpu = f" gpu={e.gpu}" if e.gpu else ""
         click.echo(f"{e.container}  grpc={e.grpc}  rest={e.rest}{gpu}")

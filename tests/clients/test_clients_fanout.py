@@ -157,7 +157,7 @@ def test_a_server_stopped_mid_run_has_its_images_retried(
     assert seen == Counter(range(len(many_images)))  # nothing lost, nothing twice
     assert _coco(sharded, tmp_path, "sharded.json") == _coco(single, tmp_path, "single.json")
     dropped = summary.servers[1]
-    assert dropped.failed is not None and dropped.failed.startswith(("UNAVAILABLE", "CANCELLED"))
+    assert dropped.failed is not None and dropped.failed in ("UNAVAILABLE", "CANCELLED")
     assert dropped.handed_back >= 1
     others = summary.servers[0].images + summary.servers[2].images
     assert dropped.images < len(many_images) and others + dropped.images == len(many_images)
@@ -168,7 +168,7 @@ def test_a_server_stopped_mid_run_has_its_images_retried(
     console = Console(record=True, width=160)
     print_fanout_summary(summary, console, "detect")
     text = console.export_text()
-    assert "dropped: " in text and "retried on the others" in text
+    assert f"dropped ({dropped.failed}): " in text and "retried on the others" in text
     assert "3 / 3" in text or "2 / 3" in text
 
 

@@ -147,7 +147,8 @@ def _served_model(config_dir: Path, mount: str, entry: object) -> ServedModel:
             f"base path {base} of model {name} is {host} on this host, which does not exist; "
             "export the model there or fix models.config"
         )
-    on_disk = version_dirs(host)
+    dirs = version_dirs(host)
+    on_disk = dirs.versions
     policy = entry.model_version_policy  # type: ignore[attr-defined]
     kind = policy.WhichOneof("policy_choice") or "latest"
     if kind == "specific":
@@ -155,8 +156,8 @@ def _served_model(config_dir: Path, mount: str, entry: object) -> ServedModel:
         missing = [v for v in versions if v not in on_disk]
         if missing:
             raise DeployError(
-                f"models.config asks for version {missing[0]} of {name}, but {host / str(missing[0])}"
-                " does not exist (TF Serving would wait for it forever); re-run the export or "
+                f"models.config asks for version {missing[0]} of {name}, but {host} has no "
+                "version dir for it (TF Serving would wait for it forever); re-run the export or "
                 "`tfsuite configs`"
             )
     elif kind == "all":

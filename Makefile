@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/server_overhead.py
 	$(BIN)/python benchmarks/client_codec.py
 	$(BIN)/python benchmarks/offline_matrix.py
+	$(BIN)/python benchmarks/loadgen.py
 	$(BIN)/python benchmarks/locust_listener.py
 
 clean:

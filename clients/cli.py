@@ -249,6 +249,7 @@ def _run(
             resize=resize,
             keep_original=keep_original,
             progress=opts["progress"],
+            call_hooks=conn.client.call_hooks,
         )
     finally:
         conn.client.close()

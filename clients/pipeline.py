@@ -3,7 +3,8 @@
 Images are read ahead by :class:`~tfsuite.clients.images.ImageReader`, grouped into batches
 of equal size, sent one request at a time, and handed to a per-command ``on_batch``
 callback with the outputs (on a results thread, while the next request is at the server).
-Requests are timed around the client call (encode, round trip, decode). Unreadable images
+Requests are timed by the client's call hook (:mod:`tfsuite.clients.hooks`) when its
+``call_hooks`` list is passed in, else around the ``predict`` call. Unreadable images
 are skipped and counted; Ctrl-C stops after the current request and the summary (and
 whatever the callback wrote) still comes out.
 """
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tfsuite.clients.hooks import CallEvent, CallHook
 from tfsuite.clients.images import ImageReader, LoadedImage, Resize
 from tfsuite.clients.specs import ModelMetadata, SignatureSpec
 from tfsuite.errors import UsageError
@@ -163,8 +165,11 @@ def run_images(
     keep_original: bool = False,
     progress: bool | None = None,
     console: Console | None = None,
+    call_hooks: list[CallHook] | None = None,
 ) -> RunSummary:
-    """Send every image; ``on_batch(images, outputs)`` sees each answered batch in order."""
+    """Send every image; ``on_batch(images, outputs)`` sees each answered batch in order.
+
+    ``call_hooks``: the client's hook list; the run listens there for its latencies."""
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     summary = RunSummary(total=len(paths))
@@ -187,6 +192,12 @@ def run_images(
         on_batch(batch, outputs)
         bar.advance(task, len(batch))
 
+    def timed(event: CallEvent) -> None:
+        if event.method == "Predict" and event.exception is None:
+            summary.latencies_ms.append(event.seconds * 1000.0)
+
+    if call_hooks is not None:
+        call_hooks.append(timed)
     start = time.perf_counter()
     # Answers are handled (boxes, printing, drawing, files) on one results thread while the
     # next request is already at the server: one request in flight, as in a plain loop, but
@@ -203,7 +214,8 @@ def run_images(
                 tensor = plan.tensor([item.pixels for item in batch])  # type: ignore[misc]
                 t0 = time.perf_counter()
                 outputs = predict({plan.alias: tensor})
-                summary.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+                if call_hooks is None:
+                    summary.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
                 summary.requests += 1
                 summary.images += len(batch)
                 if handled is not None:
@@ -213,6 +225,9 @@ def run_images(
                 handled.result()
         except KeyboardInterrupt:
             summary.interrupted = True
+        finally:
+            if call_hooks is not None:
+                call_hooks.remove(timed)
     # Measured after the ``with``: the wall time includes handling the last answers.
     summary.wall_s = time.perf_counter() - start
     return summary

@@ -221,13 +221,16 @@ def server_deltas(
     return deltas
 
 
-def load_seconds(snapshot: Snapshot | None, model: str) -> float | None:
-    """TF Serving's cumulative SavedModel load time for ``model``'s paths, if exported."""
+def load_seconds(snapshot: Snapshot | None, model: str, version: int) -> float | None:
+    """TF Serving's SavedModel load time of one version (its ``model_path`` label is the
+    version directory, ``.../<model>/<version>``), when the server exports it."""
     if snapshot is None:
         return None
     values = [
         v
         for k, v in snapshot.values.items()
-        if k[0] == LOAD_LATENCY and model in (dict(k[1]).get("model_path") or "")
+        if k[0] == LOAD_LATENCY
+        and (path := (dict(k[1]).get("model_path") or "").rstrip("/")).endswith(f"/{version}")
+        and f"/{model}/" in path + "/"
     ]
     return sum(values) / 1e6 if values else None

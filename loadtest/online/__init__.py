@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "run_compare": "sweep",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["CompareOptions", "StepPlan", "StepSettings", "measure_step", "run_compare"]
 
 
 def __getattr__(name: str) -> Any:

@@ -79,7 +79,10 @@ def _words(text: str | None) -> list[str]:
     type=click.Path(path_type=Path),
     help="With --base-path: a BatchingParameters file; turns server-side batching on.",
 )
-@click.option("--model", required=True, help="Model name on the server.")
+@click.option(
+    "--model",
+    help="Model name on the server (with --base-path: default the name in variants.json).",
+)
 @click.option("--versions", help="Version numbers to compare, e.g. 1,2 (default: all available).")
 @click.option("--labels", help="Version labels to compare instead, e.g. original,weight_quant.")
 @click.option("--concurrency", help="Closed loop: requests in flight per step, e.g. 1,4,16,32.")
@@ -139,7 +142,7 @@ def compare(**kw: object) -> None:
         seed=int(kw["seed"]),  # type: ignore[call-overload]
     )
     options = CompareOptions(
-        model=str(kw["model"]),
+        model=str(kw["model"] or ""),
         out=kw["out"],  # type: ignore[arg-type]
         server=kw["server"],  # type: ignore[arg-type]
         base_path=kw["base_path"],  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ from tfsuite.loadtest.results import (
     VersionInfo,
 )
 from tfsuite.loadtest.run_info import git_sha, machine_info, now_iso, tfsuite_version
-from tfsuite.loadtest.server_metrics import MetricsScraper
+from tfsuite.loadtest.server_metrics import MetricsScraper, load_seconds
 from tfsuite.loadtest.stats import bootstrap_ci
 
 __all__ = ["CompareOptions", "check_out_dir", "resolve_versions", "run_compare"]
@@ -258,8 +258,10 @@ def _versions_info(
     options: CompareOptions,
     manifest: VariantsManifest | None,
     server: EmbeddedServer | None,
+    scraper: MetricsScraper,
 ) -> list[VersionInfo]:
     infos = []
+    snapshot = scraper.snapshot()
     for version, label in pairs:
         record = manifest.by_version(version) if manifest else None
         load = server.loads.get(version) if server else None
@@ -272,7 +274,9 @@ def _versions_info(
                 label=label,
                 variant=record.variant if record else None,
                 size_bytes=record.size_bytes if record else None,
-                load_seconds=load.seconds if load else None,
+                load_seconds=load.seconds
+                if load and load.seconds is not None
+                else load_seconds(snapshot, options.model, version),
                 rss_delta_bytes=load.rss_delta if load else None,
                 first_request_ms=_first_request_ms(client, rpc),
             )
@@ -457,6 +461,15 @@ def _check_options(options: CompareOptions) -> None:
         raise UsageError("--repeats must be at least 1")
     if options.batching_parameters is not None and options.base_path is None:
         raise UsageError("--batching-parameters needs --base-path (it configures our server)")
+    if options.base_path is not None and not options.base_path.is_dir():
+        raise UsageError(f"--base-path {options.base_path}: no such directory")
+    if options.inputs is not None and not options.inputs.is_dir():
+        raise UsageError(f"--inputs {options.inputs}: not a directory")
+    if not options.model:
+        if options.base_path is None:
+            raise UsageError("--model NAME is needed with --server")
+        manifest = VariantsManifest.load_if_exists(options.base_path)
+        options.model = manifest.model_name if manifest else options.base_path.resolve().name
     s = options.settings
     if s.max_duration_s < s.duration_s:
         raise UsageError("--max-duration must be at least --duration")
@@ -524,7 +537,9 @@ def run_compare(options: CompareOptions, console: Console | None = None) -> Resu
             f"{options.model} at {address}: versions "
             + ", ".join(f"{v}" + (f" ({label})" if label else "") for v, label in pairs)
         )
-        run.results.versions = _versions_info(client, pool, pairs, options, manifest, server)
+        run.results.versions = _versions_info(
+            client, pool, pairs, options, manifest, server, scraper
+        )
         run.write()
         try:
             asyncio.run(_sweep(run, address, pool, pairs, scraper))

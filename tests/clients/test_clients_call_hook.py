@@ -33,9 +33,11 @@ def test_sync_grpc_hook_reports_predict_with_sizes_and_served_version(serving) -
 
 def test_sync_grpc_hook_reports_failures_with_their_code(serving) -> None:
     events: list[CallEvent] = []
-    with TFServingClient(serving.grpc, call_hooks=[events.append]) as c:
-        with pytest.raises(ServingClientError):
-            c.predict({"image_tensor": IMAGE}, serving.detector, version=99)
+    with (
+        TFServingClient(serving.grpc, call_hooks=[events.append]) as c,
+        pytest.raises(ServingClientError),
+    ):
+        c.predict({"image_tensor": IMAGE}, serving.detector, version=99)
     (event,) = events
     assert event.code == "NOT_FOUND" and event.response_bytes == 0
     assert isinstance(event.exception, ServingClientError)

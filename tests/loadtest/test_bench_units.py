@@ -13,8 +13,8 @@ import pytest
 
 from tfsuite.errors import UsageError
 from tfsuite.loadtest.offline.assignment import parse_assignment
-from tfsuite.loadtest.offline.cli import parse_duration
 from tfsuite.loadtest.offline.backends import BACKENDS, check_backends
+from tfsuite.loadtest.offline.cli import parse_duration
 from tfsuite.loadtest.offline.errors import BenchUsageError
 from tfsuite.loadtest.offline.inputs import (
     InputSpec,

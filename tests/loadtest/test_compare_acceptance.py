@@ -31,6 +31,7 @@ def _compare(args: list[str]) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,
         env={**os.environ, "COLUMNS": "200"},
     )
 
@@ -63,6 +64,7 @@ def test_compare_detector_versions_closed_and_open_loop(
     results = load_results(out / "results.json")
     run = results.run
     assert run.complete and run.tool == "compare" and run.server.kind == "embedded"
+    assert run.model == DETECTOR
     assert run.machine.cores >= 1 and run.started and run.ended and "compare" in run.command
     assert run.server.metrics_url and run.server.batching is False
     assert [(v.version, v.variant) for v in results.versions] == [

@@ -54,16 +54,17 @@ def test_arrival_schedule_is_fixed_in_advance_constant_or_seeded_poisson() -> No
 
 
 def test_closed_loop_step_records_hdr_windows_and_the_schedules_latency() -> None:
-    schedule = LatencySchedule(seed=2, base_s=0.010, jitter_s=0.0)
-    with serve_in_thread(ScriptedServer(schedule)) as server:
-        step = _step(server.address, StepPlan("scripted", 1, None, "closed", 4, batch_size=2))
+    with spawn(["--base-ms", "10"]) as (_, address):
+        step = _step(address, StepPlan("scripted", 1, None, "closed", 4, batch_size=2))
     assert step.mode == "closed" and step.latency_ms.uncorrected is None
     assert step.requests > 50 and step.errors_by_code == {} and step.version_mismatches == 0
-    # The server sleeps 10 ms per request: nothing is faster, and the median is close to it.
-    assert 10.0 <= step.latency_ms.p50 < 10.0 * 1.5  # type: ignore[operator]
+    # The server sleeps 10 ms per request: nothing is faster, and the median is near it
+    # (the bound is loose: the machine running the tests may be busy).
+    assert 10.0 <= step.latency_ms.p50 < 10.0 * 2.5  # type: ignore[operator]
     assert step.latency_ms.p50 <= step.latency_ms.p90 <= step.latency_ms.p99 <= step.latency_ms.p999  # type: ignore[operator]
     assert step.achieved_rps == pytest.approx(step.requests / step.duration_s, rel=1e-6)
-    assert len(step.windows) >= 3 and step.hdr and step.duration_s >= 1.5 - 1e-6
+    assert len(step.windows) >= 3 and step.hdr
+    assert step.duration_s == pytest.approx(1.5, rel=0.02)  # the last 3 windows are reported
     assert step.early_stopping is not None and step.early_stopping.min_queries == 459
     assert step.generator_cpu is not None and step.generator_cpu >= 0
 
@@ -110,8 +111,9 @@ def test_a_rate_the_generator_cannot_reach_is_reported_client_bound() -> None:
 
 
 def test_a_step_that_never_settles_ends_at_max_duration_unstable() -> None:
-    # every 7th request stalls the server for 0.4 s: windows swing far beyond 10 %
-    with spawn(["--base-ms", "2", "--stall-every", "7", "--stall-s", "0.4"]) as (_, address):
+    # ~0.2 s of 2 ms requests, then a 1 s freeze, over and over: some 0.5 s windows are all
+    # freeze (no answer at all), others full of answers: never 3 alike
+    with spawn(["--base-ms", "2", "--stall-every", "100", "--stall-s", "1"]) as (_, address):
         settings = StepSettings(duration_s=1.5, max_duration_s=2.5, warmup_s=0.2, window_s=0.5)
         step = _step(address, StepPlan("scripted", 1, None, "closed", 1), settings)
     assert not step.stable
@@ -132,7 +134,6 @@ def test_engine_modules_do_not_import_tensorflow() -> None:
 
 
 def test_scripted_server_process_answers_metadata(tmp_path: Path) -> None:
-    with spawn(["--versions", "1:original,3:fp16"]) as (_, address):
-        with TFServingClient(address) as client:
-            assert [s.version for s in client.status("scripted")] == [1, 3]
-            assert client.metadata("scripted", label="fp16").version == 3
+    with spawn(["--versions", "1:original,3:fp16"]) as (_, address), TFServingClient(address) as c:
+        assert [s.version for s in c.status("scripted")] == [1, 3]
+        assert c.metadata("scripted", label="fp16").version == 3

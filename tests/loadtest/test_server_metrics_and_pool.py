@@ -57,6 +57,19 @@ def test_deltas_cover_the_whole_model_on_tf_serving_without_version_labels() -> 
     assert server_deltas(None, Snapshot(), "m", 1) is None
 
 
+def test_load_time_from_tf_servings_load_latency_metric() -> None:
+    from tfsuite.loadtest.server_metrics import load_seconds
+
+    text = """# TYPE :tensorflow:cc:saved_model:load_latency counter
+:tensorflow:cc:saved_model:load_latency{model_path="/models/m/1"} 1500000
+:tensorflow:cc:saved_model:load_latency{model_path="/models/m/2"} 250000
+:tensorflow:cc:saved_model:load_latency{model_path="/models/mm/2"} 999
+"""
+    snap = Snapshot.parse(text)
+    assert load_seconds(snap, "m", 1) == 1.5 and load_seconds(snap, "m", 2) == 0.25
+    assert load_seconds(snap, "m", 3) is None and load_seconds(None, "m", 1) is None
+
+
 def _meta(inputs: dict[str, TensorSpec]) -> ModelMetadata:
     sig = SignatureSpec("serving_default", "tensorflow/serving/predict", inputs, {})
     return ModelMetadata("m", 1, {"serving_default": sig})

@@ -128,17 +128,25 @@ class SwarmSession:
         self.scraper = MetricsScraper(url) if url else None
 
     def _note_interrupts(self) -> None:
-        """Remember a Ctrl-C, then let Python's handler raise KeyboardInterrupt as before
-        (Locust shuts down on it, writing its CSVs; ``quit`` writes the suite's files)."""
-        previous = signal.getsignal(signal.SIGINT)
-        if not callable(previous):
-            return
+        """Ctrl-C: remember it, and raise KeyboardInterrupt where Locust waits for the run.
 
-        def on_sigint(signum: int, frame: Any) -> None:
+        Python's own handler raises it in whichever greenlet happens to run, which can be a
+        user halfway through reporting a request (counted by one listener and not by the
+        next). Here it is raised from the hub into the main greenlet, as gevent raises its
+        system errors, so every request is reported whole; Locust then shuts down as after
+        any Ctrl-C, and ``quit`` writes the suite's files."""
+        hub = gevent.get_hub()
+        first: list[float] = []
+
+        def on_sigint() -> None:
+            # `tfsuite locust` passes a Ctrl-C on that the terminal also delivered: one stop.
+            if first and time.monotonic() - first[0] < 1.0:
+                return
+            first.append(time.monotonic())
             self.interrupted = True
-            previous(signum, frame)
+            hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt())
 
-        signal.signal(signal.SIGINT, on_sigint)
+        gevent.signal_handler(signal.SIGINT, on_sigint)
 
     def _keep_user_class(self, environment: Any, rest: bool) -> None:
         ours = set(self.user_classes.values())

@@ -36,6 +36,7 @@ from tfsuite.loadtest.results import (
     StepLatency,
     VersionInfo,
 )
+from tfsuite.loadtest.run_info import git_sha, machine_info, tfsuite_version
 from tfsuite.loadtest.server_metrics import server_deltas
 from tfsuite.loadtest.stats import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 
@@ -173,8 +174,12 @@ def _report_targets(session: SwarmSession) -> None:
     for run in session.stage_runs:
         if run.stage.mode != "open":
             continue
-        count = sum(r.histogram.count for (s, _), r in records.items() if s == run.stage.index)
-        achieved = count / run.duration_s
+        count = sum(
+            r.histogram.count - sum(r.errors_by_code.values())
+            for (s, _), r in records.items()
+            if s == run.stage.index
+        )
+        achieved = count / run.duration_s  # successful replies/s
         if achieved < TARGET_SHARE * run.stage.target:
             log.warning(
                 "tfsuite: stage %d reached %.1f of %g requests/s (%.0f%%): the server or the "
@@ -200,7 +205,8 @@ def _results(session: SwarmSession, exit_code: int, locust_stats: Any) -> Result
             if record is None:
                 continue
             h = record.histogram
-            achieved = h.count / run.duration_s
+            failures = sum(record.errors_by_code.values())
+            achieved = (h.count - failures) / run.duration_s  # successful replies/s
             bound = ClientBound()
             if stage.mode == "open" and achieved < TARGET_SHARE * stage.target:
                 bound = ClientBound(
@@ -241,6 +247,9 @@ def _results(session: SwarmSession, exit_code: int, locust_stats: Any) -> Result
     run_info = RunInfo(
         tool="locust",
         command=shlex.join(sys.argv),
+        git_sha=git_sha(),
+        tfsuite_version=tfsuite_version(),
+        machine=machine_info(),
         started=_iso(session.started) or "",
         ended=_iso(session.ended),
         server=ServerInfo(

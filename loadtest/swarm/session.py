@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gevent
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from tfsuite.clients.grpc_client import TFServingClient
 from tfsuite.errors import TFSuiteError, UsageError
@@ -36,6 +36,12 @@ from tfsuite.loadtest.swarm.histograms import REPORT_KEY, EntryHistograms
 from tfsuite.loadtest.swarm.options import SwarmSettings, add_arguments
 from tfsuite.loadtest.swarm.plan import Plan, resolve_plan
 from tfsuite.loadtest.swarm.stages import STAGE_MESSAGE, Stage, plan_stages, whole_run
+
+#: Master -> workers: stop your users and report everything now; workers answer FLUSHED.
+FLUSH_MESSAGE = "tfsuite_flush"
+FLUSHED_MESSAGE = "tfsuite_flushed"
+#: How long the master waits for the workers' last reports beyond Locust's --stop-timeout.
+FLUSH_GRACE_S = 10.0
 
 __all__ = ["SESSION", "StageRun", "SwarmSession"]
 
@@ -77,6 +83,7 @@ class SwarmSession:
         self._grpc: TFServingClient | None = None
         self._running = False
         self._planned_for: tuple[SwarmSettings, str | None] | None = None
+        self._flushed: set[str] = set()
         self.user_classes: dict[str, type] = {}
         """'grpc' / 'rest' -> the locustfile's user classes (set by the locustfile)."""
 
@@ -113,6 +120,7 @@ class SwarmSession:
                 sys.exit(2)
         if self.is_worker:
             runner.register_message(STAGE_MESSAGE, self._on_stage_message)
+            runner.register_message(FLUSH_MESSAGE, self._on_flush)
             environment.events.report_to_master.add_listener(self._on_report_to_master)
             return
         assert self.settings is not None
@@ -122,23 +130,33 @@ class SwarmSession:
             environment.shape_class = None  # Locust's own -u/-r/-t drive the run
         if isinstance(runner, MasterRunner):
             environment.events.worker_report.add_listener(self._on_worker_report)
+            environment.events.test_stopping.add_listener(self._collect_last_reports)
+            runner.register_message(FLUSHED_MESSAGE, self._on_flushed)
         url = self.settings.metrics_url
         if url is None and self.settings.rest and environment.host:
             url = environment.host.rstrip("/") + DEFAULT_METRICS_PATH
         self.scraper = MetricsScraper(url) if url else None
 
     def _note_interrupts(self) -> None:
-        """Remember a Ctrl-C, then let Python's handler raise KeyboardInterrupt as before
-        (Locust shuts down on it, writing its CSVs; ``quit`` writes the suite's files)."""
-        previous = signal.getsignal(signal.SIGINT)
-        if not callable(previous):
-            return
+        """Ctrl-C: remember it, and raise KeyboardInterrupt where Locust waits for the run.
 
-        def on_sigint(signum: int, frame: Any) -> None:
+        Python's own handler raises it in whichever greenlet happens to run, which can be a
+        user halfway through reporting a request (counted by one listener and not by the
+        next). Here it is raised from the hub into the main greenlet, as gevent raises its
+        system errors, so every request is reported whole; Locust then shuts down as after
+        any Ctrl-C, and ``quit`` writes the suite's files."""
+        hub = gevent.get_hub()
+        first: list[float] = []
+
+        def on_sigint() -> None:
+            # `tfsuite locust` passes a Ctrl-C on that the terminal also delivered: one stop.
+            if first and time.monotonic() - first[0] < 1.0:
+                return
+            first.append(time.monotonic())
             self.interrupted = True
-            previous(signum, frame)
+            hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt())
 
-        signal.signal(signal.SIGINT, on_sigint)
+        gevent.signal_handler(signal.SIGINT, on_sigint)
 
     def _keep_user_class(self, environment: Any, rest: bool) -> None:
         ours = set(self.user_classes.values())
@@ -271,6 +289,37 @@ class SwarmSession:
         report = data.get(REPORT_KEY)
         if report:
             self.histograms.merge_report(report)
+
+    # Locust's master quits after sending "quit" and sleeping 0.5 s, and a worker's last
+    # report (up to 3 s of requests: Locust's and the histograms alike) can arrive after
+    # that and be lost. So when a test stops, the master asks every worker to stop its users
+    # and report at once, and waits for the answers before Locust goes on.
+    def _collect_last_reports(self, environment: Any, **_: Any) -> None:
+        runner = environment.runner
+        workers = {c.id for c in runner.clients.all if c.state != STATE_MISSING}
+        if not workers:
+            return
+        self._flushed: set[str] = set()
+        for worker in workers:
+            runner.send_message(FLUSH_MESSAGE, None, client_id=worker)
+        deadline = time.monotonic() + float(environment.stop_timeout or 0) + FLUSH_GRACE_S
+        while not workers <= self._flushed and time.monotonic() < deadline:
+            gevent.sleep(0.05)  # the master's receiving greenlet runs meanwhile
+        if not workers <= self._flushed:
+            log.warning(
+                "tfsuite: %d worker(s) did not send their last report in time; their last "
+                "seconds are missing from the counts",
+                len(workers - self._flushed),
+            )
+
+    def _on_flushed(self, environment: Any, msg: Any, **_: Any) -> None:
+        self._flushed.add(msg.node_id)
+
+    def _on_flush(self, environment: Any, msg: Any, **_: Any) -> None:
+        runner = environment.runner
+        runner.stop()  # users stop (their in-flight calls end within the deadline)
+        runner._send_stats()  # Locust's report (with the histograms), as on "quit"
+        runner.send_message(FLUSHED_MESSAGE, None)
 
     # -- clients -----------------------------------------------------------------------------
     def grpc_client(self, host: str) -> TFServingClient:

@@ -92,7 +92,7 @@ def run(
         tmp / f"{name}-batching.txt",
         BatchingOptions(max_batch_size=32, batch_timeout_micros=0, num_batch_threads=1),
     )
-    common = dict(model_name=name, model_base_path=str(base), file_system_poll_wait_seconds=0)
+    common = {"model_name": name, "model_base_path": str(base), "file_system_poll_wait_seconds": 0}
     core = ServerCore(ServerOptions(**common))
     batched = DataPlane(
         ServerOptions(**common, enable_batching=True, batching_parameters_file=str(params))

@@ -66,7 +66,7 @@ def detections_from_outputs(
     pix = b * scale  # ymin, xmin, ymax, xmax
     out = []
     for (y1, x1, y2, x2), s, c in zip(pix.tolist(), scores[keep].tolist(), classes[keep].tolist()):
-        cid = int(round(c))
+        cid = round(c)
         out.append(Detection(cid, labels[cid], float(s), (x1, y1, x2, y2)))  # type: ignore[index]
     return out
 

@@ -237,7 +237,7 @@ def run_sharded(
             t0 = time.perf_counter()
             try:
                 out = predict({plan.alias: tensor})
-            except Exception as exc:  # noqa: BLE001 - sorted below: server lost, or fatal
+            except Exception as exc:
                 if _server_lost(exc):
                     code = getattr(exc, "code", None)
                     share.failed = code.name if code is not None else type(exc).__name__
@@ -266,7 +266,7 @@ def run_sharded(
                 summary.requests += 1
                 bar.advance(task, len(batch))
                 seq += 1
-        except Exception as exc:  # noqa: BLE001 - the callback failed (disk full ...): stop all
+        except Exception as exc:
             with shards.cond:
                 shards.fatal = shards.fatal or exc
             shards.halt()

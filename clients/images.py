@@ -241,7 +241,7 @@ def draw_boxes(
     thickness = max(1, round(min(out.shape[:2]) / 300))
     for (x1, y1, x2, y2), caption, class_id in boxes:
         color = _color(class_id)
-        p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
+        p1, p2 = (round(x1), round(y1)), (round(x2), round(y2))
         cv2.rectangle(out, p1, p2, color, thickness)
         (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
         top = max(p1[1], th + base)

@@ -40,7 +40,7 @@ COCO_LABELS: dict[int, str] = dict(
             "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven",
             "toaster", "sink", "refrigerator", "blender", "book", "clock", "vase",
             "scissors", "teddy bear", "hair drier", "toothbrush",
-        ],  # fmt: skip
+        ],
         start=1,
     )
 )

@@ -69,7 +69,7 @@ def _saved_model_info(path: Path) -> ModelInfo:
         )
     try:
         proto.ParseFromString(pb.read_bytes())
-    except Exception:  # noqa: BLE001 - any parse failure means the same thing to the user
+    except Exception:
         raise ExportUsageError(f"{str(pb)!r} is not a valid SavedModel protobuf") from None
     signatures: list[SignatureInfo] = []
     histogram: dict[str, int] = {}

@@ -149,7 +149,7 @@ def freeze_signature(
 ) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list[Endpoint]]:
     try:
         loaded = tf.saved_model.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - TF raises many types for a broken SavedModel
+    except Exception as exc:
         raise ExportUsageError(
             f"{str(path)!r} could not be loaded as a SavedModel: {str(exc).splitlines()[0][:200]}"
         ) from None
@@ -192,7 +192,7 @@ def _load_keras(path: Path) -> tuple[tf.compat.v1.GraphDef, list[Endpoint], list
 
     try:
         model = keras.models.load_model(str(path), compile=False)
-    except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
+    except Exception as exc:
         raise ExportUsageError(
             f"{str(path)!r} could not be loaded as a Keras model: {str(exc).splitlines()[0][:200]}"
         ) from None

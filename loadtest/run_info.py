@@ -58,7 +58,7 @@ def _gpu() -> str | None:
             str(pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)))
             for i in range(pynvml.nvmlDeviceGetCount())
         ]
-    except Exception:  # noqa: BLE001  # NVML raises its own types when there is no driver
+    except Exception:  # NVML raises its own types when there is no driver
         return None
     return ", ".join(names) or None
 

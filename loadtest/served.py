@@ -312,8 +312,10 @@ def write_results(results: Sequence[VersionResult], path: Path) -> Path:
     """``results.json`` (per-request latencies included) and ``report.md`` next to it."""
     atomic_write_json(path, {"versions": [asdict(r) for r in results]})
     lines = [
-        "| model | version | variant | status | size MB | p50 ms | p99 ms | img/s | agreement "
-        "| img/s under load | mean batch |",
+        (
+            "| model | version | variant | status | size MB | p50 ms | p99 ms | img/s | agreement "
+            "| img/s under load | mean batch |"
+        ),
         "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:

@@ -328,7 +328,7 @@ class DynamicBatcher:
                 [t.inputs for t in tasks], target, self.params.pad_variable_length_inputs
             )
             parts = split_outputs(self._run(merged), sizes)
-        except Exception as err:  # noqa: BLE001 - the batch's error goes to every task in it
+        except Exception as err:
             error = (
                 err
                 if isinstance(err, ServingError)

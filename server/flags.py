@@ -197,8 +197,10 @@ def version_lines() -> list[str]:
             return "unknown"
 
     return [
-        f"TensorFlow ModelServer: tfsuite-{_version('tfsuite')} (embedded; "
-        f"tensorflow-serving-api {_version('tensorflow-serving-api')})",
+        (
+            f"TensorFlow ModelServer: tfsuite-{_version('tfsuite')} (embedded; "
+            f"tensorflow-serving-api {_version('tensorflow-serving-api')})"
+        ),
         f"TensorFlow Library: {_version('tensorflow')}",
     ]
 

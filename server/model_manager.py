@@ -637,7 +637,7 @@ class ModelManager:
                 servable = Servable.load(name, rec.version, rec.path, self._tags)
                 if self._prepare is not None:
                     self._prepare(servable)
-            except Exception as err:  # noqa: BLE001 - any failure is this version's status
+            except Exception as err:
                 if isinstance(err, ServingError):
                     error = err
                 elif isinstance(err, ConfigError):  # e.g. a bad batching_params.pbtxt

@@ -8,6 +8,7 @@ the same thing resolved: every unset field replaced by the default TF Serving ap
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -119,7 +120,7 @@ class BatchingOptions:
             return
         if any(s <= 0 for s in sizes):
             raise ConfigError(f"allowed_batch_sizes entries must be positive; got {list(sizes)}")
-        if any(b <= a for a, b in zip(sizes, sizes[1:])):
+        if any(b <= a for a, b in itertools.pairwise(sizes)):
             raise ConfigError(
                 f"allowed_batch_sizes entries must be monotonically increasing; got {list(sizes)}"
             )

@@ -131,7 +131,7 @@ def _launch_serve(
         stderr=_subprocess.STDOUT,
         text=True,
         env=env,
-        preexec_fn=limit_memory if address_space_bytes is not None else None,
+        preexec_fn=limit_memory if address_space_bytes is not None else None,  # noqa: PLW1509 (setrlimit only: the limit must hold from exec on)
     )
     lines: _queue.Queue[str] = _queue.Queue()
 

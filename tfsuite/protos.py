@@ -41,7 +41,7 @@ def ensure_light_protos() -> None:
     spec = importlib.util.find_spec("tensorflow")  # locates the package; does not import it
     if spec is None or not spec.submodule_search_locations:
         return  # let the normal import raise its own ModuleNotFoundError
-    root = list(spec.submodule_search_locations)[0]
+    root = next(iter(spec.submodule_search_locations))
     for name in _PACKAGES:
         path = f"{root}/{name.split('.', 1)[1].replace('.', '/')}"
         sub = importlib.util.spec_from_file_location(

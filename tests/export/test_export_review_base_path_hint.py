@@ -22,8 +22,10 @@ def test_inspect_of_a_base_path_names_a_version_dir(
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2
     assert err.splitlines() == [
-        f"error: {str(base)!r} is a model base path, not a SavedModel; give one version directory, "
-        f"e.g. {str(base / '10')!r}"
+        (
+            f"error: {str(base)!r} is a model base path, not a SavedModel; give one version directory, "
+            f"e.g. {str(base / '10')!r}"
+        )
     ]
 
 

@@ -105,7 +105,7 @@ class _Load:
         with self._progress:
             assert self._progress.wait_for(lambda: predicate(self.served), WAIT)
 
-    def __enter__(self) -> _Load:  # noqa: PYI034
+    def __enter__(self) -> _Load:
         for worker in self._workers:
             worker.start()
         return self
@@ -145,7 +145,7 @@ def _wait_states(
     def reached() -> bool:
         try:
             return {s.version: s.state for s in manager.status(name)} == want
-        except Exception:  # noqa: BLE001 - not there yet
+        except Exception:
             return False
 
     assert manager.wait_for(reached, WAIT), manager.status(name)

@@ -80,9 +80,11 @@ def http(models_dir: Path) -> Iterator[httpx.Client]:
         monitoring_config_file=str(models_dir / "monitoring.config"),
         file_system_poll_wait_seconds=0,
     )
-    with ModelServer(options) as server:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.rest_port}", timeout=30) as client:
-            yield client
+    with (
+        ModelServer(options) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.rest_port}", timeout=30) as client,
+    ):
+        yield client
 
 
 def test_warmup_records_written_for_each_version(models_dir: Path) -> None:

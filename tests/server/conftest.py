@@ -30,19 +30,24 @@ Fixtures (shared by the core and the gRPC/REST adapter tests):
   Use it for tests that add/remove versions or assign labels.
 - ``add_version(base, version, kind)``: atomically publishes a version (copy + rename),
   so a polling manager never sees a half-written dir.
+- ``start_dataplane``: factory ``start_dataplane(**ServerOptions fields) -> DataPlane``
+  starting a DataPlane (no file-system polling, no load retries unless given), stopped
+  after the test.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tfsuite.atomic import atomic_write_dir
+from tfsuite.server.dataplane import DataPlane
+from tfsuite.server.options import ServerOptions
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -361,3 +366,20 @@ def add_version(model_dirs: dict[str, Path]) -> Callable[[Path, int | str, str],
         return _publish(base, version, model_dirs[kind])
 
     return add
+
+
+@pytest.fixture
+def start_dataplane() -> Iterator[Callable[..., DataPlane]]:
+    started: list[DataPlane] = []
+
+    def start(**kwargs: object) -> DataPlane:
+        kwargs.setdefault("file_system_poll_wait_seconds", 0)
+        kwargs.setdefault("max_num_load_retries", 0)
+        dp = DataPlane(ServerOptions(**kwargs))
+        dp.start()
+        started.append(dp)
+        return dp
+
+    yield start
+    for dp in started:
+        dp.stop()

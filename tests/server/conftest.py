@@ -33,10 +33,13 @@ Fixtures (shared by the core and the gRPC/REST adapter tests):
 - ``start_dataplane``: factory ``start_dataplane(**ServerOptions fields) -> DataPlane``
   starting a DataPlane (no file-system polling, no load retries unless given), stopped
   after the test.
+- ``capture_log``: factory ``capture_log(logger_name, level, wait_s) -> LogRecords`` attaching
+  a :class:`log_records.LogRecords` handler (removed after the test) whose ``wait_for(fragment)`` waits for matching records.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from log_records import LogRecords  # type: ignore[import-not-found]
 
 from tfsuite.atomic import atomic_write_dir
 from tfsuite.server.dataplane import DataPlane
@@ -383,3 +387,21 @@ def start_dataplane() -> Iterator[Callable[..., DataPlane]]:
     yield start
     for dp in started:
         dp.stop()
+
+
+@pytest.fixture
+def capture_log() -> Iterator[Callable[[str, int, float], LogRecords]]:
+    attached: list[tuple[logging.Logger, LogRecords, int]] = []
+
+    def capture(logger_name: str, level: int, wait_s: float) -> LogRecords:
+        logger = logging.getLogger(logger_name)
+        handler = LogRecords(wait_s)
+        attached.append((logger, handler, logger.level))
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        return handler
+
+    yield capture
+    for logger, handler, old_level in reversed(attached):
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

@@ -15,8 +15,7 @@ text). The codec (:mod:`tfsuite.clients.codec`) does not import TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tfsuite.lazy_exports import lazy_exports
 
 # Public name -> defining module. Resolved on first use (PEP 562) so that importing
 # ``tfsuite.clients.codec`` (as the server does) does not pull in httpx and the clients.
@@ -40,8 +39,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tfsuite.clients' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tfsuite.clients.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -173,10 +173,10 @@ class ScriptedServer:
     ) -> predict_pb2.PredictResponse:
         version = await self._resolve(request.model_spec, context)
         if self._slots is None:
-            await self._serve_one()
+            await self._serve_one(version)
         else:
             async with self._slots:
-                await self._serve_one()
+                await self._serve_one(version)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.model
         response.model_spec.version.value = self.reply_version or version
@@ -184,7 +184,9 @@ class ScriptedServer:
         response.outputs["y"].CopyFrom(self._output)
         return response
 
-    async def _serve_one(self) -> None:
+    async def _serve_one(self, version: int) -> None:
+        """Take request ``self.served``'s scripted time (the same for every ``version``;
+        a subclass may script per version instead)."""
         index = self.served
         self.served += 1
         loop = asyncio.get_running_loop()

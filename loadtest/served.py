@@ -38,6 +38,7 @@ from tfsuite.clients.pipeline import Preprocess, plan_input, signature_of
 from tfsuite.export.agreement import compare_outputs
 from tfsuite.export.manifest import VariantRecord, VariantsManifest
 from tfsuite.loadtest.stats import percentiles
+from tfsuite.serving_configs.monitoring import PROCESSED_BATCH_SIZE
 
 __all__ = [
     "ServedInputs",
@@ -48,9 +49,6 @@ __all__ = [
     "skipped_notes",
     "write_results",
 ]
-
-#: TF Serving's batch-size histogram (after padding), per model version on this suite's server.
-PROCESSED_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
 
 
 @dataclass

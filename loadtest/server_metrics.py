@@ -26,6 +26,17 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tfsuite.loadtest.results import HistogramDelta, ServerDeltas
+from tfsuite.serving_configs.monitoring import (
+    DEFAULT_METRICS_PATH,
+    INPUT_BATCH_SIZE,
+    LOAD_LATENCY,
+    PADDING_SIZE,
+    PROCESSED_BATCH_SIZE,
+    QUEUING_LATENCY,
+    REQUEST_COUNT,
+    REQUEST_LATENCY,
+    RUNTIME_LATENCY,
+)
 
 __all__ = [
     "DEFAULT_METRICS_PATH",
@@ -47,16 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
-REQUEST_COUNT = ":tensorflow:serving:request_count"
-REQUEST_LATENCY = ":tensorflow:serving:request_latency"
-RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
-INPUT_BATCH_SIZE = ":tensorflow:serving:batching_session:input_batch_size"
-PROCESSED_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
-PADDING_SIZE = ":tensorflow:serving:batching_session:padding_size"
-QUEUING_LATENCY = ":tensorflow:serving:batching_session:queuing_latency"
-#: TF Serving's SavedModel load time (microseconds, cumulative per model path).
-LOAD_LATENCY = ":tensorflow:cc:saved_model:load_latency"
 
 #: ServerDeltas field -> histogram family.
 HISTOGRAMS: dict[str, str] = {

@@ -28,6 +28,18 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.core import CollectorRegistry, Metric
 from prometheus_client.registry import Collector
 
+from tfsuite.serving_configs.monitoring import (
+    INPUT_BATCH_SIZE,
+    PADDING_SIZE,
+    PROCESSED_BATCH_SIZE,
+    QUEUING_LATENCY,
+    REQUEST_COUNT,
+    REQUEST_EXAMPLE_COUNT_TOTAL,
+    REQUEST_EXAMPLE_COUNTS,
+    REQUEST_LATENCY,
+    RUNTIME_LATENCY,
+)
+
 __all__ = [
     "INPUT_BATCH_SIZE",
     "PADDING_SIZE",
@@ -43,16 +55,6 @@ __all__ = [
     "ServerMetrics",
     "exponential_buckets",
 ]
-
-REQUEST_COUNT = ":tensorflow:serving:request_count"
-REQUEST_LATENCY = ":tensorflow:serving:request_latency"
-RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
-INPUT_BATCH_SIZE = ":tensorflow:serving:batching_session:input_batch_size"
-PROCESSED_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
-PADDING_SIZE = ":tensorflow:serving:batching_session:padding_size"
-QUEUING_LATENCY = ":tensorflow:serving:batching_session:queuing_latency"
-REQUEST_EXAMPLE_COUNTS = ":tensorflow:serving:request_example_counts"
-REQUEST_EXAMPLE_COUNT_TOTAL = ":tensorflow:serving:request_example_count_total"
 
 
 def exponential_buckets(start: float, factor: float, count: int) -> tuple[float, ...]:

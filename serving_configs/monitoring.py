@@ -17,6 +17,16 @@ from tfsuite.serving_configs.textproto import parse_text_proto, read_text_proto,
 
 __all__ = [
     "DEFAULT_METRICS_PATH",
+    "INPUT_BATCH_SIZE",
+    "LOAD_LATENCY",
+    "PADDING_SIZE",
+    "PROCESSED_BATCH_SIZE",
+    "QUEUING_LATENCY",
+    "REQUEST_COUNT",
+    "REQUEST_EXAMPLE_COUNTS",
+    "REQUEST_EXAMPLE_COUNT_TOTAL",
+    "REQUEST_LATENCY",
+    "RUNTIME_LATENCY",
     "MonitoringConfig",
     "PrometheusConfig",
     "metrics_path",
@@ -28,6 +38,20 @@ __all__ = [
 
 #: ``PrometheusExporter::kPrometheusPath``: used when ``prometheus_config.path`` is empty.
 DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
+
+# TF Serving's metric family names as exported there (``/`` turned into ``:``), one list
+# for the suite's server (which exports them) and the load tester (which scrapes them).
+REQUEST_COUNT = ":tensorflow:serving:request_count"
+REQUEST_LATENCY = ":tensorflow:serving:request_latency"
+RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
+INPUT_BATCH_SIZE = ":tensorflow:serving:batching_session:input_batch_size"
+PROCESSED_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
+PADDING_SIZE = ":tensorflow:serving:batching_session:padding_size"
+QUEUING_LATENCY = ":tensorflow:serving:batching_session:queuing_latency"
+REQUEST_EXAMPLE_COUNTS = ":tensorflow:serving:request_example_counts"
+REQUEST_EXAMPLE_COUNT_TOTAL = ":tensorflow:serving:request_example_count_total"
+#: TF Serving's SavedModel load time (microseconds, cumulative per model path).
+LOAD_LATENCY = ":tensorflow:cc:saved_model:load_latency"
 
 
 def monitoring_config(enable: bool = True, path: str = DEFAULT_METRICS_PATH) -> Message:

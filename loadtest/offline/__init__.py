@@ -14,8 +14,7 @@ parsing, say) does not pull in TensorFlow through the others.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tfsuite.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "BenchJob": "bench",
@@ -31,8 +30,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tfsuite.loadtest.offline' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tfsuite.loadtest.offline.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

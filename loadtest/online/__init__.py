@@ -14,8 +14,7 @@ Names resolve on first use (PEP 562).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tfsuite.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "CompareOptions": "sweep",
@@ -28,8 +27,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["CompareOptions", "StepPlan", "StepSettings", "measure_step", "run_compare"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tfsuite.loadtest.online' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tfsuite.loadtest.online.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -30,19 +30,28 @@ Fixtures (shared by the core and the gRPC/REST adapter tests):
   Use it for tests that add/remove versions or assign labels.
 - ``add_version(base, version, kind)``: atomically publishes a version (copy + rename),
   so a polling manager never sees a half-written dir.
+- ``start_dataplane``: factory ``start_dataplane(**ServerOptions fields) -> DataPlane``
+  starting a DataPlane (no file-system polling, no load retries unless given), stopped
+  after the test.
+- ``capture_log``: factory ``capture_log(logger_name, level, wait_s) -> LogRecords`` attaching
+  a :class:`log_records.LogRecords` handler (removed after the test) whose ``wait_for(fragment)`` waits for matching records.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from log_records import LogRecords  # type: ignore[import-not-found]
 
 from tfsuite.atomic import atomic_write_dir
+from tfsuite.server.dataplane import DataPlane
+from tfsuite.server.options import ServerOptions
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -361,3 +370,38 @@ def add_version(model_dirs: dict[str, Path]) -> Callable[[Path, int | str, str],
         return _publish(base, version, model_dirs[kind])
 
     return add
+
+
+@pytest.fixture
+def start_dataplane() -> Iterator[Callable[..., DataPlane]]:
+    started: list[DataPlane] = []
+
+    def start(**kwargs: object) -> DataPlane:
+        kwargs.setdefault("file_system_poll_wait_seconds", 0)
+        kwargs.setdefault("max_num_load_retries", 0)
+        dp = DataPlane(ServerOptions(**kwargs))
+        dp.start()
+        started.append(dp)
+        return dp
+
+    yield start
+    for dp in started:
+        dp.stop()
+
+
+@pytest.fixture
+def capture_log() -> Iterator[Callable[[str, int, float], LogRecords]]:
+    attached: list[tuple[logging.Logger, LogRecords, int]] = []
+
+    def capture(logger_name: str, level: int, wait_s: float) -> LogRecords:
+        logger = logging.getLogger(logger_name)
+        handler = LogRecords(wait_s)
+        attached.append((logger, handler, logger.level))
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        return handler
+
+    yield capture
+    for logger, handler, old_level in reversed(attached):
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

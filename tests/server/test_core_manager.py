@@ -6,7 +6,7 @@ import logging
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -15,28 +15,10 @@ import pytest
 
 from tfsuite.server.dataplane import DataPlane, RequestSpec
 from tfsuite.server.errors import ServingError
-from tfsuite.server.options import ServerOptions
 from tfsuite.serving_configs.errors import ConfigError
 from tfsuite.serving_configs.model_config import parse_model_config
 
 X = {"x": np.array([1.0, 2.0], np.float32)}
-
-
-@pytest.fixture
-def start_dataplane() -> Iterator[Callable[..., DataPlane]]:
-    started: list[DataPlane] = []
-
-    def start(**kwargs: object) -> DataPlane:
-        kwargs.setdefault("file_system_poll_wait_seconds", 0)
-        kwargs.setdefault("max_num_load_retries", 0)
-        dp = DataPlane(ServerOptions(**kwargs))
-        dp.start()
-        started.append(dp)
-        return dp
-
-    yield start
-    for dp in started:
-        dp.stop()
 
 
 def _config_file(tmp_path: Path, text: str) -> str:

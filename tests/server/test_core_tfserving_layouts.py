@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -17,27 +16,9 @@ import pytest
 
 from tfsuite.server.dataplane import DataPlane, RequestSpec
 from tfsuite.server.errors import ServingError
-from tfsuite.server.options import ServerOptions
 from tfsuite.serving_configs.model_config import parse_model_config
 
 MANAGER_LOG = "tfsuite.server.model_manager"
-
-
-@pytest.fixture
-def start_dataplane() -> Iterator[Callable[..., DataPlane]]:
-    started: list[DataPlane] = []
-
-    def start(**kwargs: object) -> DataPlane:
-        kwargs.setdefault("file_system_poll_wait_seconds", 0)
-        kwargs.setdefault("max_num_load_retries", 0)
-        dp = DataPlane(ServerOptions(**kwargs))
-        dp.start()
-        started.append(dp)
-        return dp
-
-    yield start
-    for dp in started:
-        dp.stop()
 
 
 def _status(dp: DataPlane, name: str) -> dict[int, tuple[str, grpc.StatusCode, str]]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.client import HTTPConnection
 from pathlib import Path
 
 import httpx
 import pytest
+from log_records import LogRecords  # type: ignore[import-not-found]
 
 from tfsuite.server.app import ModelServer
 from tfsuite.server.errors import MAX_ERROR_MESSAGE
@@ -144,41 +144,13 @@ def test_routing_is_case_insensitive_like_tf_serving(
         assert r.json()["model_version_status"][0]["state"] == "AVAILABLE"
 
 
-class _LogWaiter(logging.Handler):
-    """Collects the server's log records; ``wait_for`` blocks until one matches."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._arrived = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._arrived:
-            self.records.append(record)
-            self._arrived.notify_all()
-
-    def wait_for(self, fragment: str) -> list[logging.LogRecord]:
-        with self._arrived:
-            self._arrived.wait_for(
-                lambda: any(fragment in r.getMessage() for r in self.records), CUTOFF_WAIT
-            )
-            return [r for r in self.records if fragment in r.getMessage()]
-
-
 @pytest.fixture
-def server_log() -> Iterator[_LogWaiter]:
-    waiter = _LogWaiter()
-    root = logging.getLogger()
-    old_level = root.level
-    root.setLevel(logging.INFO)
-    root.addHandler(waiter)
-    yield waiter
-    root.removeHandler(waiter)
-    root.setLevel(old_level)
+def server_log(capture_log: Callable[[str, int, float], LogRecords]) -> LogRecords:
+    return capture_log("", logging.INFO, CUTOFF_WAIT)
 
 
 def test_dropped_body_logs_one_line_and_the_server_serves_on(
-    server: ModelServer, http: httpx.Client, server_log: _LogWaiter
+    server: ModelServer, http: httpx.Client, server_log: LogRecords
 ) -> None:
     with socket.create_connection(("127.0.0.1", server.rest_port), timeout=30) as sock:
         sock.sendall(

@@ -26,6 +26,7 @@ import tfsuite.protos  # noqa: F401  (light TF proto import; must precede the pb
 
 # isort: split
 from google.protobuf import text_format
+from log_records import LogRecords  # type: ignore[import-not-found]
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_management_pb2,
@@ -168,43 +169,9 @@ def start_server() -> Iterator[Callable[..., ModelServer]]:
         server.stop(1.0)
 
 
-class _LogRecords(logging.Handler):
-    """The server's log records, with a wait for a matching one."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._arrived = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._arrived:
-            self.records.append(record)
-            self._arrived.notify_all()
-
-    def matching(self, fragment: str, level: int = logging.DEBUG) -> list[str]:
-        return [
-            r.getMessage()
-            for r in self.records
-            if fragment in r.getMessage() and r.levelno >= level
-        ]
-
-    def wait_for(self, fragment: str, count: int = 1, level: int = logging.DEBUG) -> None:
-        with self._arrived:
-            assert self._arrived.wait_for(
-                lambda: len(self.matching(fragment, level)) >= count, WAIT
-            ), f"no {count} x {fragment!r} in the log"
-
-
 @pytest.fixture
-def manager_log() -> Iterator[_LogRecords]:
-    handler = _LogRecords()
-    logger = logging.getLogger("tfsuite.server.model_manager")
-    old = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old)
+def manager_log(capture_log: Callable[[str, int, float], LogRecords]) -> LogRecords:
+    return capture_log("tfsuite.server.model_manager", logging.DEBUG, WAIT)
 
 
 # -- case 3: availability preserving ------------------------------------------------------------

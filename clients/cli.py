@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,7 +305,10 @@ def _run(
     first = conns[0]
     summary: Any
     try:
-        with UtilisationLog(opts["utilisation_csv"]) as utilisation:
+        # Sample only when the figures are used: a CSV was asked for, or the fan-out table.
+        sampled = opts["utilisation_csv"] is not None or len(conns) > 1
+        log = UtilisationLog(opts["utilisation_csv"]) if sampled else nullcontext()
+        with log as utilisation:
             if len(conns) == 1:
                 summary = run_images(
                     first.predict_fn(output_filter),

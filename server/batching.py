@@ -415,6 +415,10 @@ class BatchScheduler:
                 while True:
                     queue, batch, wait = self._next()
                     if batch is not None:
+                        # Hand the watch on: a batch still queued needs a waiting thread that
+                        # knows its deadline (submit wakes one only for a new or full batch).
+                        if any(q._batches for q in self._queues):
+                            self._cond.notify()
                         break
                     if self._stopping:
                         return

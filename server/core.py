@@ -120,11 +120,13 @@ def _decode_inputs(
     alias = ""
     try:
         if max_decoded_bytes is not None:
-            limit = max(max_decoded_bytes, sum(t.ByteSize() for t in inputs.values()))
+            limit: int | None = None  # the serialized size is only worth computing past the flag
             total = 0
             for alias, tensor in inputs.items():
                 total += decoded_nbytes(tensor)
-                if total > limit:
+                if total > max_decoded_bytes and limit is None:
+                    limit = max(max_decoded_bytes, sum(t.ByteSize() for t in inputs.values()))
+                if limit is not None and total > limit:
                     raise CodecError(
                         f"the request's tensors would decode to more than {limit} bytes "
                         f"({total} so far), the limit of this server (--max_decoded_tensor_bytes)"

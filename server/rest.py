@@ -54,6 +54,7 @@ from tfsuite.server.rest_json import (
     predict_response,
 )
 from tfsuite.server.servable import DEFAULT_SIGNATURE, InputSpec
+from tfsuite.serving_configs.model_config import parse_version_dir
 
 __all__ = ["ModelPath", "RestApi", "parse_model_path"]
 
@@ -74,7 +75,7 @@ _MODEL_PATH = re.compile(
     re.IGNORECASE,
 )
 _MODELS_PREFIX = re.compile(r"/v1/models/", re.IGNORECASE)
-_INT64_MAX = 2**63 - 1
+_INT64_DIGITS = len(str(2**63 - 1))
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,14 @@ class ModelPath:
 
 
 def _version_number(digits: str) -> int:
-    """``absl::SimpleAtoi`` into int64: leading zeros are fine, more than int64 is not."""
-    significant = digits.lstrip("0") or "0"
-    # Compared as text first: int() refuses strings of more than 4300 digits.
-    if len(significant) > len(str(_INT64_MAX)) or int(significant) > _INT64_MAX:
+    """``absl::SimpleAtoi`` into int64, as for version dirs: leading zeros are fine, more
+    than int64 is not."""
+    # Length first: int() refuses strings of more than 4300 digits.
+    fits = len(digits.lstrip("0")) <= _INT64_DIGITS
+    version = parse_version_dir(digits) if fits else None
+    if version is None:
         raise ServingError.invalid_argument(f"Failed to convert version: {digits} to numeric.")
-    return int(significant)
+    return version
 
 
 def parse_model_path(rest: str) -> ModelPath | None:

@@ -25,8 +25,8 @@ simdjson's tape and a float64 buffer: about 4 x ``CHUNK_BYTES``), whatever the b
 Anything else (strings, ``{"b64": ...}``, objects per instance, escapes, duplicate keys,
 malformed JSON, empty lists, booleans among numbers, integer inputs given with a fraction
 or exponent) is declined with ``None`` and goes through the generic path, which gives TF
-Serving's error messages. Declining is cheap: it happens before any number is parsed, or
-at the first chunk that does not parse.
+Serving's error messages. Most bodies are declined before any number is parsed; one that
+fails in a later chunk is declined there, and the generic path then parses it all again.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def headroom(rounds: int, seconds: float, concurrency: int) -> dict[str, float]:
                 pool = RequestPool.from_metadata(client.metadata("trivial", version=1), 1)
             request = pool.rpcs(1)[0].request
             process = psutil.Process()
-            bare, engine, ratios, bare_cpu = [], [], [], []
+            bare, engine, ratios, bare_cpu, engine_cpu = [], [], [], [], []
             for _ in range(rounds):
                 cpu0, t0 = sum(process.cpu_times()[:2]), time.perf_counter()
                 b = asyncio.run(_bare_loop(server.grpc_address, request, concurrency, seconds))
@@ -143,13 +143,13 @@ def headroom(rounds: int, seconds: float, concurrency: int) -> dict[str, float]:
                 bare.append(b)
                 engine.append(step.achieved_rps)
                 ratios.append(step.achieved_rps / b)
-                last_engine_cpu = step.generator_cpu or 0.0
+                engine_cpu.append(step.generator_cpu or 0.0)
     return {
         "bare_rps": statistics.median(bare),
         "engine_rps": statistics.median(engine),
         "ratio": statistics.median(ratios),
         "bare_cpu": statistics.median(bare_cpu),
-        "engine_cpu": last_engine_cpu,
+        "engine_cpu": statistics.median(engine_cpu),
     }
 
 
@@ -230,7 +230,7 @@ def fidelity(closed_s: float, open_s: float) -> dict[str, float]:
         )
     offsets = arrival_times(rate, warmup + open_s + 5.0)
     model_c, model_u = scheduled_time_model(offsets, schedule, cap, (warmup, warmup + open_s))
-    model_c99, model_u99 = (1e3 * float(np.percentile(a, 99)) for a in (model_c, model_u))
+    model_c99, model_u99 = (1e3 * percentiles(a, [99])[0] for a in (model_c, model_u))
     assert opened.latency_ms.uncorrected is not None
     return {
         "true_p50": true_p50,

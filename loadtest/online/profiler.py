@@ -30,7 +30,7 @@ from tfsuite.loadtest.online.load import (
     RequestRateManager,
     arrival_times,
 )
-from tfsuite.loadtest.online.recorder import StepRecorder, WindowCounts
+from tfsuite.loadtest.online.recorder import VERSION_MISMATCH, StepRecorder, WindowCounts
 from tfsuite.loadtest.results import (
     ClientBound,
     EarlyStopping,
@@ -109,7 +109,7 @@ def _stable(windows: list[WindowCounts], stability: float) -> bool:
     if len(windows) < 3:
         return False
     last = windows[-3:]
-    for values in ([w.rps for w in last], [w.latency.percentile_ms(99) for w in last]):
+    for values in ([w.rps for w in last], [w.p99_ms for w in last]):
         if any(v is None for v in values):
             return False
         mean = sum(values) / 3.0  # type: ignore[arg-type]
@@ -240,7 +240,7 @@ def _step(
         achieved_rps=ok / duration if duration > 0 else 0.0,
         latency_ms=step_latency,
         errors_by_code=dict(errors),
-        version_mismatches=sum(w.mismatches for w in used),
+        version_mismatches=errors[VERSION_MISMATCH],
         stable=stable,
         windows=[
             Window(
@@ -248,7 +248,7 @@ def _step(
                 duration_s=w.duration,
                 requests=w.completed,
                 rps=w.rps,
-                p99_ms=w.latency.percentile_ms(99),
+                p99_ms=w.p99_ms,
             )
             for w in all_windows
         ],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from tfsuite.clients.hooks import CallEvent
 from tfsuite.loadtest.stats import LatencyHistogram
@@ -41,7 +42,6 @@ class WindowCounts:
     end: float = 0.0
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
-    mismatches: int = 0
     late: int = 0
     sent_scheduled: int = 0
     """Calls that carried a scheduled send time (open loop)."""
@@ -54,6 +54,11 @@ class WindowCounts:
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    @cached_property
+    def p99_ms(self) -> float | None:
+        """The window's p99 (read after the window closed: stability, progress, results)."""
+        return self.latency.percentile_ms(99)
 
     @property
     def completed(self) -> int:
@@ -107,7 +112,6 @@ class StepRecorder:
             return
         expected = self.expected_version
         if expected is not None and event.reply_version not in (None, expected):
-            window.mismatches += 1
             window.errors[VERSION_MISMATCH] += 1
             if not self.first_error:
                 self.first_error = (

@@ -325,7 +325,7 @@ async def _measure(
         task = bar.add_task(f"{name}: warming up", total=None)
 
         def on_window(window: WindowCounts, index: int) -> None:
-            p99 = window.latency.percentile_ms(99)
+            p99 = window.p99_ms
             errors = sum(window.errors.values())
             bar.update(
                 task,

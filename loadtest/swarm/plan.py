@@ -61,15 +61,27 @@ class Plan:
     pool: RequestPool
     rest: bool
     _bodies: dict[str, list[bytes]] = field(default_factory=dict, repr=False)
+    #: active entry names -> (entries, cumulative weights): built once per stage, not per request
+    _choices: dict[tuple[str, ...] | None, tuple[list[Entry], list[float]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def by_ref(self) -> dict[tuple[int | None, str | None], Entry]:
         """(version, label) as a call hook reports it -> entry."""
         return {(None if e.label else e.version, e.label): e for e in self.entries}
 
-    def picker(self, active: set[str] | None = None) -> Entry:
+    def picker(self, active: tuple[str, ...] | None = None) -> Entry:
         """A weighted random choice among the entries (only ``active`` ones, when given)."""
-        entries = [e for e in self.entries if active is None or e.name in active] or self.entries
-        return random.choices(entries, weights=[e.weight for e in entries])[0]
+        choice = self._choices.get(active)
+        if choice is None:
+            entries = [e for e in self.entries if active is None or e.name in active]
+            entries = entries or self.entries
+            choice = self._choices[active] = (
+                entries,
+                list(itertools.accumulate(e.weight for e in entries)),
+            )
+        entries, cumulative = choice
+        return random.choices(entries, cum_weights=cumulative)[0]
 
     def grpc_requests(self, entry: Entry) -> Iterator[Any]:
         """Endless pre-encoded Predict RPCs for ``entry``."""

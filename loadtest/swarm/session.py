@@ -278,8 +278,9 @@ class SwarmSession:
         return runs[-1].stage if runs and runs[-1].ended is None else None
 
     @property
-    def active(self) -> set[str] | None:
-        return set(self.stage.entries) if self.stage.entries else None
+    def active(self) -> tuple[str, ...] | None:
+        """The entry names the current stage sends to (None: all)."""
+        return self.stage.entries or None
 
     # -- distributed histograms --------------------------------------------------------------
     def _on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:

@@ -297,10 +297,19 @@ class ModelManager:
 
     def poll_now(self) -> None:
         """One reconcile pass over every active model (what each file-system poll does);
-        returns once the loads it started have finished (the poll thread does not wait)."""
+        returns once no load of an active model is in progress, its own or one a loader
+        thread's settle pass started meanwhile (the poll thread does not wait)."""
         with self._config_lock:
-            started = self._reconcile_all()
-        self._wait_settled(started)
+            self._reconcile_all()
+            with self._lock:
+                pending = [
+                    r
+                    for m in self._models.values()
+                    if m.active
+                    for r in m.records.values()
+                    if r.state in ("START", "LOADING")
+                ]
+        self._wait_settled(pending)
 
     def _reconcile_all(self) -> list[_VersionRecord]:
         """Reconcile every active model (caller holds ``_config_lock``); the loads started."""
